@@ -1,0 +1,393 @@
+"""Data: built-in datasets and CSV files, the train/val/test split, preprocessing fitted on train.
+
+`load_dataset` returns a `Dataset` with float64 features X (n, d), targets y (class indices for
+classification, values (n,) or (n, k) for regression), and the encoding needed to turn new CSV
+rows into the same features (`columns`). Errors name the file, line and column.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nnctl.errors import ConfigError, DataError, did_you_mean
+
+MISSING = {"", "na", "n/a", "nan", "null", "none", "?", "-"}
+MAX_AUTO_CLASSES = 20  # integer targets with at most this many values are classes under task: auto
+
+
+@dataclass
+class Dataset:
+    """Features, targets and everything needed to describe and re-encode them."""
+
+    X: np.ndarray  # (n, d) float64, after one-hot encoding
+    y: np.ndarray  # (n,) int class indices, or (n,) / (n, k) float targets
+    task: str  # classification | regression
+    feature_names: list[str]
+    class_names: list[str] | None  # classification: name of class k (output unit k)
+    source: str  # what the config's data.source says
+    fingerprint: str  # sha256 of the file, or of the generated arrays
+    columns: list[dict] = field(default_factory=list)  # CSV input columns: name, kind, categories
+    target_name: str | None = None
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names) if self.class_names is not None else 0
+
+    @property
+    def n_targets(self) -> int:
+        return 1 if self.y.ndim == 1 else self.y.shape[1]
+
+
+# ------------------------------------------------------------------------------------ loading
+def load_dataset(data_spec: dict, base_dir: Path) -> Dataset:
+    """Load the dataset a validated `data:` section describes (paths relative to `base_dir`)."""
+    source = data_spec["source"]
+    if source.startswith("sklearn:"):
+        ds = load_builtin(source[len("sklearn:"):], data_spec.get("options") or {})
+    else:
+        ds = load_csv(resolve_path(source, base_dir), data_spec.get("target"), data_spec.get("features"),
+                      data_spec.get("task", "auto"))
+        ds.source = source
+    return finish_task(ds, data_spec.get("task", "auto"))
+
+
+def resolve_path(source: str, base_dir: Path) -> Path:
+    """A CSV path relative to the config file's folder (absolute paths unchanged)."""
+    p = Path(source).expanduser()
+    return p if p.is_absolute() else (base_dir / p)
+
+
+def load_builtin(name: str, options: dict) -> Dataset:
+    """Make a built-in dataset with validated options."""
+    from nnctl.datasets import BUILTINS
+
+    entry = BUILTINS[name]
+    opts = {**entry.options, **options}
+    try:
+        X, y, feature_names, class_names = entry.make(**opts)
+    except (ValueError, TypeError) as exc:  # scikit-learn's InvalidParameterError is both
+        raise ConfigError(f"data.options: sklearn:{name} rejected the options: {exc}") from None
+    X = np.asarray(X, dtype=np.float64)
+    if entry.task == "classification":
+        labels, y = np.unique(y, return_inverse=True)
+        if class_names is None:
+            class_names = [str(v) for v in labels]
+        else:
+            class_names = [class_names[int(v)] for v in labels]
+    else:
+        y = np.asarray(y, dtype=np.float64)
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(X).tobytes())
+    h.update(np.ascontiguousarray(y).tobytes())
+    columns = [{"name": n, "kind": "numeric"} for n in feature_names]
+    return Dataset(X, y, entry.task, list(feature_names), class_names, f"sklearn:{name}",
+                   h.hexdigest(), columns, "target")
+
+
+def file_fingerprint(path: Path) -> str:
+    """sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _is_missing(cell: str) -> bool:
+    return cell.strip().lower() in MISSING
+
+
+def _to_float(cell: str) -> float | None:
+    try:
+        v = float(cell)
+    except ValueError:
+        return None
+    return v if math.isfinite(v) else None
+
+
+def read_csv_table(path: Path) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of a CSV file; DataError for unreadable files, bad headers, ragged rows."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a folder, not a CSV file") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataError(f"{path}, line {line}: not UTF-8 text (byte 0x{raw[exc.start]:02x})") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader, None)
+        if header is None or not any(h.strip() for h in header):
+            raise DataError(f"{path}: the file is empty; expected a header row naming the columns")
+        header = [h.strip() for h in header]
+        for i, h in enumerate(header):
+            if not h:
+                raise DataError(f"{path}, line 1: column {i + 1} has an empty name in the header")
+        seen: dict[str, int] = {}
+        for i, h in enumerate(header):
+            if h in seen:
+                raise DataError(f"{path}, line 1: duplicate column name {h!r} (columns {seen[h] + 1} and {i + 1})")
+            seen[h] = i
+        rows = []
+        for row in reader:
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue  # blank line
+            if len(row) != len(header):
+                raise DataError(
+                    f"{path}, line {reader.line_num}: expected {len(header)} columns (as in the header), "
+                    f"found {len(row)}"
+                )
+            rows.append((reader.line_num, row))
+    except csv.Error as exc:
+        raise DataError(f"{path}, line {reader.line_num}: {exc}") from None
+    return header, rows
+
+
+def _column_index(path, header, key, what) -> int:
+    if isinstance(key, bool):
+        raise ConfigError(f"data.{what}: expected a column name or index; got {key!r}")
+    if isinstance(key, int):
+        i = key if key >= 0 else len(header) + key
+        if not 0 <= i < len(header):
+            raise DataError(f"{path}: data.{what} index {key} is out of range; the file has {len(header)} columns")
+        return i
+    if key not in header:
+        raise DataError(f"{path}: no column {key!r} for data.{what}{did_you_mean(key, header)}")
+    return header.index(key)
+
+
+def load_csv(path: Path, target: Any, features: Any, task: str) -> Dataset:
+    """Read a CSV: header row, numeric or string columns, one target column."""
+    header, rows = read_csv_table(path)
+    t = _column_index(path, header, -1 if target is None else target, "target")
+    if features is None:
+        f_idx = [i for i in range(len(header)) if i != t]
+    else:
+        f_idx = [_column_index(path, header, k, "features") for k in features]
+        if t in f_idx:
+            raise ConfigError(f"data.features: includes the target column {header[t]!r}")
+        if len(set(f_idx)) != len(f_idx):
+            raise ConfigError("data.features: lists a column twice")
+    if not f_idx:
+        raise DataError(f"{path}: no feature columns (only the target {header[t]!r})")
+    if not rows:
+        raise DataError(f"{path}: no data rows after the header")
+
+    columns, blocks, names = [], [], []
+    for i in f_idx:
+        kind, values, cats = _parse_column(path, header[i], [(ln, r[i]) for ln, r in rows])
+        if kind == "numeric":
+            blocks.append(np.asarray(values, dtype=np.float64)[:, None])
+            names.append(header[i])
+            columns.append({"name": header[i], "kind": "numeric"})
+        else:
+            codes = np.searchsorted(np.asarray(cats), np.asarray(values))
+            blocks.append(np.eye(len(cats))[codes])
+            names.extend(f"{header[i]}={c}" for c in cats)
+            columns.append({"name": header[i], "kind": "categorical", "categories": cats})
+    X = np.hstack(blocks)
+
+    y_name = header[t]
+    kind, values, cats = _parse_column(path, y_name, [(ln, r[t]) for ln, r in rows], target=True)
+    ds = Dataset(X, np.empty(0), task, names, None, str(path), file_fingerprint(path), columns, y_name)
+    if kind == "categorical":
+        if task == "regression":
+            raise DataError(f"{path}: target column {y_name!r} holds text, but data.task is regression")
+        ds.y = np.searchsorted(np.asarray(cats), np.asarray(values)).astype(np.int64)
+        ds.class_names = cats
+        ds.task = "classification"
+    else:
+        ds.y = np.asarray(values, dtype=np.float64)
+        ds.task = task
+    if len(np.unique(ds.y)) < 2:
+        only = ds.class_names[0] if ds.class_names else _fmt_number(ds.y[0])
+        raise DataError(f"{path}: target column {y_name!r} has the same value ({only}) in every row: nothing to learn")
+    return ds
+
+
+def _parse_column(path, name, cells, target=False):
+    """Classify a column as numeric or categorical; error on missing values and stray junk."""
+    numbers: list[float | None] = []
+    for line, cell in cells:
+        if _is_missing(cell):
+            raise DataError(f"{path}, line {line}, column {name!r}: missing value ({cell.strip() or 'empty'})"
+                            + ("; every row needs a target" if target else "; fill or drop the row"))
+        numbers.append(_to_float(cell))
+    n_numeric = sum(v is not None for v in numbers)
+    if n_numeric == len(numbers):
+        return "numeric", numbers, None
+    if n_numeric * 2 > len(numbers):  # mostly numbers: the text cells are junk, not categories
+        line, cell = next((ln, c) for (ln, c), v in zip(cells, numbers) if v is None)
+        raise DataError(f"{path}, line {line}, column {name!r}: expected a number, found {cell.strip()!r}")
+    values = [c.strip() for _, c in cells]
+    return "categorical", values, sorted(set(values))
+
+
+def _fmt_number(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else repr(float(v))
+
+
+def finish_task(ds: Dataset, task: str) -> Dataset:
+    """Resolve `task: auto` and turn numeric class labels into indices with class names."""
+    if ds.task == "auto":
+        y = ds.y
+        integral = y.ndim == 1 and np.all(np.equal(np.mod(y, 1), 0))
+        ds.task = "classification" if integral and len(np.unique(y)) <= MAX_AUTO_CLASSES else "regression"
+    if task != "auto" and task != ds.task:
+        if task == "classification" and ds.y.ndim == 1 and np.all(np.mod(ds.y, 1) == 0):
+            ds.task = "classification"  # integer-valued targets read as class labels
+        else:
+            raise ConfigError(f"data.task is {task}, but {ds.source} is a {ds.task} dataset")
+    if ds.task == "classification" and ds.class_names is None:
+        labels, ds.y = np.unique(ds.y, return_inverse=True)
+        ds.class_names = [_fmt_number(v) for v in labels]
+    if ds.task == "classification":
+        ds.y = ds.y.astype(np.int64)
+    return ds
+
+
+# ------------------------------------------------------------------------------------ splitting
+def split_indices(n: int, y: np.ndarray | None, val: float, test: float, stratify: bool,
+                  rng: np.random.Generator, source: str = "data") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Train/val/test row indices (each sorted). Sizes: ceil(fraction * n) for val and test.
+
+    Stratified (y given): each class contributes its share to val and test (largest remainder),
+    keeping at least one row of every class in train.
+    """
+    n_test, n_val = math.ceil(test * n), math.ceil(val * n)
+    if n - n_test - n_val < 2:
+        raise DataError(
+            f"{source}: {n} rows are too few for the split (val {val}, test {test}): "
+            f"training would get {max(n - n_test - n_val, 0)} rows; need at least 2"
+        )
+    perm = rng.permutation(n)
+    if y is None:
+        return np.sort(perm[n_val + n_test:]), np.sort(perm[:n_val]), np.sort(perm[n_val:n_val + n_test])
+    labels = y[perm]
+    groups = [perm[labels == k] for k in np.unique(labels)]
+    counts = np.array([len(g) for g in groups])
+    t_k = _allocate(n_test, counts * test, counts - 1)
+    v_k = _allocate(n_val, counts * val, counts - 1 - t_k)
+    train, valid, tst = [], [], []
+    for g, t, v in zip(groups, t_k, v_k):
+        tst.append(g[:t])
+        valid.append(g[t:t + v])
+        train.append(g[t + v:])
+    return tuple(np.sort(np.concatenate(part)) for part in (train, valid, tst))
+
+
+def _allocate(total: int, shares: np.ndarray, caps: np.ndarray) -> np.ndarray:
+    """Integers summing to (at most) `total`, close to `shares`, each within [0, caps]."""
+    base = np.minimum(np.floor(shares).astype(np.int64), caps)
+    rest = total - base.sum()
+    order = np.argsort(-(shares - np.floor(shares)), kind="stable")
+    while rest > 0:
+        moved = False
+        for k in order:
+            if rest > 0 and base[k] < caps[k]:
+                base[k] += 1
+                rest -= 1
+                moved = True
+        if not moved:
+            break
+    return base
+
+
+# ------------------------------------------------------------------------------------ preprocessing
+PREPROCESS = ("none", "center", "standardize", "minmax", "pca", "whiten")
+
+
+@dataclass
+class Preprocessor:
+    """X' = ((X - shift) / scale) @ projection / post_scale; fitted on the training split only."""
+
+    method: str
+    shift: np.ndarray
+    scale: np.ndarray
+    projection: np.ndarray | None = None  # (d, k) for pca / whiten
+    post_scale: np.ndarray | None = None  # (k,) for whiten
+    explained_variance_ratio: np.ndarray | None = None
+
+    @property
+    def n_outputs(self) -> int:
+        return self.projection.shape[1] if self.projection is not None else self.shift.shape[0]
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """Apply the fitted transform to raw features (n, d) -> (n, n_outputs)."""
+        out = (X - self.shift) / self.scale
+        if self.projection is not None:
+            out = out @ self.projection
+        if self.post_scale is not None:
+            out /= self.post_scale
+        return out
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Arrays for preprocess.npz."""
+        out = {"method": np.array(self.method), "shift": self.shift, "scale": self.scale}
+        if self.projection is not None:
+            out["projection"] = self.projection
+        if self.post_scale is not None:
+            out["post_scale"] = self.post_scale
+        if self.explained_variance_ratio is not None:
+            out["explained_variance_ratio"] = self.explained_variance_ratio
+        return out
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> Preprocessor:
+        return cls(str(arrays["method"]), arrays["shift"], arrays["scale"], arrays.get("projection"),
+                   arrays.get("post_scale"), arrays.get("explained_variance_ratio"))
+
+
+def fit_preprocessor(method: str, X: np.ndarray, pca_components: int | float | None) -> Preprocessor:
+    """Fit a preprocessing method on training features X (n, d)."""
+    n, d = X.shape
+    zero, one = np.zeros(d), np.ones(d)
+    if method == "none":
+        return Preprocessor(method, zero, one)
+    mean = X.mean(axis=0)
+    if method == "center":
+        return Preprocessor(method, mean, one)
+    if method == "standardize":
+        std = X.std(axis=0)  # ddof=0, as sklearn's StandardScaler
+        return Preprocessor(method, mean, np.where(std > 0, std, 1.0))
+    if method == "minmax":
+        lo, hi = X.min(axis=0), X.max(axis=0)
+        return Preprocessor(method, lo, np.where(hi > lo, hi - lo, 1.0))
+    # pca / whiten: principal axes of the centred training data (SVD), as sklearn's PCA
+    _, s, Vt = np.linalg.svd(X - mean, full_matrices=False)
+    var = s**2 / max(n - 1, 1)
+    ratio = var / var.sum() if var.sum() > 0 else np.zeros_like(var)
+    k = _n_components(pca_components, ratio, min(n, d))
+    Vt = _flip_signs(Vt[:k])
+    post = np.sqrt(np.where(var[:k] > 0, var[:k], 1.0)) if method == "whiten" else None
+    return Preprocessor(method, mean, one, Vt.T.copy(), post, ratio[:k])
+
+
+def _n_components(spec, ratio, max_k) -> int:
+    if spec is None:
+        return max_k
+    if isinstance(spec, int):
+        if spec > max_k:
+            raise ConfigError(f"data.pca_components is {spec}, but the training data has only {max_k} components")
+        return spec
+    return int(min(np.searchsorted(np.cumsum(ratio), spec - 1e-12) + 1, max_k))  # variance fraction
+
+
+def _flip_signs(Vt):
+    # deterministic signs: the largest-magnitude entry of each axis is positive
+    signs = np.sign(Vt[np.arange(len(Vt)), np.argmax(np.abs(Vt), axis=1)])
+    return Vt * np.where(signs == 0, 1, signs)[:, None]

@@ -1,0 +1,41 @@
+"""Error types. The library raises these; only cli.py turns them into messages and exit codes."""
+
+from __future__ import annotations
+
+
+class NnctlError(Exception):
+    """Base class of every error nnctl reports to a user (never with a traceback)."""
+
+    exit_code = 2
+
+
+class ConfigError(NnctlError):
+    """The experiment spec (YAML, --set, --name ...) is invalid."""
+
+
+class DataError(NnctlError):
+    """A data file or dataset cannot be used (CSV problems, unknown dataset, bad split)."""
+
+
+class RunDirError(NnctlError):
+    """A run directory or weights file is missing, damaged or inconsistent."""
+
+
+class TrainingFailed(NnctlError):
+    """The work ran but did not succeed (diverged, interrupted, a trial failed)."""
+
+    exit_code = 1
+
+
+def did_you_mean(word: str, choices) -> str:
+    """Return " (did you mean 'x'?)" for the closest of `choices`, or a list of them if none is close."""
+    import difflib
+
+    choices = sorted(str(c) for c in choices)
+    close = difflib.get_close_matches(str(word), choices, n=1, cutoff=0.6)
+    if close:
+        return f" (did you mean '{close[0]}'?)"
+    if not choices:
+        return ""
+    shown = ", ".join(choices[:12]) + (", ..." if len(choices) > 12 else "")
+    return f" (expected one of: {shown})"

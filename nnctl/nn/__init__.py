@@ -1,0 +1,1 @@
+"""NumPy neural-network components. Knows nothing of files, configs or terminals."""

@@ -1,0 +1,189 @@
+"""Losses, each with the output activation ("link") it is paired with.
+
+The network's last layer produces logits Z (n, k); a loss owns the link that turns Z into
+predictions, so softmax + cross-entropy and sigmoid + BCE are computed from logits (stable) and
+their gradient is the fused `(P - Y) / N`, which is valid only for these two pairs (the link is
+the canonical one for the loss; sklearn's `deltas[last]` makes the same shortcut). Identity
+links pass Z through and use each loss's own derivative. Means follow torch: cross-entropy is a
+mean over rows; bce, mse, mae and huber are means over all n * k elements.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nnctl.registry import Registry
+
+LOSSES = Registry("loss")
+
+
+class Loss:
+    """Base class; subclasses fill in `value` and `value_and_grad`."""
+
+    link = "identity"
+    task = "regression"
+
+    def n_outputs(self, n_classes: int, n_targets: int) -> int:
+        """Units of the output layer."""
+        return n_targets
+
+    def encode(self, y: np.ndarray, n_classes: int, dtype) -> np.ndarray:
+        """Targets as the (n, k) matrix the loss compares with; y holds class indices or values."""
+        y = np.asarray(y, dtype=dtype)
+        return y.reshape(len(y), -1)
+
+    def output(self, Z: np.ndarray) -> np.ndarray:
+        """Predictions (probabilities for classification) from logits Z."""
+        return Z
+
+    def predict(self, Z: np.ndarray) -> np.ndarray:
+        """Class indices (classification) or values (regression) from logits Z."""
+        return Z
+
+    def value(self, Z: np.ndarray, Y: np.ndarray) -> float:
+        """Mean loss."""
+        raise NotImplementedError
+
+    def value_and_grad(self, Z: np.ndarray, Y: np.ndarray, out=None) -> tuple[float, np.ndarray]:
+        """Mean loss and dL/dZ (n, k), written into `out` if given."""
+        raise NotImplementedError
+
+
+def _log_softmax_parts(Z):
+    m = Z.max(axis=1, keepdims=True)  # subtract the row max: exp never overflows
+    E = np.exp(Z - m)
+    s = E.sum(axis=1, keepdims=True)
+    return m, E, s
+
+
+@LOSSES.register("cross_entropy")
+class CrossEntropy(Loss):
+    """Softmax over k >= 2 units; -mean(log p_true). One unit per class."""
+
+    link = "softmax"
+    task = "classification"
+
+    def n_outputs(self, n_classes, n_targets):
+        return n_classes
+
+    def encode(self, y, n_classes, dtype):
+        Y = np.zeros((len(y), n_classes), dtype=dtype)
+        Y[np.arange(len(y)), np.asarray(y, dtype=np.int64)] = 1
+        return Y
+
+    def output(self, Z):
+        m, E, s = _log_softmax_parts(Z)
+        return E / s
+
+    def predict(self, Z):
+        return np.argmax(Z, axis=1)
+
+    def value(self, Z, Y):
+        m, E, s = _log_softmax_parts(Z)
+        lse = np.log(s) + m  # (n, 1) log-sum-exp
+        return float(np.mean(lse[:, 0] - np.einsum("ij,ij->i", Y, Z)))
+
+    def value_and_grad(self, Z, Y, out=None):
+        n = Z.shape[0]
+        m, E, s = _log_softmax_parts(Z)
+        loss = float(np.mean(np.log(s[:, 0]) + m[:, 0] - np.einsum("ij,ij->i", Y, Z)))
+        out = np.divide(E, s, out=out)  # P
+        out -= Y
+        out *= 1.0 / n  # fused softmax + cross-entropy: dZ = (P - Y) / n
+        return loss, out
+
+
+@LOSSES.register("bce")
+class BinaryCrossEntropy(Loss):
+    """Sigmoid per unit; binary classification uses ONE unit (probability of the second class)."""
+
+    link = "sigmoid"
+    task = "classification"
+
+    def n_outputs(self, n_classes, n_targets):
+        return 1 if n_classes == 2 else n_classes
+
+    def encode(self, y, n_classes, dtype):
+        y = np.asarray(y, dtype=np.int64)
+        if n_classes == 2:
+            return (y == 1).astype(dtype).reshape(-1, 1)
+        return CrossEntropy().encode(y, n_classes, dtype)  # one-vs-rest targets
+
+    def output(self, Z):
+        return 0.5 * (1.0 + np.tanh(0.5 * Z))
+
+    def predict(self, Z):
+        if Z.shape[1] == 1:
+            return (Z[:, 0] > 0).astype(np.int64)
+        return np.argmax(Z, axis=1)
+
+    def value(self, Z, Y):
+        # -[y log s(z) + (1 - y) log(1 - s(z))] = max(z, 0) - z y + log(1 + exp(-|z|))
+        return float(np.mean(np.maximum(Z, 0) - Z * Y + np.log1p(np.exp(-np.abs(Z)))))
+
+    def value_and_grad(self, Z, Y, out=None):
+        loss = self.value(Z, Y)
+        out = np.multiply(Z, 0.5, out=out)
+        np.tanh(out, out=out)
+        out += 1.0
+        out *= 0.5  # sigmoid(Z)
+        out -= Y
+        out *= 1.0 / Z.size  # fused sigmoid + BCE: dZ = (P - Y) / (n k)
+        return loss, out
+
+
+@LOSSES.register("mse")
+class MSE(Loss):
+    """mean((Z - Y)^2) over all elements; dZ = 2 (Z - Y) / (n k)."""
+
+    def value(self, Z, Y):
+        D = Z - Y
+        return float(np.mean(D * D))
+
+    def value_and_grad(self, Z, Y, out=None):
+        out = np.subtract(Z, Y, out=out)
+        loss = float(np.vdot(out, out)) / Z.size
+        out *= 2.0 / Z.size
+        return loss, out
+
+
+@LOSSES.register("mae")
+class MAE(Loss):
+    """mean(|Z - Y|) (torch L1Loss); dZ = sign(Z - Y) / (n k), 0 where equal."""
+
+    def value(self, Z, Y):
+        return float(np.mean(np.abs(Z - Y)))
+
+    def value_and_grad(self, Z, Y, out=None):
+        D = Z - Y
+        loss = float(np.mean(np.abs(D)))
+        out = np.sign(D, out=out)
+        out *= 1.0 / Z.size
+        return loss, out
+
+
+@LOSSES.register("huber")
+class Huber(Loss):
+    """torch HuberLoss(delta=1): 0.5 d^2 where |d| < delta, delta (|d| - delta/2) elsewhere."""
+
+    delta = 1.0
+
+    def value(self, Z, Y):
+        A = np.abs(Z - Y)
+        d = self.delta
+        return float(np.mean(np.where(A < d, 0.5 * A * A, d * (A - 0.5 * d))))
+
+    def value_and_grad(self, Z, Y, out=None):
+        loss = self.value(Z, Y)
+        out = np.subtract(Z, Y, out=out)
+        np.clip(out, -self.delta, self.delta, out=out)
+        out *= 1.0 / Z.size
+        return loss, out
+
+
+# `loss: auto` by task: multi-class softmax + CE, binary sigmoid + BCE, regression MSE.
+def auto_loss(task: str, n_classes: int) -> str:
+    """The loss `loss: auto` stands for."""
+    if task == "regression":
+        return "mse"
+    return "bce" if n_classes == 2 else "cross_entropy"

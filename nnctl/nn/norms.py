@@ -1,0 +1,160 @@
+"""Normalization between the dense product and the activation (torch.nn BatchNorm1d, LayerNorm,
+GroupNorm conventions): Y = gamma * (Z - mean) / sqrt(var + eps) + beta, with the biased variance
+in the normalization.
+
+- batch: statistics over the rows of the batch in training; running statistics in inference,
+  running = (1 - momentum) * running + momentum * batch, running_var from the UNBIASED batch
+  variance (torch's choice).
+- layer: statistics over the features of each row (one group).
+- group: statistics over each group of `width / groups` features of each row.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nnctl.registry import Registry
+
+NORMS = Registry("norm")
+
+
+class Norm:
+    """Base: no running state."""
+
+    def setup(self, width: int, dtype, where: str) -> None:
+        """Check the layer width and allocate state; ValueError if they do not fit."""
+        self.width, self.dtype = width, np.dtype(dtype)
+
+    def reset_state(self) -> None:
+        """Reset running statistics (nothing for layer/group norm)."""
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Running statistics saved in weights.npz (names without the layer number)."""
+        return {}
+
+    def load_state(self, arrays: dict[str, np.ndarray]) -> None:
+        """Load running statistics saved by `state`."""
+
+
+@NORMS.register("batch")
+class BatchNorm(Norm):
+    """Batch normalization (Ioffe & Szegedy 2015) over the rows of each training batch."""
+
+    def __init__(self, momentum: float = 0.1, eps: float = 1e-5):
+        if not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"momentum must be in [0, 1]; got {momentum}")
+        if eps <= 0:
+            raise ValueError(f"eps must be > 0; got {eps}")
+        self.momentum, self.eps = momentum, eps
+
+    def setup(self, width, dtype, where):
+        super().setup(width, dtype, where)
+        self.reset_state()
+
+    def reset_state(self):
+        self.running_mean = np.zeros(self.width, dtype=self.dtype)
+        self.running_var = np.ones(self.width, dtype=self.dtype)
+
+    def state(self):
+        return {"running_mean": self.running_mean, "running_var": self.running_var}
+
+    def load_state(self, arrays):
+        self.running_mean[...] = arrays["running_mean"]
+        self.running_var[...] = arrays["running_var"]
+
+    def forward(self, Z, gamma, beta, train, update_stats=True):
+        n = Z.shape[0]
+        if train:
+            if n < 2:
+                raise ValueError(
+                    "batch norm needs at least 2 rows per training batch (the variance of one row is "
+                    "0, so every unit would output beta); use a larger batch_size or norm: layer"
+                )
+            mean = Z.mean(axis=0)
+            D = Z - mean
+            var = np.einsum("ij,ij->j", D, D) / n  # biased, used to normalize
+            if update_stats:
+                m = self.momentum
+                self.running_mean *= 1.0 - m
+                self.running_mean += m * mean
+                self.running_var *= 1.0 - m
+                self.running_var += m * var * (n / (n - 1))  # unbiased, as torch's running_var
+        else:
+            D = Z - self.running_mean
+            var = self.running_var
+        inv_std = 1.0 / np.sqrt(var + self.eps)
+        Xhat = D
+        Xhat *= inv_std
+        Y = Xhat * gamma
+        Y += beta
+        return Y, (Xhat, inv_std, train)
+
+    def backward(self, dY, cache, gamma, dgamma, dbeta):
+        Xhat, inv_std, train = cache
+        np.einsum("ij,ij->j", dY, Xhat, out=dgamma)
+        np.sum(dY, axis=0, out=dbeta)
+        dX = dY * gamma
+        if not train:  # running statistics are constants
+            dX *= inv_std
+            return dX
+        n = dY.shape[0]
+        # dZ = inv_std / n * (n dXhat - sum(dXhat) - Xhat * sum(dXhat * Xhat))
+        s1 = dX.sum(axis=0)
+        s2 = np.einsum("ij,ij->j", dX, Xhat)
+        dX -= s1 / n
+        dX -= Xhat * (s2 / n)
+        dX *= inv_std
+        return dX
+
+
+@NORMS.register("group")
+class GroupNorm(Norm):
+    """Group normalization (Wu & He 2018): each row's features in `groups` equal groups."""
+
+    def __init__(self, groups: int = 4, eps: float = 1e-5):
+        if groups < 1:
+            raise ValueError(f"groups must be an integer >= 1; got {groups}")
+        if eps <= 0:
+            raise ValueError(f"eps must be > 0; got {eps}")
+        self.groups, self.eps = groups, eps
+
+    def setup(self, width, dtype, where):
+        super().setup(width, dtype, where)
+        if width % self.groups:
+            raise ValueError(
+                f"{where}: group norm needs groups to divide the layer's width; "
+                f"{self.groups} groups do not divide {width} units"
+            )
+
+    def forward(self, Z, gamma, beta, train, update_stats=True):
+        n, width = Z.shape
+        Zg = Z.reshape(n, self.groups, width // self.groups)
+        mean = Zg.mean(axis=2, keepdims=True)
+        D = Zg - mean
+        var = np.mean(D * D, axis=2, keepdims=True)  # biased, per row and group
+        inv_std = 1.0 / np.sqrt(var + self.eps)
+        Xhat = (D * inv_std).reshape(n, width)
+        Y = Xhat * gamma
+        Y += beta
+        return Y, (Xhat, inv_std)
+
+    def backward(self, dY, cache, gamma, dgamma, dbeta):
+        Xhat, inv_std = cache
+        n, width = dY.shape
+        m = width // self.groups
+        np.einsum("ij,ij->j", dY, Xhat, out=dgamma)
+        np.sum(dY, axis=0, out=dbeta)
+        dX = (dY * gamma).reshape(n, self.groups, m)
+        Xg = Xhat.reshape(n, self.groups, m)
+        s1 = dX.sum(axis=2, keepdims=True)
+        s2 = np.sum(dX * Xg, axis=2, keepdims=True)
+        dZ = (dX - s1 / m - Xg * (s2 / m)) * inv_std
+        return dZ.reshape(n, width)
+
+
+@NORMS.register("layer")
+class LayerNorm(GroupNorm):
+    """Layer normalization (Ba et al. 2016): all features of each row, i.e. group norm with 1 group."""
+
+    def __init__(self, eps: float = 1e-5):
+        super().__init__(groups=1, eps=eps)

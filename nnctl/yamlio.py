@@ -1,0 +1,133 @@
+"""Safe YAML reading for configs: line numbers per key, duplicate keys refused, `1e-3` is a number.
+
+PyYAML implements YAML 1.1, whose float pattern needs a dot, so `lr: 1e-3` would load as the
+string "1e-3". We add a resolver for exponent-only floats. Mappings and sequences are built by our
+own walk over the composed node tree so that every key's line is known, duplicates are caught, only
+plain tags are accepted, and alias expansion ("billion laughs") is bounded.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+
+from nnctl.errors import ConfigError
+
+MAX_NODES = 200_000  # far above any real config; stops alias bombs in milliseconds
+
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads `1e-3` and `-2E5` as floats."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def _mark(source: str, mark) -> str:
+    return f"{source}, line {mark.line + 1}" if mark is not None else source
+
+
+def load_yaml(text: str, source: str = "<config>") -> tuple[Any, dict[tuple, int]]:
+    """Parse one YAML document safely.
+
+    Returns the data and a map from key paths (tuples of keys and list indices) to 1-based lines.
+    Raises ConfigError naming `source` and the line for syntax errors, duplicate keys and tags.
+    """
+    loader = _Loader(text)
+    lines: dict[tuple, int] = {}
+    budget = [MAX_NODES]
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, lines
+        return _build(loader, node, (), lines, budget, source), lines
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "invalid YAML"
+        if "could not determine a constructor" in problem:
+            problem = f"unsupported tag {mark_tag(problem)} (only plain YAML values are allowed)"
+        raise ConfigError(f"{_mark(source, mark)}: {problem}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: invalid YAML ({exc})") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: YAML nested too deeply") from None
+    finally:
+        loader.dispose()
+
+
+def mark_tag(problem: str) -> str:
+    """Pull the tag out of PyYAML's 'could not determine a constructor for the tag X' message."""
+    m = re.search(r"tag '?([^' ]+)'?", problem)
+    return f"'{m.group(1)}'" if m else ""
+
+
+def _build(loader, node, path, lines, budget, source):
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ConfigError(f"{source}: YAML expands to more than {MAX_NODES} values (an alias bomb?)")
+    if isinstance(node, yaml.MappingNode):
+        if node.tag != _MAP_TAG:
+            raise ConfigError(f"{_mark(source, node.start_mark)}: unsupported tag '{node.tag}'")
+        loader.flatten_mapping(node)  # resolves `<<: *anchor` merge keys
+        out: dict = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise ConfigError(f"{_mark(source, key_node.start_mark)}: a key must be a plain word")
+            key = loader.construct_object(key_node)
+            if not isinstance(key, str):
+                key = str(key).lower() if isinstance(key, bool) else str(key)
+            dotted = ".".join(str(p) for p in (*path, key))
+            if key in out:
+                first = lines.get((*path, key))
+                raise ConfigError(
+                    f"{_mark(source, key_node.start_mark)}: duplicate key '{dotted}'"
+                    + (f" (first set on line {first})" if first else "")
+                )
+            lines[(*path, key)] = key_node.start_mark.line + 1
+            out[key] = _build(loader, value_node, (*path, key), lines, budget, source)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        if node.tag != _SEQ_TAG:
+            raise ConfigError(f"{_mark(source, node.start_mark)}: unsupported tag '{node.tag}'")
+        items = []
+        for i, item in enumerate(node.value):
+            lines[(*path, i)] = item.start_mark.line + 1
+            items.append(_build(loader, item, (*path, i), lines, budget, source))
+        return items
+    return loader.construct_object(node, deep=True)
+
+
+def parse_value(text: str, where: str) -> Any:
+    """Parse a `--set` value as YAML (so `0.01`, `[64,32]`, `null`, `1e-3` all work)."""
+    try:
+        value, _ = load_yaml(text, where)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: cannot parse value {text!r} ({exc})") from None
+    return value
+
+
+class _Dumper(yaml.SafeDumper):
+    """Writes short lists of scalars in flow style: `hidden: [16, 16]`."""
+
+
+def _represent_list(dumper, data):
+    flow = all(isinstance(x, (int, float, str, bool)) or x is None for x in data) and len(data) <= 16
+    return dumper.represent_sequence(_SEQ_TAG, data, flow_style=flow)
+
+
+_Dumper.add_representer(list, _represent_list)
+_Dumper.add_representer(tuple, _represent_list)
+
+
+def dump_yaml(data: Any) -> str:
+    """Serialize plain data as block YAML with flow-style short lists, keys in insertion order."""
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True)
