@@ -8,6 +8,10 @@ class NnctlError(Exception):
 
     exit_code = 2
 
+    def __init__(self, message: str, run_dir=None):
+        super().__init__(message)
+        self.run_dir = run_dir  # set when a run directory was written before the failure
+
 
 class ConfigError(NnctlError):
     """The experiment spec (YAML, --set, --name ...) is invalid."""

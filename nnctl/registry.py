@@ -107,8 +107,8 @@ def type_name(value: Any) -> str:
         return f"number {value!r}"
     if isinstance(value, str):
         return f"string {value!r}"
-    if isinstance(value, list):
-        return "a list"
+    if isinstance(value, (list, tuple)):
+        return f"a list of {len(value)} item{'s' if len(value) != 1 else ''}"
     if isinstance(value, dict):
         return "a mapping"
     return type(value).__name__

@@ -1,0 +1,189 @@
+"""The `nnctl` command line: parse, call one library function, render, map errors to exit codes.
+
+Exit codes: 0 success; 1 the work ran but failed (diverged, interrupted); 2 bad usage or bad
+input. Messages go to stderr; stdout carries only results (the run dir path, or one JSON
+document with --json), so scripts can rely on it. Heavy modules are imported inside commands.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from nnctl.errors import NnctlError
+
+app = typer.Typer(
+    name="nnctl",
+    help="Train NumPy multilayer perceptrons from YAML experiment specs.\n\n"
+    "Start with:  nnctl train configs/moons.yaml",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _stderr():
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _error(message: str) -> None:
+    from rich.text import Text
+
+    _stderr().print(Text("error: ", style="bold red") + Text(message))
+
+
+def handle_errors(fn):
+    """Turn NnctlError into one message on stderr and its exit code; never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except NnctlError as exc:
+            _error(str(exc))
+            if exc.run_dir is not None:
+                print(exc.run_dir)  # scripts still learn where the (failed) run is
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper
+
+
+def _version_callback(value: bool):
+    if value:
+        import nnctl
+
+        print(f"nnctl {nnctl.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version_callback, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+):
+    """Train NumPy multilayer perceptrons from YAML experiment specs."""
+
+
+class _Progress:
+    """A rich progress bar on stderr: epoch, loss, validation metric, ETA. Silent when not a TTY."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.bar = None
+        self.task = None
+        self.metric = "val_loss"
+
+    def start(self, info: dict) -> None:
+        if not self.enabled:
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.metric = "val_accuracy" if info["task"] == "classification" else "val_r2"
+        self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("{task.fields[stats]}"), TimeRemainingColumn(), console=_stderr(),
+                            transient=True)
+        self.bar.start()
+        self.task = self.bar.add_task(f"epochs ({info['name']})", total=info["epochs_planned"], stats="")
+
+    def update(self, row: dict) -> None:
+        if self.bar is None:
+            return
+        stats = f"loss {row['train_loss']:.4f}"
+        if row.get(self.metric) is not None:
+            stats += f"  {self.metric} {row[self.metric]:.4f}"
+        self.bar.update(self.task, completed=row["epoch"], stats=stats)
+
+    def stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+
+def _fmt(v) -> str:
+    return "-" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
+
+
+@app.command()
+@handle_errors
+def train(
+    config: Annotated[Path, typer.Argument(help="Experiment spec (YAML). See configs/ for examples.",
+                                           show_default=False)],
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", "-s", metavar="KEY=VALUE",
+        help="Override a config key (dotted path, YAML value); repeatable. "
+             "Example: --set optimizer.lr=0.01 --set model.hidden=[64,32]")] = None,
+    name: Annotated[str | None, typer.Option(help="Run name (default: the config's name, else its file stem).")
+                    ] = None,
+    runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Folder that receives the run directory.")
+                        ] = Path("runs"),
+    seed: Annotated[int | None, typer.Option(help="Override the seed (split, init, shuffle, dropout).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary on stderr.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON summary on stdout instead of the "
+                                                         "run dir path.")] = False,
+):
+    """Train a model from CONFIG and write a run directory under --runs-dir.
+
+    The last line of stdout is the run directory (with --json: one JSON document).
+    Exit code 0 on success, 1 if training diverged or was interrupted, 2 for bad input.
+
+    Examples:
+
+      nnctl train configs/moons.yaml
+
+      nnctl train configs/moons.yaml --set optimizer.lr=0.01 --set model.hidden=[32] --seed 3
+
+      nnctl train configs/iris_csv.yaml --json | jq .best
+    """
+    from nnctl.config import load_spec
+    from nnctl.train import train_run
+
+    spec = load_spec(config, set_ or [], name=name, seed=seed)
+    err = _stderr()
+    if not quiet:
+        for w in spec.warnings:
+            err.print(f"[yellow]warning:[/] {_escape(w)}")
+    progress = _Progress(enabled=not quiet and sys.stderr.isatty())
+    try:
+        result = train_run(spec, runs_dir, command=["nnctl", *sys.argv[1:]], on_start=progress.start,
+                           on_epoch=progress.update)
+    finally:
+        progress.stop()
+    s = result.summary
+    if json_out:
+        from nnctl.runs import jsonable
+
+        print(json.dumps(jsonable(s)))
+        return
+    if not quiet:
+        final, best = s["final"] or {}, s["best"] or {}
+        metric = "val_accuracy" if s["task"] == "classification" else "val_r2"
+        err.print(f"[green]{s['status']}[/]: {s['epochs_run']} epochs in {s['wall_time_s']:.2f} s · "
+                  f"train_loss {_fmt(final.get('train_loss'))} · val_loss {_fmt(final.get('val_loss'))} · "
+                  f"{metric} {_fmt(final.get(metric))}"
+                  + (f" (best {_fmt(best.get(metric))} at epoch {best.get('epoch')})" if best else ""))
+        if s["message"]:
+            err.print(_escape(s["message"]))
+    print(result.run.path)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""Run directories: created with an exclusive mkdir, every file written whole (temp file + rename).
+
+A run dir is `<runs_dir>/<name>-<YYYYmmdd-HHMMSS>-<hex>/`. Two processes never share one: the
+mkdir fails if the name exists and we draw a new suffix. Readers (compare, eval) never see half a
+file: each file is written to a temporary name in the same folder, then renamed over the target.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import secrets
+import tempfile
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nnctl.errors import ConfigError, RunDirError
+
+SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+MAX_NAME = 60
+
+
+def safe_name(name: str) -> str:
+    """A run name usable as one path component: no separators, no leading dots, bounded length."""
+    cleaned = SAFE_NAME.sub("-", name).strip("-.")[:MAX_NAME].strip("-.")
+    return cleaned or "run"
+
+
+def write_atomic(path: Path, data: bytes | str) -> None:
+    """Write a file whole: a temp file in the same folder, then rename over `path`."""
+    path = Path(path)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(raw)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Atomic, pretty JSON (NaN and inf written as null)."""
+    write_atomic(path, json.dumps(jsonable(obj), indent=2) + "\n")
+
+
+def jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, (np.floating, float)):
+        f = float(obj)
+        return f if np.isfinite(f) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Atomic .npz of plain numeric/string arrays (never object arrays, so no pickles)."""
+    buf = io.BytesIO()
+    for key, value in arrays.items():
+        if np.asarray(value).dtype == object:
+            raise ValueError(f"refusing to save object array {key!r}")
+    np.savez(buf, **arrays)
+    write_atomic(path, buf.getvalue())
+
+
+def read_npz(path: Path, what: str = "file") -> dict[str, np.ndarray]:
+    """Load an .npz without pickles; RunDirError naming the file if it is missing or damaged."""
+    path = Path(path)
+    if not path.is_file():
+        raise RunDirError(f"{path}: no such {what}")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except ValueError as exc:  # object arrays need pickles, which we refuse
+        raise RunDirError(f"{path}: cannot read {what} without pickles ({exc})") from None
+    except Exception as exc:  # zipfile.BadZipFile, EOFError, OSError: a damaged or foreign file
+        raise RunDirError(f"{path}: not a readable .npz {what} ({type(exc).__name__}: {exc})") from None
+
+
+class RunDir:
+    """One run's folder and the files in it."""
+
+    CONFIG, METRICS, SUMMARY = "config.yaml", "metrics.csv", "summary.json"
+    WEIGHTS, PREPROCESS, SPLIT = "weights.npz", "preprocess.npz", "split.npz"
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    @classmethod
+    def create(cls, runs_dir: Path, name: str) -> RunDir:
+        """Make a new, unique run dir inside `runs_dir` (created if needed)."""
+        runs_dir = Path(runs_dir)
+        try:
+            runs_dir.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise ConfigError(f"--runs-dir {runs_dir}: exists and is not a directory") from None
+        except PermissionError:
+            raise ConfigError(f"--runs-dir {runs_dir}: permission denied") from None
+        base = safe_name(name)
+        for _ in range(100):
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            path = runs_dir / f"{base}-{stamp}-{secrets.token_hex(3)}"
+            try:
+                path.mkdir()  # exclusive: fails if another process took the name
+                return cls(path)
+            except FileExistsError:
+                continue
+            except PermissionError:
+                raise ConfigError(f"--runs-dir {runs_dir}: permission denied") from None
+        raise RunDirError(f"{runs_dir}: could not create a unique run directory")
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def write_text(self, name: str, text: str) -> None:
+        write_atomic(self.file(name), text)
+
+    def write_json(self, name: str, obj: Any) -> None:
+        write_json(self.file(name), obj)
+
+    def write_npz(self, name: str, arrays: dict[str, np.ndarray]) -> None:
+        write_npz(self.file(name), arrays)
+
+    def write_metrics(self, columns: list[str], rows: Iterable[dict]) -> None:
+        """metrics.csv, whole: a header and one row per epoch (empty cell for a missing value)."""
+        out = io.StringIO()
+        w = csv.writer(out, lineterminator="\n")
+        w.writerow(columns)
+        for row in rows:
+            w.writerow([_cell(row.get(c)) for c in columns])
+        self.write_text(self.METRICS, out.getvalue())
+
+
+def _cell(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return repr(v) if np.isfinite(v) else ("nan" if np.isnan(v) else repr(v))
+    return str(v)

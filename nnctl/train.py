@@ -1,0 +1,395 @@
+"""Training: data -> split -> preprocessing -> model -> epochs of gradient descent -> run directory.
+
+`train_run` is the library entry point behind `nnctl train`. It loads and checks everything
+before it creates the run directory (so a bad CSV leaves nothing behind), then trains with the
+`Trainer` and writes the files of DESIGN section 3. It reports progress through callbacks and
+never prints.
+
+One seed drives four independent random streams (SeedSequence.spawn): the split, the weight
+init, the per-epoch shuffle and the dropout masks. Changing dropout therefore never changes the
+split or the initial weights.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from nnctl.config import Spec, resolve_data_dependent, resolved_yaml
+from nnctl.data import Dataset, Preprocessor, fit_preprocessor, load_dataset, split_indices
+from nnctl.errors import ConfigError, RunDirError, TrainingFailed
+from nnctl.nn.losses import LOSSES
+from nnctl.nn.model import MLP, LayerDef
+from nnctl.nn.optimizers import OPTIMIZERS
+from nnctl.nn.schedules import SCHEDULES
+from nnctl.runs import RunDir, read_npz
+
+STREAMS = ("split", "init", "shuffle", "dropout")
+FLUSH_SECONDS = 1.0  # metrics.csv and summary.json are rewritten at most this often while training
+
+
+def random_streams(seed: int) -> dict[str, np.random.Generator]:
+    """Independent generators for split, init, shuffle and dropout, all from one seed."""
+    children = np.random.SeedSequence(seed).spawn(len(STREAMS))
+    return {name: np.random.default_rng(ss) for name, ss in zip(STREAMS, children)}
+
+
+def metric_names(task: str) -> list[str]:
+    """Per-split metrics besides the loss: accuracy, or r2 and mae."""
+    return ["accuracy"] if task == "classification" else ["r2", "mae"]
+
+
+def metric_columns(task: str) -> list[str]:
+    """metrics.csv header (DESIGN section 3)."""
+    cols = ["epoch", "train_loss", "val_loss"]
+    for m in metric_names(task):
+        cols += [f"train_{m}", f"val_{m}"]
+    return cols + ["lr", "epoch_time_s"]
+
+
+def score(model: MLP, X: np.ndarray, Y: np.ndarray, y: np.ndarray, task: str) -> dict[str, float]:
+    """Inference-mode loss and metrics of `model` on features X, encoded targets Y, raw targets y."""
+    if len(X) == 0:
+        return {"loss": math.nan, **{m: math.nan for m in metric_names(task)}}
+    Z = model.logits(X)
+    out = {"loss": model.loss.value(Z, Y)}
+    if task == "classification":
+        out["accuracy"] = float(np.mean(model.loss.predict(Z) == y))
+    else:
+        P = model.loss.predict(Z).astype(np.float64)
+        T = Y.astype(np.float64)
+        out["r2"] = r2_score(T, P)
+        out["mae"] = float(np.mean(np.abs(P - T)))
+    return out
+
+
+def r2_score(T: np.ndarray, P: np.ndarray) -> float:
+    """Coefficient of determination, averaged over target columns (sklearn's uniform_average)."""
+    ss_res = np.sum((T - P) ** 2, axis=0)
+    ss_tot = np.sum((T - T.mean(axis=0)) ** 2, axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = np.where(ss_tot > 0, 1.0 - ss_res / ss_tot, np.nan)
+    return float(np.mean(r2))
+
+
+# ------------------------------------------------------------------------------------ preparation
+@dataclass
+class Prepared:
+    """Everything training needs, loaded and checked, before any file is written."""
+
+    spec: Spec
+    dataset: Dataset
+    split: dict[str, np.ndarray]  # train / val / test row indices
+    pre: Preprocessor
+    model: MLP
+    X: dict[str, np.ndarray]  # per split, preprocessed, model dtype
+    Y: dict[str, np.ndarray]  # per split, encoded targets for the loss
+    y: dict[str, np.ndarray]  # per split, class indices or target values
+    rngs: dict[str, np.random.Generator]
+
+
+def build_model(spec: Spec, n_inputs: int, n_outputs: int) -> MLP:
+    """The MLP a resolved spec describes (weights not yet initialised)."""
+    c = spec.config
+    m = c["model"]
+    hidden = [LayerDef(**r) for r in spec.layer_specs]
+    output = LayerDef(units=n_outputs, activation="linear", init=m["init"], init_std=m["init_std"],
+                      bias_init=m["bias_init"])
+    loss = LOSSES.get(c["train"]["loss"])
+    return MLP(n_inputs, hidden, output, loss, dtype=np.dtype(c["train"]["dtype"]))
+
+
+def prepare(spec: Spec) -> Prepared:
+    """Load data, split, fit preprocessing on train, build and initialise the model."""
+    c = spec.config
+    d = c["data"]
+    ds = load_dataset(d, spec.base_dir)
+    resolve_data_dependent(spec, ds.task, ds.n_classes)
+    rngs = random_streams(c["seed"])
+    s = d["split"]
+    stratify_y = ds.y if ds.task == "classification" and s["stratify"] else None
+    train, val, test = split_indices(len(ds.y), stratify_y, s["val"], s["test"], s["stratify"], rngs["split"],
+                                     d["source"])
+    split = {"train": train, "val": val, "test": test}
+    pre = fit_preprocessor(d["preprocess"], ds.X[train], d["pca_components"])
+    dtype = np.dtype(c["train"]["dtype"])
+    loss = LOSSES.get(c["train"]["loss"])
+    n_outputs = loss.n_outputs(ds.n_classes, ds.n_targets)
+    model = build_model(spec, pre.n_outputs, n_outputs)
+    model.initialize(rngs["init"])
+    if c["model"]["init_from"]:
+        load_weights_into(model, Path(c["model"]["init_from"]), "model.init_from")
+    X, Y, y = {}, {}, {}
+    for part, idx in split.items():
+        X[part] = np.ascontiguousarray(pre.transform(ds.X[idx]), dtype=dtype)
+        y[part] = ds.y[idx]
+        Y[part] = loss.encode(ds.y[idx], ds.n_classes, dtype)
+    _check_batch_sizes(spec, len(train))
+    return Prepared(spec, ds, split, pre, model, X, Y, y, rngs)
+
+
+def _check_batch_sizes(spec: Spec, n_train: int) -> None:
+    t = spec.config["train"]
+    if any(r["norm"] == "batch" for r in spec.layer_specs) and t["gd"] == "batch" and n_train < 2:
+        raise ConfigError(f"{spec.source}: batch norm needs at least 2 training rows per step")
+
+
+def load_weights_into(model: MLP, path: Path, what: str) -> None:
+    """Load a weights.npz into `model`; RunDirError naming the file and key on any mismatch."""
+    arrays = read_npz(path, "weights file")
+    # init_from may come from a run without batch norm state etc.: only parameters must match
+    try:
+        model.load_state_arrays(arrays)
+    except ValueError as exc:
+        raise RunDirError(f"{path} ({what}): {exc}") from None
+
+
+# ------------------------------------------------------------------------------------ the loop
+@dataclass
+class FitResult:
+    status: str  # completed | early_stopped | stopped_at_loss | diverged | interrupted
+    rows: list[dict]
+    best: dict | None
+    message: str = ""
+    weights_epoch: int | None = None  # the epoch whose weights are saved (restore_best)
+
+
+@dataclass
+class Trainer:
+    """Gradient descent over the prepared training split, one epoch at a time."""
+
+    prepared: Prepared
+    on_epoch: Callable[[dict], None] | None = None
+    flush: Callable[[list[dict]], None] | None = None
+    rows: list[dict] = field(default_factory=list)
+
+    def fit(self) -> FitResult:
+        p = self.prepared
+        c = p.spec.config
+        t, o = c["train"], c["optimizer"]
+        task = p.dataset.task
+        model = p.model
+        theta, grad = model.params.theta, model.params.grad
+        optimizer = OPTIMIZERS.get(o["name"], o["options"]).bind(theta, o["weight_decay"])
+        sched_opts = {k: v for k, v in o["schedule"].items() if k not in ("name", "warmup_epochs")}
+        schedule = SCHEDULES.get(o["schedule"]["name"], sched_opts).setup(o["lr"], t["epochs"],
+                                                                          o["schedule"]["warmup_epochs"])
+        X, Y, y = p.X["train"], p.Y["train"], p.y["train"]
+        n = len(X)
+        batch = {"batch": n, "stochastic": 1, "minibatch": min(t["batch_size"], n)}[t["gd"]]
+        has_batchnorm = any(layer.norm is not None and layer.spec.norm == "batch" for layer in model.hidden)
+        clip = o["clip_grad_norm"]
+        es = t["early_stopping"]
+        monitor = es["monitor"] if es else ("val_loss" if len(p.X["val"]) else "train_loss")
+        sign = -1.0 if (es and es["mode"] == "max") else 1.0  # compare sign * value, smaller is better
+        if es is None and monitor in ("val_accuracy", "val_r2"):
+            sign = -1.0
+        best, best_value, best_state, waited = None, math.inf, None, 0
+        min_delta = es["min_delta"] if es else 0.0
+        if task == "regression":
+            y_mean = Y.astype(np.float64).mean(axis=0)
+            ss_tot = np.sum((Y.astype(np.float64) - y_mean) ** 2, axis=0)
+        status, message, weights_epoch = "completed", "", None
+        last_flush = time.perf_counter()
+        dropout_rng, shuffle_rng = p.rngs["dropout"], p.rngs["shuffle"]
+
+        for epoch in range(t["epochs"]):
+            t0 = time.perf_counter()
+            lr = schedule.lr(epoch)
+            if t["shuffle"] and batch < n:
+                order = shuffle_rng.permutation(n)
+                Xe, Ye, ye = X[order], Y[order], y[order]
+            else:
+                Xe, Ye, ye = X, Y, y
+            loss_sum, rows_used, correct = 0.0, 0, 0
+            sse = np.zeros(Y.shape[1]) if task == "regression" else None
+            abs_err = 0.0
+            for start in range(0, n, batch):
+                stop = min(start + batch, n)
+                if has_batchnorm and stop - start < 2:
+                    continue  # batch statistics of one row are undefined: drop a 1-row remainder
+                Xb, Yb = Xe[start:stop], Ye[start:stop]
+                Z, cache = model.forward(Xb, train=True, rng=dropout_rng)
+                loss, dZ = model.loss.value_and_grad(Z, Yb)
+                m = stop - start
+                loss_sum += loss * m
+                rows_used += m
+                if task == "classification":
+                    correct += int(np.count_nonzero(model.loss.predict(Z) == ye[start:stop]))
+                else:
+                    D = Z - Yb
+                    sse += np.einsum("ij,ij->j", D, D, dtype=np.float64)
+                    abs_err += float(np.abs(D).sum(dtype=np.float64))
+                model.backward(dZ, cache)
+                if clip is not None:
+                    # torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when below 1
+                    coef = clip / (float(np.linalg.norm(grad)) + 1e-6)
+                    if coef < 1.0:
+                        grad *= coef
+                optimizer.step(theta, grad, lr)  # updates theta IN PLACE: layer views depend on it
+            train_loss = loss_sum / max(rows_used, 1)
+            row: dict = {"epoch": epoch + 1, "train_loss": train_loss}
+            if task == "classification":
+                row["train_accuracy"] = correct / max(rows_used, 1)
+            else:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    row["train_r2"] = float(np.mean(np.where(ss_tot > 0, 1.0 - sse / ss_tot, np.nan)))
+                row["train_mae"] = abs_err / max(rows_used * Y.shape[1], 1)
+            finite = math.isfinite(train_loss) and bool(np.isfinite(theta).all())
+            if finite:
+                val = score(model, p.X["val"], p.Y["val"], p.y["val"], task)
+                row["val_loss"] = val.pop("loss")
+                row.update({f"val_{k}": v for k, v in val.items()})
+            row["lr"] = lr
+            row["epoch_time_s"] = time.perf_counter() - t0
+            self.rows.append(row)
+            if not finite:
+                status = "diverged"
+                message = (f"training diverged at epoch {epoch + 1} (loss {train_loss}); lower optimizer.lr "
+                           f"(now {o['lr']:g}), standardize the inputs, or set optimizer.clip_grad_norm")
+                break
+            value = row.get(monitor, math.nan)
+            if math.isfinite(value) and sign * value < best_value - min_delta:
+                best_value, best, waited = sign * value, dict(row), 0
+                if es and es["restore_best"]:
+                    best_state = model.state_arrays()
+            else:
+                waited += 1
+            if schedule.needs_metric:
+                schedule.observe(epoch, row.get("val_loss", train_loss) if len(p.X["val"]) else train_loss)
+            if self.on_epoch is not None:
+                self.on_epoch(row)
+            if t["stop_at_loss"] is not None and train_loss <= t["stop_at_loss"]:
+                status = "stopped_at_loss"
+                message = f"training loss {train_loss:.4g} <= stop_at_loss {t['stop_at_loss']:g} at epoch {epoch + 1}"
+                break
+            if es and waited >= es["patience"]:
+                status = "early_stopped"
+                message = (f"{monitor} did not improve by more than {min_delta:g} for {es['patience']} epochs; "
+                           f"best {best['epoch'] if best else '-'}")
+                break
+            if self.flush is not None and time.perf_counter() - last_flush > FLUSH_SECONDS:
+                self.flush(self.rows)
+                last_flush = time.perf_counter()
+        if best_state is not None and status != "diverged":
+            model.load_state_arrays(best_state)
+            weights_epoch = best["epoch"]
+        return FitResult(status, self.rows, best, message, weights_epoch)
+
+
+# ------------------------------------------------------------------------------------ the run
+@dataclass
+class RunResult:
+    run: RunDir
+    summary: dict
+
+
+def versions() -> dict[str, str]:
+    """What a result depends on: interpreter, library versions, BLAS and its thread count."""
+    import platform
+    from importlib import metadata
+
+    import nnctl
+
+    out = {"python": platform.python_version(), "numpy": np.__version__, "nnctl": nnctl.__version__,
+           "platform": platform.platform()}
+    for dist in ("scikit-learn",):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def blas_info() -> list[dict]:
+    """The BLAS libraries NumPy uses and their thread counts (threadpoolctl), if available."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return []
+    return [{k: d.get(k) for k in ("internal_api", "version", "num_threads", "threading_layer")}
+            for d in threadpool_info() if d.get("user_api") == "blas"]
+
+
+def train_run(spec: Spec, runs_dir: Path, command: list[str] | None = None,
+              on_start: Callable[[dict], None] | None = None,
+              on_epoch: Callable[[dict], None] | None = None) -> RunResult:
+    """Train the experiment `spec` describes and write its run directory.
+
+    Parameters: `spec` from `load_spec`; `runs_dir` the folder that receives the run dir;
+    `command` recorded in summary.json; `on_start(info)` once the model is built and
+    `on_epoch(row)` after every epoch (row = one metrics.csv row).
+    Returns the RunResult (run dir and summary). Raises ConfigError/DataError before any file
+    is written, TrainingFailed (exit 1) if training diverges or is interrupted.
+    """
+    started = time.time()
+    t0 = time.perf_counter()
+    prepared = prepare(spec)
+    ds, model = prepared.dataset, prepared.model
+    task = ds.task
+    run = RunDir.create(runs_dir, spec.name)
+    columns = metric_columns(task)
+    c = spec.config
+    summary: dict = {
+        "status": "running", "name": spec.name, "run_dir": str(run.path), "task": task,
+        "loss": c["train"]["loss"], "classes": ds.class_names, "n_features": int(ds.X.shape[1]),
+        "n_inputs": int(prepared.pre.n_outputs), "n_outputs": int(model.output_layer.units),
+        "n_rows": {k: int(len(v)) for k, v in prepared.split.items()},
+        "n_params": int(model.n_params()), "seed": c["seed"], "epochs_planned": c["train"]["epochs"],
+        "epochs_run": 0, "best": None, "final": None, "wall_time_s": None,
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)), "finished_at": None,
+        "command": command if command is not None else sys.argv, "warnings": list(spec.warnings),
+        "versions": versions(), "blas": blas_info(), "message": "",
+    }
+    run.write_text(RunDir.CONFIG, resolved_yaml(spec))
+    run.write_npz(RunDir.SPLIT, {**prepared.split, "fingerprint": np.array(ds.fingerprint),
+                                 "source": np.array(ds.source), "n_rows": np.array(len(ds.y))})
+    run.write_npz(RunDir.PREPROCESS, preprocess_arrays(prepared))
+    run.write_json(RunDir.SUMMARY, summary)
+    if on_start is not None:
+        on_start({**summary, "columns": columns})
+
+    def flush(rows):
+        run.write_metrics(columns, rows)
+        summary["epochs_run"] = len(rows)
+        summary["final"] = rows[-1] if rows else None
+        summary["wall_time_s"] = time.perf_counter() - t0
+        run.write_json(RunDir.SUMMARY, summary)
+
+    trainer = Trainer(prepared, on_epoch=on_epoch, flush=flush)
+    try:
+        result = trainer.fit()
+    except KeyboardInterrupt:
+        result = FitResult("interrupted", trainer.rows, None, "interrupted by the user (Ctrl-C or SIGTERM)")
+    except BaseException as exc:
+        summary.update(status="failed", message=f"{type(exc).__name__}: {exc}")
+        flush(trainer.rows)
+        raise
+    run.write_npz(RunDir.WEIGHTS, model.state_arrays())
+    summary.update(status=result.status, message=result.message, best=result.best,
+                   weights_epoch=result.weights_epoch or (len(result.rows) if result.rows else None),
+                   finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    flush(result.rows)
+    if result.status in ("diverged", "interrupted"):
+        raise TrainingFailed(f"{run.path}: {result.message}", run_dir=run.path)
+    return RunResult(run, summary)
+
+
+def preprocess_arrays(p: Prepared) -> dict[str, np.ndarray]:
+    """preprocess.npz: the fitted transform, class names and the input encoding (no pickles)."""
+    import json
+
+    ds = p.dataset
+    arrays = dict(p.pre.arrays())
+    arrays["task"] = np.array(ds.task)
+    arrays["classes"] = np.array(ds.class_names if ds.class_names else [], dtype=str)
+    arrays["feature_names"] = np.array(ds.feature_names, dtype=str)
+    arrays["columns"] = np.array(json.dumps(ds.columns))
+    arrays["target_name"] = np.array(ds.target_name or "")
+    return arrays
