@@ -87,6 +87,9 @@ def read_npz(path: Path, what: str = "file") -> dict[str, np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise RunDirError(f"{path}: no such {what}")
+    with open(path, "rb") as f:
+        if f.read(4) != b"PK\x03\x04":  # every .npz is a zip archive; anything else is foreign
+            raise RunDirError(f"{path}: not a readable .npz {what} (not a zip archive)")
     try:
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}

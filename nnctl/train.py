@@ -170,6 +170,11 @@ class Trainer:
     rows: list[dict] = field(default_factory=list)
 
     def fit(self) -> FitResult:
+        """Run the epochs; divergence is detected after each epoch, so NumPy's overflow warnings are muted."""
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return self._fit()
+
+    def _fit(self) -> FitResult:
         p = self.prepared
         c = p.spec.config
         t, o = c["train"], c["optimizer"]
