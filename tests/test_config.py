@@ -1,0 +1,119 @@
+"""Config loading: YAML traps, overrides, auto resolution, per-layer inheritance, schema."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from nnctl.config import SCHEMA, config_schema, load_spec, resolved_yaml
+from nnctl.errors import ConfigError
+from nnctl.yamlio import load_yaml
+
+BASE = {"data": {"source": "sklearn:moons"}}
+
+
+def spec_of(overrides=(), **sections):
+    return load_spec(data={**BASE, **sections}, overrides=list(overrides))
+
+
+def test_defaults_and_auto_values():
+    c = spec_of().config
+    assert c["model"]["hidden"] == [16, 16]
+    assert c["model"]["init"] == "he_normal"  # relu -> He
+    assert c["optimizer"]["name"] == "adam" and c["optimizer"]["lr"] == 0.001  # torch's default
+    assert c["optimizer"]["weight_decay"] == 0.0
+    assert c["train"]["dtype"] == "float32" and c["train"]["epochs"] == 100
+    assert c["data"]["options"]["random_state"] == 0  # every generator option recorded
+    adamw = spec_of(optimizer={"name": "adamw"}).config["optimizer"]
+    assert adamw["weight_decay"] == 0.01
+    assert spec_of(optimizer={"name": "rmsprop"}).config["optimizer"]["lr"] == 0.01
+
+
+@pytest.mark.parametrize("activation,init", [("tanh", "xavier_uniform"), ("sigmoid", "xavier_uniform"),
+                                             ("leaky_relu", "he_normal"), ("selu", "lecun_normal")])
+def test_auto_init_follows_the_activation_family(activation, init):
+    assert spec_of(model={"activation": activation}).config["model"]["init"] == init
+
+
+def test_layers_inherit_model_settings_only_where_they_apply():
+    spec = spec_of(model={
+        "activation": "leaky_relu", "activation_options": {"alpha": 0.2}, "norm": "group",
+        "norm_options": {"groups": 2}, "dropout": 0.1,
+        "layers": [{"units": 8}, {"units": 6, "activation": "tanh", "norm": "batch"},
+                   {"units": 4, "init": "normal", "dropout": 0.0}]})
+    a, b, c = spec.layer_specs
+    assert a["activation_options"] == {"alpha": 0.2} and a["norm_options"]["groups"] == 2
+    assert a["init"] == "he_normal" and a["dropout"] == 0.1
+    assert b["activation_options"] == {} and b["init"] == "xavier_uniform"  # tanh's own auto init
+    assert b["norm_options"] == {"momentum": 0.1, "eps": 1e-5}  # batch norm's defaults, not group's
+    assert c["init"] == "normal" and c["dropout"] == 0.0
+
+
+def test_explicit_model_init_applies_to_every_layer():
+    spec = spec_of(model={"init": "xavier_normal", "layers": [{"units": 3, "activation": "relu"},
+                                                             {"units": 3, "activation": "tanh"}]})
+    assert [r["init"] for r in spec.layer_specs] == ["xavier_normal", "xavier_normal"]
+
+
+def test_overrides_with_list_indices_and_nested_creation():
+    spec = spec_of(["model.layers=[{units: 4}, {units: 3}]", "model.layers[1].units=7",
+                    "model.layers.0.activation=tanh", "train.early_stopping.patience=3"])
+    assert [r["units"] for r in spec.layer_specs] == [4, 7]
+    assert spec.layer_specs[0]["activation"] == "tanh"
+    assert spec.config["train"]["early_stopping"]["patience"] == 3
+
+
+def test_early_stopping_true_means_defaults():
+    es = spec_of(train={"early_stopping": True}).config["train"]["early_stopping"]
+    assert es == {"monitor": "val_loss", "mode": "auto", "patience": 10, "min_delta": 0.0, "restore_best": True}
+    assert spec_of(train={"early_stopping": False}).config["train"]["early_stopping"] is None
+
+
+def test_zeros_init_warns():
+    assert "symmetry" in " ".join(spec_of(model={"init": "zeros"}).warnings)
+
+
+def test_error_points_at_file_line_and_key(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("data:\n  source: sklearn:moons\ntrain:\n  epochs: 0\n")
+    with pytest.raises(ConfigError, match=r"c\.yaml, line 4: train\.epochs must be an integer >= 1; got number 0"):
+        load_spec(p)
+
+
+def test_yaml_booleans_explained(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("data: {source: 'sklearn:moons'}\nmodel:\n  norm: off\n")
+    with pytest.raises(ConfigError, match="got boolean false .*quote it"):
+        load_spec(p)
+
+
+def test_yaml_loader_safety():
+    with pytest.raises(ConfigError, match="duplicate key"):
+        load_yaml("a: 1\nb: 2\na: 3\n", "x.yaml")
+    with pytest.raises(ConfigError, match="unsupported tag"):
+        load_yaml("a: !!python/name:os.system\n", "x.yaml")
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n" for p, c in zip("abcdefg", "bcdefgh"))
+    with pytest.raises(ConfigError):
+        load_yaml(bomb, "bomb.yaml")
+    data, lines = load_yaml("x:\n  y: 1e-3\n  z: [1, 2]\n", "x.yaml")
+    assert data == {"x": {"y": 0.001, "z": [1, 2]}}
+    assert lines[("x", "y")] == 2 and lines[("x", "z", 1)] == 3
+
+
+def test_resolved_yaml_round_trips():
+    spec = spec_of(model={"layers": [{"units": 5, "norm": "layer"}]}, optimizer={"schedule": "cosine"})
+    again = load_spec(data=load_yaml(resolved_yaml(spec))[0])
+    assert again.config == spec.config
+
+
+def test_json_schema_covers_every_key():
+    schema = config_schema()
+    json.dumps(schema)  # serializable
+    props = schema["properties"]
+    for section, field in SCHEMA.fields.items():
+        assert section in props
+        if hasattr(field, "fields"):
+            assert set(field.fields) == set(props[section]["properties"])
+    assert "relu" in json.dumps(props["model"]["properties"]["activation"])
