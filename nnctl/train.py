@@ -16,7 +16,7 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,10 +28,14 @@ from nnctl.nn.losses import LOSSES
 from nnctl.nn.model import MLP, LayerDef
 from nnctl.nn.optimizers import OPTIMIZERS
 from nnctl.nn.schedules import SCHEDULES
-from nnctl.runs import RunDir, read_npz
+from nnctl.runs import RunDir, read_npz, write_npz
 
 STREAMS = ("split", "init", "shuffle", "dropout")
+CHECKPOINT_DIR, CHECKPOINT_FILE, CHECKPOINT_FORMAT = "checkpoint", "checkpoint.npz", 1
 FLUSH_SECONDS = 1.0  # metrics.csv and summary.json are rewritten at most this often while training
+# A due checkpoint is skipped if the last one is younger than this: with millisecond epochs, writing
+# every epoch would double the run time, and a crash still loses at most about a second of work.
+CHECKPOINT_SECONDS = 1.0
 
 
 def random_streams(seed: int) -> dict[str, np.random.Generator]:
@@ -160,132 +164,197 @@ class FitResult:
     weights_epoch: int | None = None  # the epoch whose weights are saved (restore_best)
 
 
-@dataclass
 class Trainer:
-    """Gradient descent over the prepared training split, one epoch at a time."""
+    """Gradient descent over the prepared training split, one epoch at a time.
 
-    prepared: Prepared
-    on_epoch: Callable[[dict], None] | None = None
-    flush: Callable[[list[dict]], None] | None = None
-    rows: list[dict] = field(default_factory=list)
+    All mutable training state lives on this object (epoch, optimizer and schedule state, RNG
+    streams, early-stopping bookkeeping, the metrics rows), so `state` / `load_state` capture a
+    resumable checkpoint: continuing from one gives bit-identical results to never stopping.
+    """
 
-    def fit(self) -> FitResult:
-        """Run the epochs; divergence is detected after each epoch, so NumPy's overflow warnings are muted."""
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            return self._fit()
-
-    def _fit(self) -> FitResult:
-        p = self.prepared
+    def __init__(self, prepared: Prepared, on_epoch: Callable[[dict], None] | None = None,
+                 flush: Callable[[list[dict]], None] | None = None,
+                 checkpoint: Callable[[Trainer], None] | None = None):
+        self.prepared = p = prepared
+        self.on_epoch, self.flush, self.checkpoint = on_epoch, flush, checkpoint
         c = p.spec.config
-        t, o = c["train"], c["optimizer"]
-        task = p.dataset.task
-        model = p.model
-        theta, grad = model.params.theta, model.params.grad
-        optimizer = OPTIMIZERS.get(o["name"], o["options"]).bind(theta, o["weight_decay"])
+        self.t, self.o = t, o = c["train"], c["optimizer"]
+        self.task = p.dataset.task
+        self.model = model = p.model
+        self.optimizer = OPTIMIZERS.get(o["name"], o["options"]).bind(model.params.theta, o["weight_decay"])
         sched_opts = {k: v for k, v in o["schedule"].items() if k not in ("name", "warmup_epochs")}
-        schedule = SCHEDULES.get(o["schedule"]["name"], sched_opts).setup(o["lr"], t["epochs"],
-                                                                          o["schedule"]["warmup_epochs"])
-        X, Y, y = p.X["train"], p.Y["train"], p.y["train"]
-        n = len(X)
-        batch = {"batch": n, "stochastic": 1, "minibatch": min(t["batch_size"], n)}[t["gd"]]
-        has_batchnorm = any(layer.norm is not None and layer.spec.norm == "batch" for layer in model.hidden)
-        clip = o["clip_grad_norm"]
-        es = t["early_stopping"]
-        monitor = es["monitor"] if es else ("val_loss" if len(p.X["val"]) else "train_loss")
-        sign = -1.0 if (es and es["mode"] == "max") else 1.0  # compare sign * value, smaller is better
-        if es is None and monitor in ("val_accuracy", "val_r2"):
-            sign = -1.0
-        best, best_value, best_state, waited = None, math.inf, None, 0
-        min_delta = es["min_delta"] if es else 0.0
-        if task == "regression":
-            y_mean = Y.astype(np.float64).mean(axis=0)
-            ss_tot = np.sum((Y.astype(np.float64) - y_mean) ** 2, axis=0)
-        status, message, weights_epoch = "completed", "", None
-        last_flush = time.perf_counter()
-        dropout_rng, shuffle_rng = p.rngs["dropout"], p.rngs["shuffle"]
+        self.schedule = SCHEDULES.get(o["schedule"]["name"], sched_opts).setup(
+            o["lr"], t["epochs"], o["schedule"]["warmup_epochs"])
+        n = len(p.X["train"])
+        self.batch = {"batch": n, "stochastic": 1, "minibatch": min(t["batch_size"], n)}[t["gd"]]
+        self.has_batchnorm = any(layer.spec.norm == "batch" for layer in model.hidden)
+        es = self.es = t["early_stopping"]
+        self.has_val = len(p.X["val"]) > 0
+        self.monitor = es["monitor"] if es else ("val_loss" if self.has_val else "train_loss")
+        # compare sign * value: smaller is better
+        self.sign = -1.0 if (es and es["mode"] == "max") else 1.0
+        self.min_delta = es["min_delta"] if es else 0.0
+        Y = p.Y["train"].astype(np.float64)
+        self.ss_tot = np.sum((Y - Y.mean(axis=0)) ** 2, axis=0) if self.task == "regression" else None
+        # training state (checkpointed)
+        self.epoch = 0  # epochs completed
+        self.rows: list[dict] = []
+        self.best: dict | None = None
+        self.best_value = math.inf
+        self.best_state: dict[str, np.ndarray] | None = None
+        self.waited = 0
+        self.train_seconds = 0.0
 
-        for epoch in range(t["epochs"]):
+    # ----------------------------------------------------------------------------- state
+    def state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """(JSON-able metadata, arrays) of everything needed to continue exactly from here."""
+        opt = self.optimizer.state_dict()
+        arrays: dict[str, np.ndarray] = {f"model/{k}": v for k, v in self.model.state_arrays().items()}
+        arrays.update({f"optimizer/{k}": v for k, v in opt.items() if k != "t"})
+        if self.best_state is not None:
+            arrays.update({f"best/{k}": v for k, v in self.best_state.items()})
+        rngs = self.prepared.rngs
+        meta = {
+            "epoch": self.epoch, "optimizer_t": opt["t"], "schedule": self.schedule.state_dict(),
+            "rng": {name: rngs[name].bit_generator.state for name in ("shuffle", "dropout")},
+            "best": self.best, "best_value": self.best_value, "waited": self.waited,
+            "train_seconds": self.train_seconds,
+        }
+        # the metrics rows as one float matrix (binary, NaN-exact), columns named in the metadata
+        columns = list(self.rows[0]) if self.rows else []
+        meta["row_columns"] = columns
+        arrays["rows"] = np.array([[r.get(c, np.nan) for c in columns] for r in self.rows], dtype=np.float64)
+        return meta, arrays
+
+    def load_state(self, meta: dict, arrays: dict[str, np.ndarray]) -> None:
+        """Restore what `state` returned (ValueError on any mismatch)."""
+        def part(prefix):
+            return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+
+        self.model.load_state_arrays(part("model/"))
+        self.optimizer.load_state_dict({"t": meta["optimizer_t"], **part("optimizer/")})
+        self.schedule.load_state_dict(meta["schedule"])
+        for name, state in meta["rng"].items():
+            self.prepared.rngs[name].bit_generator.state = state
+        self.epoch = int(meta["epoch"])
+        columns = meta["row_columns"]
+        self.rows = [{c: (int(v) if c == "epoch" else float(v)) for c, v in zip(columns, r)}
+                     for r in arrays.get("rows", np.zeros((0, len(columns))))]
+        if len(self.rows) != self.epoch:
+            raise ValueError(f"checkpoint holds {len(self.rows)} metrics rows for {self.epoch} epochs")
+        self.best, self.best_value, self.waited = meta["best"], float(meta["best_value"]), int(meta["waited"])
+        best = part("best/")
+        self.best_state = best or None
+        self.train_seconds = float(meta.get("train_seconds", 0.0))
+
+    # ----------------------------------------------------------------------------- loop
+    def fit(self) -> FitResult:
+        """Run the remaining epochs and return how training ended."""
+        # divergence is detected after each epoch, so NumPy's overflow warnings are noise
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            status, message = self._fit()
+        weights_epoch = self.epoch
+        if self.best_state is not None and status != "diverged":
+            self.model.load_state_arrays(self.best_state)
+            weights_epoch = self.best["epoch"]
+        return FitResult(status, self.rows, self.best, message, weights_epoch if self.rows else None)
+
+    def _fit(self) -> tuple[str, str]:
+        t, o = self.t, self.o
+        last_flush = last_checkpoint = time.perf_counter()
+        while self.epoch < t["epochs"]:
             t0 = time.perf_counter()
-            lr = schedule.lr(epoch)
-            if t["shuffle"] and batch < n:
-                order = shuffle_rng.permutation(n)
-                Xe, Ye, ye = X[order], Y[order], y[order]
-            else:
-                Xe, Ye, ye = X, Y, y
-            loss_sum, rows_used, correct = 0.0, 0, 0
-            sse = np.zeros(Y.shape[1]) if task == "regression" else None
-            abs_err = 0.0
-            for start in range(0, n, batch):
-                stop = min(start + batch, n)
-                if has_batchnorm and stop - start < 2:
-                    continue  # batch statistics of one row are undefined: drop a 1-row remainder
-                Xb, Yb = Xe[start:stop], Ye[start:stop]
-                Z, cache = model.forward(Xb, train=True, rng=dropout_rng)
-                loss, dZ = model.loss.value_and_grad(Z, Yb)
-                m = stop - start
-                loss_sum += loss * m
-                rows_used += m
-                if task == "classification":
-                    correct += int(np.count_nonzero(model.loss.predict(Z) == ye[start:stop]))
-                else:
-                    D = Z - Yb
-                    sse += np.einsum("ij,ij->j", D, D, dtype=np.float64)
-                    abs_err += float(np.abs(D).sum(dtype=np.float64))
-                model.backward(dZ, cache)
-                if clip is not None:
-                    # torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when below 1
-                    coef = clip / (float(np.linalg.norm(grad)) + 1e-6)
-                    if coef < 1.0:
-                        grad *= coef
-                optimizer.step(theta, grad, lr)  # updates theta IN PLACE: layer views depend on it
-            train_loss = loss_sum / max(rows_used, 1)
-            row: dict = {"epoch": epoch + 1, "train_loss": train_loss}
-            if task == "classification":
-                row["train_accuracy"] = correct / max(rows_used, 1)
-            else:
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    row["train_r2"] = float(np.mean(np.where(ss_tot > 0, 1.0 - sse / ss_tot, np.nan)))
-                row["train_mae"] = abs_err / max(rows_used * Y.shape[1], 1)
-            finite = math.isfinite(train_loss) and bool(np.isfinite(theta).all())
-            if finite:
-                val = score(model, p.X["val"], p.Y["val"], p.y["val"], task)
-                row["val_loss"] = val.pop("loss")
-                row.update({f"val_{k}": v for k, v in val.items()})
-            row["lr"] = lr
+            row = self.run_epoch()
+            self.epoch += 1
             row["epoch_time_s"] = time.perf_counter() - t0
+            self.train_seconds += row["epoch_time_s"]
             self.rows.append(row)
-            if not finite:
-                status = "diverged"
-                message = (f"training diverged at epoch {epoch + 1} (loss {train_loss}); lower optimizer.lr "
-                           f"(now {o['lr']:g}), standardize the inputs, or set optimizer.clip_grad_norm")
-                break
-            value = row.get(monitor, math.nan)
-            if math.isfinite(value) and sign * value < best_value - min_delta:
-                best_value, best, waited = sign * value, dict(row), 0
-                if es and es["restore_best"]:
-                    best_state = model.state_arrays()
-            else:
-                waited += 1
-            if schedule.needs_metric:
-                schedule.observe(epoch, row.get("val_loss", train_loss) if len(p.X["val"]) else train_loss)
+            if not math.isfinite(row["train_loss"]) or "val_loss" not in row:
+                return "diverged", (f"training diverged at epoch {self.epoch} (loss {row['train_loss']}); lower "
+                                    f"optimizer.lr (now {o['lr']:g}), standardize the inputs, or set "
+                                    f"optimizer.clip_grad_norm")
+            self._track_best(row)
+            if self.schedule.needs_metric:
+                self.schedule.observe(self.epoch - 1, row["val_loss"] if self.has_val else row["train_loss"])
             if self.on_epoch is not None:
                 self.on_epoch(row)
-            if t["stop_at_loss"] is not None and train_loss <= t["stop_at_loss"]:
-                status = "stopped_at_loss"
-                message = f"training loss {train_loss:.4g} <= stop_at_loss {t['stop_at_loss']:g} at epoch {epoch + 1}"
-                break
-            if es and waited >= es["patience"]:
-                status = "early_stopped"
-                message = (f"{monitor} did not improve by more than {min_delta:g} for {es['patience']} epochs; "
-                           f"best {best['epoch'] if best else '-'}")
-                break
+            if t["stop_at_loss"] is not None and row["train_loss"] <= t["stop_at_loss"]:
+                return "stopped_at_loss", (f"stopped at epoch {self.epoch}: training loss {row['train_loss']:.4g} "
+                                           f"<= stop_at_loss {t['stop_at_loss']:g}")
+            if self.es and self.waited >= self.es["patience"]:
+                return "early_stopped", (f"stopped at epoch {self.epoch}: {self.monitor} did not improve by more "
+                                         f"than {self.min_delta:g} for {self.es['patience']} epochs; best "
+                                         f"{self.monitor} {self.best[self.monitor]:.4g} at epoch {self.best['epoch']}"
+                                         + (" (weights restored from it)" if self.es["restore_best"] else ""))
+            if (self.checkpoint is not None and self.epoch % t["checkpoint_every"] == 0 and self.epoch < t["epochs"]
+                    and time.perf_counter() - last_checkpoint >= CHECKPOINT_SECONDS):
+                self.checkpoint(self)
+                last_checkpoint = time.perf_counter()
             if self.flush is not None and time.perf_counter() - last_flush > FLUSH_SECONDS:
                 self.flush(self.rows)
                 last_flush = time.perf_counter()
-        if best_state is not None and status != "diverged":
-            model.load_state_arrays(best_state)
-            weights_epoch = best["epoch"]
-        return FitResult(status, self.rows, best, message, weights_epoch)
+        return "completed", ""
+
+    def _track_best(self, row: dict) -> None:
+        value = row.get(self.monitor, math.nan)
+        if math.isfinite(value) and self.sign * value < self.best_value - self.min_delta:
+            self.best_value, self.best, self.waited = self.sign * value, dict(row), 0
+            if self.es and self.es["restore_best"]:
+                self.best_state = self.model.state_arrays()
+        else:
+            self.waited += 1
+
+    def run_epoch(self) -> dict:
+        """One pass over the training rows; returns the metrics row (val metrics unless diverged)."""
+        p, model, task = self.prepared, self.model, self.task
+        X, Y, y = p.X["train"], p.Y["train"], p.y["train"]
+        n, batch = len(X), self.batch
+        theta, grad = model.params.theta, model.params.grad
+        clip = self.o["clip_grad_norm"]
+        lr = self.schedule.lr(self.epoch)
+        if self.t["shuffle"] and batch < n:
+            order = p.rngs["shuffle"].permutation(n)
+            X, Y, y = X[order], Y[order], y[order]
+        dropout_rng = p.rngs["dropout"]
+        loss_sum, rows_used, correct, abs_err = 0.0, 0, 0, 0.0
+        sse = np.zeros(Y.shape[1]) if task == "regression" else None
+        for start in range(0, n, batch):
+            stop = min(start + batch, n)
+            if self.has_batchnorm and stop - start < 2:
+                continue  # batch statistics of one row are undefined: drop a 1-row remainder
+            Xb, Yb = X[start:stop], Y[start:stop]
+            Z, cache = model.forward(Xb, train=True, rng=dropout_rng)
+            # training metrics come from this forward pass (dropout on), before the update
+            if task == "classification":
+                correct += int(np.count_nonzero(model.loss.predict(Z) == y[start:stop]))
+            else:
+                D = Z - Yb
+                sse += np.einsum("ij,ij->j", D, D, dtype=np.float64)
+                abs_err += float(np.abs(D).sum(dtype=np.float64))
+            loss, dZ = model.loss.value_and_grad(Z, Yb)
+            loss_sum += loss * (stop - start)
+            rows_used += stop - start
+            model.backward(dZ, cache)
+            if clip is not None:
+                # torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is < 1
+                coef = clip / (float(np.linalg.norm(grad)) + 1e-6)
+                if coef < 1.0:
+                    grad *= coef
+            self.optimizer.step(theta, grad, lr)  # updates theta IN PLACE: the layer views depend on it
+        rows_used = max(rows_used, 1)
+        row: dict = {"epoch": self.epoch + 1, "train_loss": loss_sum / rows_used}
+        if task == "classification":
+            row["train_accuracy"] = correct / rows_used
+        else:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                row["train_r2"] = float(np.mean(np.where(self.ss_tot > 0, 1.0 - sse / self.ss_tot, np.nan)))
+            row["train_mae"] = abs_err / (rows_used * Y.shape[1])
+        if math.isfinite(row["train_loss"]) and np.isfinite(theta).all():
+            val = score(model, p.X["val"], p.Y["val"], p.y["val"], task)
+            row["val_loss"] = val.pop("loss")
+            row.update({f"val_{k}": v for k, v in val.items()})
+        row["lr"] = lr
+        return row
 
 
 # ------------------------------------------------------------------------------------ the run
@@ -367,7 +436,8 @@ def train_run(spec: Spec, runs_dir: Path, command: list[str] | None = None,
         summary["wall_time_s"] = time.perf_counter() - t0
         run.write_json(RunDir.SUMMARY, summary)
 
-    trainer = Trainer(prepared, on_epoch=on_epoch, flush=flush)
+    trainer = Trainer(prepared, on_epoch=on_epoch, flush=flush,
+                      checkpoint=lambda tr: (write_checkpoint(run, tr, spec), flush(tr.rows)))
     try:
         result = trainer.fit()
     except KeyboardInterrupt:
@@ -378,12 +448,45 @@ def train_run(spec: Spec, runs_dir: Path, command: list[str] | None = None,
         raise
     run.write_npz(RunDir.WEIGHTS, model.state_arrays())
     summary.update(status=result.status, message=result.message, best=result.best,
-                   weights_epoch=result.weights_epoch or (len(result.rows) if result.rows else None),
+                   weights_epoch=result.weights_epoch, train_time_s=trainer.train_seconds,
                    finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     flush(result.rows)
     if result.status in ("diverged", "interrupted"):
         raise TrainingFailed(f"{run.path}: {result.message}", run_dir=run.path)
     return RunResult(run, summary)
+
+
+def write_checkpoint(run: RunDir, trainer: Trainer, spec: Spec) -> None:
+    """checkpoint/checkpoint.npz: one file, written whole, holding everything resume needs."""
+    import json
+
+    meta, arrays = trainer.state()
+    meta = {"format": CHECKPOINT_FORMAT, "config_sha256": config_digest(spec), **meta}
+    arrays["meta"] = np.array(json.dumps(meta))  # NaN kept as NaN: the rows must come back exactly
+    folder = run.file(CHECKPOINT_DIR)
+    folder.mkdir(exist_ok=True)
+    write_npz(folder / CHECKPOINT_FILE, arrays)
+
+
+def read_checkpoint(run: RunDir) -> tuple[dict, dict[str, np.ndarray]]:
+    """(meta, arrays) of a run's checkpoint; RunDirError if missing or damaged."""
+    import json
+
+    arrays = read_npz(run.file(CHECKPOINT_DIR) / CHECKPOINT_FILE, "checkpoint")
+    try:
+        meta = json.loads(str(arrays.pop("meta")))
+    except (KeyError, ValueError):
+        raise RunDirError(f"{run.path}: the checkpoint has no readable metadata") from None
+    if meta.get("format") != CHECKPOINT_FORMAT:
+        raise RunDirError(f"{run.path}: checkpoint format {meta.get('format')!r} is not {CHECKPOINT_FORMAT}")
+    return meta, arrays
+
+
+def config_digest(spec: Spec) -> str:
+    """sha256 of the resolved config, so a checkpoint is never applied to a different experiment."""
+    import hashlib
+
+    return hashlib.sha256(resolved_yaml(spec).encode()).hexdigest()
 
 
 def preprocess_arrays(p: Prepared) -> dict[str, np.ndarray]:
