@@ -335,3 +335,31 @@ def test_bad_csv_exits_2_naming_line_and_column(tmp_path, csv_text, extra, messa
     result = train(tmp_path, csv_config(tmp_path, csv_text, extra), expect=2)
     assert message in result.stderr, result.stderr
     assert "data.csv" in result.stderr
+
+
+# ------------------------------------------------------------------------------------ schema, datasets
+def test_schema_validates_every_example_config_and_rejects_typos():
+    jsonschema = pytest.importorskip("jsonschema")
+    from nnctl.yamlio import load_yaml
+
+    result = run("schema")
+    assert result.exit_code == 0
+    schema = json.loads(result.stdout)
+    validator = jsonschema.Draft202012Validator(schema)
+    for config in CONFIGS:
+        data, _ = load_yaml(config.read_text(), str(config))
+        errors = [e.message for e in validator.iter_errors(data)]
+        assert not errors, (config.name, errors)
+    bad, _ = load_yaml("data: {source: 'sklearn:moons'}\noptimizer: {lr: -1, nmae: sgd}\n")
+    assert len(list(validator.iter_errors(bad))) == 2
+
+
+def test_datasets_lists_every_builtin():
+    from nnctl.datasets import BUILTINS
+
+    result = run("datasets", "--json")
+    assert result.exit_code == 0
+    assert set(json.loads(result.stdout)) == set(BUILTINS)
+    table = run("datasets").stdout
+    for name in BUILTINS:
+        assert name in table
