@@ -35,6 +35,9 @@ def did_you_mean(word: str, choices) -> str:
     """Return " (did you mean 'x'?)" for the closest of `choices`, or a list of them if none is close."""
     import difflib
 
+    if ":" in str(word):  # YAML flow mappings need a space after the colon: {groups:8} is one key
+        key, _, value = str(word).partition(":")
+        return f" (YAML needs a space after ':': write {{{key}: {value}}})"
     choices = sorted(str(c) for c in choices)
     close = difflib.get_close_matches(str(word), choices, n=1, cutoff=0.6)
     if close:
