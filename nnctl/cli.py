@@ -174,6 +174,108 @@ def train(
     print(result.run.path)
 
 
+@app.command("eval")
+@handle_errors
+def eval_(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by nnctl train.", show_default=False)],
+    data: Annotated[Path | None, typer.Option(help="Evaluate on this CSV (same columns as the training data, "
+                                                   "with the target) instead of the held-out test split.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as one JSON document.")] = False,
+):
+    """Evaluate a trained run on its held-out test split, or on another CSV; writes eval.json.
+
+    Classification: loss, accuracy, macro-F1, per-class precision/recall/F1 and the confusion
+    matrix. Regression: loss, mse, mae, r2. The model is rebuilt from the run directory alone.
+
+    Examples:
+
+      nnctl eval runs/moons-20261124-101500-ab12cd
+
+      nnctl eval runs/iris-csv-... --data new_flowers.csv --json
+    """
+    from nnctl.evaluate import evaluate_run
+
+    result = evaluate_run(run_dir, data)
+    if json_out:
+        print(json.dumps(result))
+        return
+    _render_eval(result)
+
+
+def _render_eval(result: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    out = Console(highlight=False, soft_wrap=True)
+    err = _stderr()
+    for note in result["notes"]:
+        err.print(f"[yellow]note:[/] {_escape(note)}")
+    m = result["metrics"]
+    where = "test split" if result["split"] == "test" else result["source"]
+    out.print(f"[bold]{_escape(result['name'])}[/] on the {_escape(where)} ({m['n_rows']} rows)")
+    if result["task"] == "regression":
+        out.print(f"loss {m['loss']:.4f} · mse {m['mse']:.4f} · mae {m['mae']:.4f} · r2 {m['r2']:.4f}")
+        return
+    out.print(f"loss {m['loss']:.4f} · accuracy {m['accuracy']:.4f} · macro-F1 {m['macro_f1']:.4f}")
+    table = Table(title="per class")
+    for col in ("class", "precision", "recall", "f1", "support"):
+        table.add_column(col, justify="left" if col == "class" else "right")
+    for name, r in m["per_class"].items():
+        table.add_row(_escape(name), f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1']:.3f}",
+                      str(r["support"]))
+    out.print(table)
+    cm = m["confusion_matrix"]
+    table = Table(title="confusion matrix (rows: true class, columns: predicted)")
+    table.add_column("true \\ pred")
+    for label in cm["labels"]:
+        table.add_column(_escape(label), justify="right")
+    for label, row in zip(cm["labels"], cm["matrix"]):
+        table.add_row(_escape(label), *(str(v) for v in row))
+    out.print(table)
+
+
+@app.command()
+@handle_errors
+def predict(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by nnctl train.", show_default=False)],
+    input_csv: Annotated[Path, typer.Argument(metavar="INPUT.csv", help="Rows to predict: the training "
+                                              "feature columns (the target column may be present).",
+                                              show_default=False)],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the CSV here (default: stdout).")
+                      ] = None,
+    proba: Annotated[bool, typer.Option("--proba", help="Add one p_<class> probability column per class.")
+                     ] = False,
+):
+    """Predict new rows with a trained run, in the original label names.
+
+    The output is the input CSV with a `prediction` column (and p_<class> columns with --proba).
+    The run's preprocessing is applied; missing, unexpected or unseen values are errors naming
+    the column and line.
+
+    Example: nnctl predict runs/iris-csv-... datasets/iris.csv --proba -o predictions.csv
+    """
+    import csv
+    import io
+
+    from nnctl.evaluate import predict_csv
+
+    header, rows = predict_csv(run_dir, input_csv, proba=proba)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    if output is None:
+        sys.stdout.write(buf.getvalue())
+    else:
+        from nnctl.runs import write_atomic
+
+        try:
+            write_atomic(output, buf.getvalue())
+        except OSError as exc:
+            raise NnctlError(f"--output {output}: cannot write ({exc.strerror})") from None
+        _stderr().print(f"wrote {len(rows)} predictions to {_escape(str(output))}")
+
+
 @app.command()
 @handle_errors
 def schema(

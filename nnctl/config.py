@@ -549,6 +549,7 @@ class Spec:
     base_dir: Path  # relative data paths are relative to this
     warnings: list[str] = field(default_factory=list)
     layer_specs: list[dict] = field(default_factory=list)  # resolved hidden layers, shorthand or not
+    check_files: bool = True
 
     @property
     def name(self) -> str:
@@ -560,11 +561,13 @@ class Spec:
 
 
 def load_spec(path: Path | str | None = None, overrides: list[str] | None = None, *, data: dict | None = None,
-              name: str | None = None, seed: int | None = None, base_dir: Path | None = None) -> Spec:
+              name: str | None = None, seed: int | None = None, base_dir: Path | None = None,
+              check_files: bool = True) -> Spec:
     """Read, override, validate and resolve a config.
 
     Parameters: `path` a YAML file, or `data` an already-parsed mapping; `overrides` a list of
-    'dotted.key=yaml-value' strings; `name`/`seed` override those keys (the CLI's --name/--seed).
+    'dotted.key=yaml-value' strings; `name`/`seed` override those keys (the CLI's --name/--seed);
+    `check_files=False` skips checking that data and init_from files exist (reading a run dir).
     Returns a Spec whose config has every key. Raises ConfigError naming file, line and key.
     """
     from nnctl.yamlio import load_yaml
@@ -607,7 +610,7 @@ def load_spec(path: Path | str | None = None, overrides: list[str] | None = None
     config = SCHEMA.check(data, (), origins)
     if config["name"] is None:
         config["name"] = default_name
-    spec = Spec(config, source, base_dir)
+    spec = Spec(config, source, base_dir, check_files=check_files)
     _check_data(spec, origins)
     _resolve_model(spec, origins)
     _resolve_optimizer(spec, origins)
@@ -692,11 +695,11 @@ def _check_data(spec: Spec, origins: Origins) -> None:
         from nnctl.data import resolve_path
 
         p = resolve_path(source, spec.base_dir)
-        if not p.exists():
+        if spec.check_files and not p.exists():
             hint = " (built-in datasets are written sklearn:<name>)" if "/" not in source and "." not in source \
                 else ""
             raise origins.error(("data", "source"), f"file not found: {p}{hint}")
-        if p.is_dir():
+        if spec.check_files and p.is_dir():
             raise origins.error(("data", "source"), f"is a directory, not a CSV file: {p}")
         d["source"] = str(p.resolve())  # absolute: the run dir's config.yaml must find it too
     s = d["split"]
@@ -788,7 +791,7 @@ def _resolve_model(spec: Spec, origins: Origins) -> None:
     if m["init_from"] is not None:
         p = Path(m["init_from"]).expanduser()
         p = p if p.is_absolute() else spec.base_dir / p
-        if not p.is_file():
+        if spec.check_files and not p.is_file():
             raise origins.error(("model", "init_from"), f"file not found: {p}")
         m["init_from"] = str(p.resolve())
     inits = {r["init"] for r in resolved} | {m["init"]}

@@ -1,0 +1,222 @@
+"""Reading a trained run back: rebuild the model from the run dir alone, evaluate it, predict.
+
+`load_run` needs only the run directory (config.yaml, weights.npz, preprocess.npz): no retraining
+and no access to the original data. `evaluate_run` scores the held-out test split (re-creating
+the data from the config and checking its fingerprint) or another CSV with the same columns.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from nnctl.data import Preprocessor
+from nnctl.errors import ConfigError, DataError, NnctlError, RunDirError
+from nnctl.nn.model import MLP
+from nnctl.runs import RunDir, read_npz
+
+
+@dataclass
+class LoadedRun:
+    """A run directory's trained model and everything needed to feed it new rows."""
+
+    run: RunDir
+    spec: object  # nnctl.config.Spec
+    model: MLP
+    pre: Preprocessor
+    task: str
+    classes: list[str] | None
+    columns: list[dict]
+    feature_names: list[str]
+    target_name: str | None
+    summary: dict
+
+
+def read_summary(run: RunDir) -> dict:
+    """summary.json as a dict; RunDirError if missing or unreadable."""
+    path = run.file(RunDir.SUMMARY)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunDirError(f"{run.path}: not a run directory (no summary.json)") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RunDirError(f"{path}: damaged ({exc})") from None
+
+
+def load_run(path: Path | str) -> LoadedRun:
+    """Rebuild a run's model from its directory. Raises RunDirError naming the file at fault."""
+    from nnctl.config import load_spec
+    from nnctl.train import build_model
+
+    run = RunDir(Path(path))
+    if not run.path.is_dir():
+        raise RunDirError(f"{run.path}: no such run directory")
+    summary = read_summary(run)
+    config_path = run.file(RunDir.CONFIG)
+    if not config_path.is_file():
+        raise RunDirError(f"{run.path}: no config.yaml; the run directory is incomplete")
+    try:
+        spec = load_spec(config_path, check_files=False)
+    except ConfigError as exc:
+        raise RunDirError(f"{run.path}: its config.yaml is invalid: {exc}") from None
+    if spec.config["train"]["loss"] == "auto" or spec.config["data"]["task"] == "auto":
+        raise RunDirError(f"{config_path}: not a resolved config (loss or task is still auto); was training "
+                          f"started by this version of nnctl?")
+    pre_arrays = read_npz(run.file(RunDir.PREPROCESS), "preprocess file")
+    try:
+        pre = Preprocessor.from_arrays(pre_arrays)
+        task = str(pre_arrays["task"])
+        classes = [str(c) for c in pre_arrays["classes"]] if task == "classification" else None
+        columns = json.loads(str(pre_arrays["columns"]))
+        feature_names = [str(f) for f in pre_arrays["feature_names"]]
+        target_name = str(pre_arrays["target_name"]) or None
+    except (KeyError, ValueError) as exc:
+        raise RunDirError(f"{run.file(RunDir.PREPROCESS)}: damaged or from another tool ({exc})") from None
+    weights = read_npz(run.file(RunDir.WEIGHTS), "weights file")
+    out_key = f"W{len(spec.layer_specs) + 1}"
+    if out_key not in weights:
+        raise RunDirError(f"{run.file(RunDir.WEIGHTS)}: missing key {out_key!r} (the config has "
+                          f"{len(spec.layer_specs)} hidden layers)")
+    model = build_model(spec, pre.n_outputs, int(weights[out_key].shape[1]))
+    try:
+        model.load_state_arrays(weights)
+    except ValueError as exc:
+        raise RunDirError(f"{run.file(RunDir.WEIGHTS)}: {exc}") from None
+    return LoadedRun(run, spec, model, pre, task, classes, columns, feature_names, target_name, summary)
+
+
+# ------------------------------------------------------------------------------------ metrics
+def classification_report(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]) -> dict:
+    """Accuracy, macro-F1, per-class precision/recall/F1/support and the confusion matrix."""
+    k = len(classes)
+    cm = np.zeros((k, k), dtype=np.int64)  # rows: true class, columns: predicted class
+    np.add.at(cm, (y_true, y_pred), 1)
+    tp = np.diag(cm).astype(np.float64)
+    predicted, actual = cm.sum(axis=0), cm.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(predicted > 0, tp / predicted, 0.0)  # sklearn's zero_division=0
+        recall = np.where(actual > 0, tp / actual, 0.0)
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+    present = actual > 0
+    per_class = {c: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
+                     "support": int(actual[i])} for i, c in enumerate(classes)}
+    return {
+        "accuracy": float(tp.sum() / max(len(y_true), 1)),
+        # macro over the classes that occur in y_true or y_pred, as sklearn's f1_score(average="macro")
+        "macro_f1": float(f1[present | (predicted > 0)].mean()) if len(y_true) else float("nan"),
+        "per_class": per_class,
+        "confusion_matrix": {"labels": classes, "matrix": cm.tolist()},
+    }
+
+
+def regression_report(T: np.ndarray, P: np.ndarray) -> dict:
+    """mse, mae and r2 (averaged over target columns)."""
+    from nnctl.train import r2_score
+
+    T = T.reshape(len(T), -1).astype(np.float64)
+    P = P.reshape(len(P), -1).astype(np.float64)
+    return {"mse": float(np.mean((T - P) ** 2)), "mae": float(np.mean(np.abs(T - P))), "r2": r2_score(T, P)}
+
+
+def score_rows(loaded: LoadedRun, X_raw: np.ndarray, y: np.ndarray) -> dict:
+    """Loss and the task's report for raw feature rows and their targets."""
+    model = loaded.model
+    X = np.ascontiguousarray(loaded.pre.transform(X_raw), dtype=model.dtype)
+    Z = model.logits(X)  # inference mode: batch norm uses running statistics, no dropout
+    n_classes = len(loaded.classes) if loaded.classes else 0
+    Y = model.loss.encode(y, n_classes, model.dtype)
+    out = {"n_rows": int(len(y)), "loss": float(model.loss.value(Z, Y))}
+    if loaded.task == "classification":
+        out.update(classification_report(y, model.loss.predict(Z), loaded.classes))
+    else:
+        out.update(regression_report(Y, model.loss.predict(Z)))
+    return out
+
+
+def evaluate_run(path: Path | str, data: Path | None = None) -> dict:
+    """Evaluate a run on its test split (default) or on a CSV; writes eval.json and returns it."""
+    import time
+
+    loaded = load_run(path)
+    notes: list[str] = []
+    if data is None:
+        X_raw, y, source, notes = _test_split(loaded)
+        split = "test"
+    else:
+        from nnctl.data import encode_csv
+
+        X_raw, y, _, _ = encode_csv(Path(data), loaded.columns, loaded.target_name, loaded.classes,
+                                    need_target=True)
+        source, split = str(Path(data).resolve()), "csv"
+    if len(y) == 0:
+        raise DataError(f"{loaded.run.path}: the test split is empty (data.split.test is 0); pass --data CSV")
+    result = {"run_dir": str(loaded.run.path), "name": loaded.spec.name, "task": loaded.task, "split": split,
+              "source": source, "metrics": score_rows(loaded, X_raw, y), "notes": notes,
+              "evaluated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    loaded.run.write_json("eval.json", result)
+    return result
+
+
+def _test_split(loaded: LoadedRun):
+    """Re-create the run's data and pick its test rows; note a changed fingerprint."""
+    from nnctl.data import load_dataset
+
+    split = read_npz(loaded.run.file(RunDir.SPLIT), "split file")
+    if "test" not in split:
+        raise RunDirError(f"{loaded.run.file(RunDir.SPLIT)}: no 'test' indices")
+    d = loaded.spec.config["data"]
+    try:
+        ds = load_dataset(d, loaded.spec.base_dir)
+    except NnctlError as exc:
+        raise DataError(f"cannot re-create the training data of {loaded.run.path}: {exc}; "
+                        f"evaluate on a CSV with --data instead") from None
+    notes = []
+    fingerprint = str(split.get("fingerprint", ""))
+    if fingerprint and fingerprint != ds.fingerprint:
+        notes.append(f"the data at {d['source']} changed since training (fingerprint {fingerprint[:12]} -> "
+                     f"{ds.fingerprint[:12]}): the test rows may differ from the ones held out")
+    test = split["test"]
+    if len(test) and int(test.max()) >= len(ds.y):
+        raise DataError(f"{d['source']}: has {len(ds.y)} rows now, but the run's test split refers to row "
+                        f"{int(test.max())}; the data changed since training")
+    return ds.X[test], ds.y[test], d["source"], notes
+
+
+# ------------------------------------------------------------------------------------ prediction
+def predict_csv(path: Path | str, input_csv: Path, proba: bool = False) -> tuple[list[str], list[list[str]]]:
+    """Predictions for the rows of `input_csv`: (header, rows) of the output table.
+
+    The output repeats the input columns, then `prediction` (original label names for
+    classification) and, with `proba`, one `p_<class>` column per class.
+    """
+    from nnctl.data import encode_csv
+
+    loaded = load_run(path)
+    X_raw, _, header, rows = encode_csv(Path(input_csv), loaded.columns, loaded.target_name, loaded.classes,
+                                        need_target=False)
+    model = loaded.model
+    Z = model.logits(np.ascontiguousarray(loaded.pre.transform(X_raw), dtype=model.dtype))
+    out_header = list(header)
+    if loaded.task == "classification":
+        labels = [loaded.classes[i] for i in model.loss.predict(Z)]
+        out_header.append("prediction")
+        out_rows = [[*r, lab] for r, lab in zip(rows, labels)]
+        if proba:
+            P = model.loss.output(Z).astype(np.float64)
+            if P.shape[1] == 1:  # one sigmoid unit: probability of the second class
+                P = np.hstack([1.0 - P, P])
+            elif model.loss.link == "sigmoid":  # one-vs-rest sigmoids: normalise to sum to 1
+                P = P / P.sum(axis=1, keepdims=True)
+            out_header += [f"p_{c}" for c in loaded.classes]
+            out_rows = [[*r, *(f"{v:.6g}" for v in p)] for r, p in zip(out_rows, P)]
+    else:
+        if proba:
+            raise DataError("--proba applies to classification runs; this run is a regression")
+        P = model.loss.predict(Z).astype(np.float64)
+        names = ["prediction"] if P.shape[1] == 1 else [f"prediction_{k}" for k in range(P.shape[1])]
+        out_header += names
+        out_rows = [[*r, *(repr(float(v)) for v in p)] for r, p in zip(rows, P)]
+    return out_header, out_rows
