@@ -114,8 +114,8 @@ def _fmt(v) -> str:
 @app.command()
 @handle_errors
 def train(
-    config: Annotated[Path, typer.Argument(help="Experiment spec (YAML). See configs/ for examples.",
-                                           show_default=False)],
+    config: Annotated[Path, typer.Argument(metavar="CONFIG", help="Experiment spec (YAML). See configs/ for "
+                                           "examples.", show_default=False)],
     set_: Annotated[list[str] | None, typer.Option(
         "--set", "-s", metavar="KEY=VALUE",
         help="Override a config key (dotted path, YAML value); repeatable. "
@@ -177,7 +177,8 @@ def train(
 @app.command("eval")
 @handle_errors
 def eval_(
-    run_dir: Annotated[Path, typer.Argument(help="A run directory written by nnctl train.", show_default=False)],
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run directory written by nnctl train.",
+                                           show_default=False)],
     data: Annotated[Path | None, typer.Option(help="Evaluate on this CSV (same columns as the training data, "
                                                    "with the target) instead of the held-out test split.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as one JSON document.")] = False,
@@ -237,7 +238,8 @@ def _render_eval(result: dict) -> None:
 @app.command()
 @handle_errors
 def predict(
-    run_dir: Annotated[Path, typer.Argument(help="A run directory written by nnctl train.", show_default=False)],
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run directory written by nnctl train.",
+                                           show_default=False)],
     input_csv: Annotated[Path, typer.Argument(metavar="INPUT.csv", help="Rows to predict: the training "
                                               "feature columns (the target column may be present).",
                                               show_default=False)],

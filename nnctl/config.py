@@ -533,7 +533,8 @@ SCHEMA = Section({
             "restore_best": Bool(True, "keep the weights of the best epoch"),
         }), "stop when the monitored metric stops improving (null: off; true: defaults)"),
         "stop_at_loss": Num(None, "stop once the training loss is this small", gt=0, nullable=True),
-        "checkpoint_every": Num(1, "epochs between resumable checkpoints", integer=True, ge=1),
+        "checkpoint_every": Num(1, "epochs between resumable checkpoints (at most one a second)", integer=True,
+                                ge=1),
         "dtype": Choice(("float32", "float64"), "float32", "float64 is for checks"),
     }, "the training loop"),
 }, required=("data",))

@@ -145,12 +145,31 @@ class RunDir:
 
     def write_metrics(self, columns: list[str], rows: Iterable[dict]) -> None:
         """metrics.csv, whole: a header and one row per epoch (empty cell for a missing value)."""
+        self.write_text(self.METRICS, MetricsTable(columns).extend(rows).text())
+
+
+class MetricsTable:
+    """metrics.csv kept as formatted lines, so rewriting the whole file each epoch costs a copy, not a
+    re-format of every row (the file is always written whole, never appended)."""
+
+    def __init__(self, columns: list[str]):
+        self.columns = columns
+        self.lines = [",".join(columns) + "\n"]
+
+    def extend(self, rows: Iterable[dict]) -> MetricsTable:
         out = io.StringIO()
         w = csv.writer(out, lineterminator="\n")
-        w.writerow(columns)
         for row in rows:
-            w.writerow([_cell(row.get(c)) for c in columns])
-        self.write_text(self.METRICS, out.getvalue())
+            w.writerow([_cell(row.get(c)) for c in self.columns])
+        if out.getvalue():
+            self.lines.extend(out.getvalue().splitlines(keepends=True))
+        return self
+
+    def __len__(self) -> int:
+        return len(self.lines) - 1
+
+    def text(self) -> str:
+        return "".join(self.lines)
 
 
 def _cell(v) -> str:

@@ -28,7 +28,7 @@ from nnctl.nn.losses import LOSSES
 from nnctl.nn.model import MLP, LayerDef
 from nnctl.nn.optimizers import OPTIMIZERS
 from nnctl.nn.schedules import SCHEDULES
-from nnctl.runs import RunDir, read_npz, write_npz
+from nnctl.runs import MetricsTable, RunDir, read_npz, write_npz
 
 STREAMS = ("split", "init", "shuffle", "dropout")
 CHECKPOINT_DIR, CHECKPOINT_FILE, CHECKPOINT_FORMAT = "checkpoint", "checkpoint.npz", 1
@@ -199,6 +199,7 @@ class Trainer:
         # training state (checkpointed)
         self.epoch = 0  # epochs completed
         self.rows: list[dict] = []
+        self._row_values: list[list[float]] = []  # rows as lists, for checkpoints
         self.best: dict | None = None
         self.best_value = math.inf
         self.best_state: dict[str, np.ndarray] | None = None
@@ -223,7 +224,10 @@ class Trainer:
         # the metrics rows as one float matrix (binary, NaN-exact), columns named in the metadata
         columns = list(self.rows[0]) if self.rows else []
         meta["row_columns"] = columns
-        arrays["rows"] = np.array([[r.get(c, np.nan) for c in columns] for r in self.rows], dtype=np.float64)
+        while len(self._row_values) < len(self.rows):  # formatted once per row, not once per checkpoint
+            r = self.rows[len(self._row_values)]
+            self._row_values.append([r.get(c, np.nan) for c in columns])
+        arrays["rows"] = np.array(self._row_values, dtype=np.float64).reshape(len(self.rows), len(columns))
         return meta, arrays
 
     def load_state(self, meta: dict, arrays: dict[str, np.ndarray]) -> None:
@@ -240,6 +244,7 @@ class Trainer:
         columns = meta["row_columns"]
         self.rows = [{c: (int(v) if c == "epoch" else float(v)) for c, v in zip(columns, r)}
                      for r in arrays.get("rows", np.zeros((0, len(columns))))]
+        self._row_values = []
         if len(self.rows) != self.epoch:
             raise ValueError(f"checkpoint holds {len(self.rows)} metrics rows for {self.epoch} epochs")
         self.best, self.best_value, self.waited = meta["best"], float(meta["best_value"]), int(meta["waited"])
@@ -429,15 +434,19 @@ def train_run(spec: Spec, runs_dir: Path, command: list[str] | None = None,
     if on_start is not None:
         on_start({**summary, "columns": columns})
 
+    table = MetricsTable(columns)
+    digest = config_digest(spec)
+
     def flush(rows):
-        run.write_metrics(columns, rows)
+        table.extend(rows[len(table):])
+        run.write_text(RunDir.METRICS, table.text())
         summary["epochs_run"] = len(rows)
         summary["final"] = rows[-1] if rows else None
         summary["wall_time_s"] = time.perf_counter() - t0
         run.write_json(RunDir.SUMMARY, summary)
 
     trainer = Trainer(prepared, on_epoch=on_epoch, flush=flush,
-                      checkpoint=lambda tr: (write_checkpoint(run, tr, spec), flush(tr.rows)))
+                      checkpoint=lambda tr: (write_checkpoint(run, tr, digest), flush(tr.rows)))
     try:
         result = trainer.fit()
     except KeyboardInterrupt:
@@ -456,12 +465,12 @@ def train_run(spec: Spec, runs_dir: Path, command: list[str] | None = None,
     return RunResult(run, summary)
 
 
-def write_checkpoint(run: RunDir, trainer: Trainer, spec: Spec) -> None:
+def write_checkpoint(run: RunDir, trainer: Trainer, config_sha256: str) -> None:
     """checkpoint/checkpoint.npz: one file, written whole, holding everything resume needs."""
     import json
 
     meta, arrays = trainer.state()
-    meta = {"format": CHECKPOINT_FORMAT, "config_sha256": config_digest(spec), **meta}
+    meta = {"format": CHECKPOINT_FORMAT, "config_sha256": config_sha256, **meta}
     arrays["meta"] = np.array(json.dumps(meta))  # NaN kept as NaN: the rows must come back exactly
     folder = run.file(CHECKPOINT_DIR)
     folder.mkdir(exist_ok=True)
