@@ -280,6 +280,111 @@ def predict(
 
 @app.command()
 @handle_errors
+def compare(
+    runs: Annotated[list[Path], typer.Argument(metavar="RUN_DIR...", help="Run directories, or folders of "
+                                               "them (runs/* and runs both work).", show_default=False)],
+    sort: Annotated[str | None, typer.Option(help="Sort by this column; prefix '-' for descending, e.g. "
+                                                  "--sort=-best_val_accuracy.")] = None,
+    desc: Annotated[bool, typer.Option("--desc", help="Sort descending.")] = False,
+    top: Annotated[int | None, typer.Option(min=1, help="Show only the first N rows (after sorting).")] = None,
+    cols: Annotated[str | None, typer.Option(help="Comma-separated column globs to show, e.g. 'val_*,lr'.")
+                    ] = None,
+    all_params: Annotated[bool, typer.Option("--all-params", help="Every config key, not just the ones that "
+                                                                  "differ.")] = False,
+    group_seeds: Annotated[bool, typer.Option("--group-seeds", help="One row per config across seeds: mean "
+                                                                    "± std.")] = False,
+    form: Annotated[str, typer.Option("--format", "-f", help="table, csv, json or markdown.")] = "table",
+    plot: Annotated[Path | None, typer.Option(help="Also write the runs' validation curves to this PNG.")
+                    ] = None,
+):
+    """Line up runs: status, the hyperparameters that differ, best/final/test metrics, time, curve.
+
+    A running, diverged, interrupted or damaged run is shown as such; folders that are not runs
+    are skipped with a note on stderr.
+
+    Examples:
+
+      nnctl compare runs/*
+
+      nnctl compare runs --sort=-best_val_accuracy --top 5 --format markdown
+
+      nnctl compare runs/lr-* --cols 'optimizer.*,*val_accuracy' --plot curves.png
+    """
+    from nnctl.compare import collect_runs, compare_table, plot_curves, render, select_columns, sort_rows
+
+    if form not in ("table", "csv", "json", "markdown"):
+        raise NnctlError(f"--format {form}: expected table, csv, json or markdown")
+    found, notes = collect_runs(runs)
+    err = _stderr()
+    for note in notes:
+        err.print(f"[yellow]note:[/] {_escape(note)}")
+    if not found:
+        raise NnctlError("no run directories among the given paths")
+    columns, rows = compare_table(found, all_params=all_params, group_seeds=group_seeds)
+    if sort:
+        rows = sort_rows(rows, sort, columns, descending=desc)
+    if top:
+        rows = rows[:top]
+    columns = select_columns(columns, [c.strip() for c in cols.split(",")] if cols else None)
+    if plot is not None:
+        chosen = {r["run"] for r in rows}
+        plot_curves([r for r in found if str(r.path) in chosen or any(str(r.path) in c for c in chosen)], plot)
+        err.print(f"wrote {_escape(str(plot))}")
+    if form != "table":
+        sys.stdout.write(render(columns, rows, form))
+        return
+    _render_compare(columns, rows)
+
+
+def _render_compare(columns: list[str], rows: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from nnctl.compare import fmt
+
+    shown = [c for c in columns if not c.endswith("_std") and c != "run"]
+    table = Table(show_lines=False, header_style="bold")
+    styles = {"completed": "green", "early_stopped": "green", "stopped_at_loss": "green", "running": "cyan",
+              "diverged": "red", "failed": "red", "damaged": "red", "interrupted": "yellow"}
+    for c in shown:
+        table.add_column(c, justify="right" if c not in ("name", "status", "curve", "problem") else "left",
+                         no_wrap=c != "problem")
+    for r in rows:
+        cells = []
+        for c in shown:
+            text = _escape(fmt(r.get(c), c, r.get(f"{c}_std")))
+            if c == "status":
+                text = f"[{styles.get(str(r.get(c)), 'white')}]{text}[/]"
+            cells.append(text)
+        table.add_row(*cells)
+    console = Console()
+    # on a terminal: its width (rich shrinks columns); piped: never wrap a row
+    (console if console.is_terminal else Console(width=100_000)).print(table)
+
+
+@app.command()
+@handle_errors
+def plot(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run directory written by nnctl train.",
+                                            show_default=False)],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="PNG to write (default: "
+                                                                        "RUN_DIR/plot.png).")] = None,
+):
+    """Plot a run's learning curves (loss, metric, lr); for 2-D classification also the decision
+    boundary over the training points, for 1-D regression the fitted function.
+
+    Example: nnctl plot runs/moons-... -o moons.png   (try a config with activation: linear)
+    """
+    from nnctl.plot import plot_run
+
+    path, notes = plot_run(run_dir, output)
+    for note in notes:
+        _stderr().print(f"[yellow]note:[/] {_escape(note)}")
+    print(path)
+
+
+@app.command()
+@handle_errors
 def schema(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
                       ] = None,

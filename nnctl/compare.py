@@ -1,0 +1,337 @@
+"""Line up many runs: one row each, the hyperparameters that differ, best/final/test metrics.
+
+`collect_runs` turns command-line paths (run dirs, or folders of runs) into `RunInfo`s; a run that
+is running, diverged, interrupted or damaged is reported as such, never a crash. `compare_table`
+builds the rows and columns; `render` formats them as a rich table, csv, json or markdown.
+"""
+
+from __future__ import annotations
+
+import csv
+import fnmatch
+import io
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from nnctl.errors import ConfigError
+
+SPARK = "▁▂▃▄▅▆▇█"
+IGNORED_PARAMS = {"name"}  # shown as its own column
+
+
+@dataclass
+class RunInfo:
+    """What compare knows about one run directory."""
+
+    path: Path
+    name: str
+    status: str
+    params: dict[str, object] = field(default_factory=dict)  # flattened resolved config
+    summary: dict = field(default_factory=dict)
+    rows: list[dict] = field(default_factory=list)  # metrics.csv
+    eval: dict | None = None
+    problem: str = ""  # why a run is damaged
+
+    @property
+    def task(self) -> str:
+        return self.summary.get("task") or ("regression" if any("val_r2" in r for r in self.rows) else
+                                            "classification")
+
+    @property
+    def metric(self) -> str:
+        return "accuracy" if self.task == "classification" else "r2"
+
+
+def is_run_dir(path: Path) -> bool:
+    """A run dir has a summary.json or a config.yaml next to a metrics.csv/weights.npz."""
+    return path.is_dir() and ((path / "summary.json").exists() or (path / "config.yaml").exists())
+
+
+def collect_runs(paths: list[Path]) -> tuple[list[RunInfo], list[str]]:
+    """RunInfos for the given paths (run dirs, or folders holding run dirs), and notes on skipped ones."""
+    runs, notes, seen = [], [], set()
+    for p in paths:
+        p = Path(p)
+        if not p.exists():
+            notes.append(f"{p}: no such file or directory; skipped")
+            continue
+        if is_run_dir(p):
+            candidates = [p]
+        elif p.is_dir():
+            candidates = sorted(c for c in p.iterdir() if c.is_dir() and not c.name.startswith("."))
+            runs_here = [c for c in candidates if is_run_dir(c)]
+            if not runs_here:
+                notes.append(f"{p}: not a run directory and holds none; skipped")
+            for c in candidates:
+                if not is_run_dir(c):
+                    notes.append(f"{c}: not a run directory; skipped")
+            candidates = runs_here
+        else:
+            notes.append(f"{p}: not a run directory; skipped")
+            continue
+        for c in candidates:
+            key = c.resolve()
+            if key not in seen:
+                seen.add(key)
+                runs.append(read_run(c))
+    return runs, notes
+
+
+def read_run(path: Path) -> RunInfo:
+    """Read what there is of a run; anything unreadable makes it 'damaged' with the reason."""
+    info = RunInfo(path=path, name=path.name, status="damaged")
+    problems = []
+    try:
+        info.summary = json.loads((path / "summary.json").read_text(encoding="utf-8"))
+        if not isinstance(info.summary, dict):
+            raise ValueError("not a JSON object")
+        info.status = str(info.summary.get("status", "unknown"))
+        info.name = str(info.summary.get("name", path.name))
+    except FileNotFoundError:
+        problems.append("no summary.json")
+    except (ValueError, UnicodeDecodeError) as exc:
+        info.summary = {}
+        problems.append(f"summary.json unreadable ({exc})")
+    try:
+        config = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8"))
+        if isinstance(config, dict):
+            info.params = flatten(config)
+            info.name = info.summary.get("name") or str(config.get("name") or path.name)
+    except FileNotFoundError:
+        problems.append("no config.yaml")
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        problems.append(f"config.yaml unreadable ({type(exc).__name__})")
+    try:
+        with open(path / "metrics.csv", newline="", encoding="utf-8") as f:
+            for r in csv.DictReader(f):
+                info.rows.append({k: _num(v) for k, v in r.items() if k is not None})
+    except FileNotFoundError:
+        pass
+    except (csv.Error, UnicodeDecodeError) as exc:
+        problems.append(f"metrics.csv unreadable ({exc})")
+    try:
+        info.eval = json.loads((path / "eval.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        pass
+    except (ValueError, UnicodeDecodeError):
+        problems.append("eval.json unreadable")
+    if problems:
+        info.problem = "; ".join(problems)
+        if info.status not in ("damaged",) and any("summary" in p for p in problems):
+            info.status = "damaged"
+    return info
+
+
+def _num(v):
+    if v is None or v == "":
+        return None
+    try:
+        f = float(v)
+    except ValueError:
+        return v
+    return int(f) if f.is_integer() and "." not in v and "e" not in v.lower() else f
+
+
+def flatten(d: dict, prefix: str = "") -> dict[str, object]:
+    """{'a': {'b': 1}} -> {'a.b': 1}; lists stay values (shown compactly)."""
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def show_value(v) -> str:
+    """A compact, stable text form of a config value."""
+    if isinstance(v, (list, dict)):
+        return json.dumps(v, separators=(", ", ": "))
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
+def sparkline(values: list[float], width: int = 16) -> str:
+    """A unicode sparkline of the finite values, downsampled to `width` points."""
+    vals = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    if not vals:
+        return ""
+    if len(vals) > width:
+        step = len(vals) / width
+        vals = [vals[min(int(i * step), len(vals) - 1)] for i in range(width - 1)] + [vals[-1]]
+    lo, hi = min(vals), max(vals)
+    if hi - lo < 1e-12:
+        return SPARK[3] * len(vals)
+    return "".join(SPARK[min(int((v - lo) / (hi - lo) * (len(SPARK) - 1) + 0.5), len(SPARK) - 1)] for v in vals)
+
+
+# ------------------------------------------------------------------------------------ the table
+def metric_values(run: RunInfo) -> dict[str, object]:
+    """Best/final validation metrics, test metric, epochs, time for one run."""
+    m = run.metric
+    higher = m in ("accuracy", "r2")
+    out: dict[str, object] = {"epochs": run.summary.get("epochs_run", len(run.rows) or None)}
+    curve = [r.get(f"val_{m}") for r in run.rows]
+    finite = [v for v in curve if isinstance(v, (int, float)) and math.isfinite(v)]
+    losses = [r.get("val_loss") for r in run.rows
+              if isinstance(r.get("val_loss"), (int, float)) and math.isfinite(r.get("val_loss"))]
+    out["best_val_loss"] = min(losses) if losses else None
+    out[f"best_val_{m}"] = (max(finite) if higher else min(finite)) if finite else None
+    out[f"final_val_{m}"] = finite[-1] if finite else None
+    if run.eval and isinstance(run.eval.get("metrics"), dict):
+        out[f"test_{m}"] = run.eval["metrics"].get(m)
+    out["time_s"] = run.summary.get("wall_time_s")
+    out["curve"] = sparkline(curve)
+    return out
+
+
+def compare_table(runs: list[RunInfo], all_params: bool = False, group_seeds: bool = False
+                  ) -> tuple[list[str], list[dict]]:
+    """(columns, rows): name, status, differing (or all) params, metrics, time, curve."""
+    keys: list[str] = []
+    for r in runs:
+        for k in r.params:
+            if k not in keys and k not in IGNORED_PARAMS:
+                keys.append(k)
+    if group_seeds:
+        keys = [k for k in keys if k != "seed"]
+    if not all_params:
+        keys = [k for k in keys if len({show_value(r.params.get(k, "<unset>")) for r in runs}) > 1]
+    rows = []
+    for r in runs:
+        row: dict[str, object] = {"name": r.name, "status": r.status}
+        for k in keys:
+            row[k] = show_value(r.params[k]) if k in r.params else None
+        row.update(metric_values(r))
+        row["run"] = str(r.path)
+        if r.problem:
+            row["problem"] = r.problem
+        rows.append(row)
+    if group_seeds:
+        rows = _group_by_seed(runs, rows, keys)
+    columns: list[str] = []
+    for row in rows:
+        for k in row:
+            if k not in columns:
+                columns.append(k)
+    return columns, rows
+
+
+def _group_by_seed(runs, rows, keys) -> list[dict]:
+    """Rows of runs whose configs differ only in seed (and name) become one row: mean and std."""
+    groups: dict[tuple, list[tuple[RunInfo, dict]]] = {}
+    for run, row in zip(runs, rows):
+        sig = tuple(sorted((k, show_value(v)) for k, v in run.params.items() if k not in ("seed", "name")))
+        groups.setdefault(sig, []).append((run, row))
+    out = []
+    for members in groups.values():
+        first = dict(members[0][1])
+        first["runs"] = len(members)
+        first["seeds"] = ",".join(str(m[0].params.get("seed", "?")) for m in members)
+        statuses = sorted({m[1]["status"] for m in members})
+        first["status"] = statuses[0] if len(statuses) == 1 else "mixed: " + "/".join(statuses)
+        for col in members[0][1]:
+            if col in keys or col in ("name", "status", "run", "curve", "problem"):
+                continue
+            values = [m[1].get(col) for m in members]
+            nums = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+            if nums:
+                mean = sum(nums) / len(nums)
+                std = math.sqrt(sum((v - mean) ** 2 for v in nums) / (len(nums) - 1)) if len(nums) > 1 else 0.0
+                first[col], first[f"{col}_std"] = mean, std
+        first["run"] = " ".join(str(m[0].path) for m in members)
+        out.append(first)
+    return out
+
+
+def select_columns(columns: list[str], patterns: list[str] | None) -> list[str]:
+    """Columns matching any glob pattern (in the given order of columns); name always first."""
+    if not patterns:
+        return columns
+    chosen = [c for c in columns if any(fnmatch.fnmatchcase(c, p) for p in patterns)]
+    std = [c for c in columns if c.endswith("_std") and c[:-4] in chosen and c not in chosen]
+    chosen = [c for c in columns if c in chosen or c in std]
+    if not chosen:
+        raise ConfigError(f"--cols {','.join(patterns)}: matches no column; columns are: {', '.join(columns)}")
+    return (["name"] if "name" not in chosen else []) + chosen
+
+
+def sort_rows(rows: list[dict], key: str, columns: list[str], descending: bool = False) -> list[dict]:
+    """Sort by a column (numbers numerically); '-key' or descending=True reverses; blanks last."""
+    if key.startswith("-"):
+        key, descending = key[1:], not descending
+    if key not in columns:
+        from nnctl.errors import did_you_mean
+
+        raise ConfigError(f"--sort {key}: no such column{did_you_mean(key, columns)}")
+    present = [r for r in rows if r.get(key) is not None]
+    missing = [r for r in rows if r.get(key) is None]
+    nums = all(isinstance(r[key], (int, float)) for r in present)
+    present.sort(key=(lambda r: r[key]) if nums else (lambda r: str(r[key])), reverse=descending)
+    return present + missing
+
+
+# ------------------------------------------------------------------------------------ rendering
+def fmt(value, column: str = "", std=None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        text = f"{value:.2f}" if column == "time_s" else f"{value:.4g}"
+        if std is not None:
+            text += f" ± {std:.2g}"
+        return text
+    return str(value)
+
+
+def render(columns: list[str], rows: list[dict], form: str) -> str:
+    """csv, json or markdown text (the rich table is drawn by the CLI from the same rows)."""
+    if form == "json":
+        return json.dumps([{c: r.get(c) for c in columns} for r in rows], indent=2) + "\n"
+    if form == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(columns)
+        for r in rows:
+            w.writerow(["" if r.get(c) is None else r.get(c) for c in columns])
+        return buf.getvalue()
+    if form == "markdown":
+        shown = [c for c in columns if not c.endswith("_std")]
+        lines = ["| " + " | ".join(shown) + " |", "|" + "|".join(" --- " for _ in shown) + "|"]
+        for r in rows:
+            cells = [fmt(r.get(c), c, r.get(f"{c}_std")).replace("|", "\\|") for c in shown]
+            lines.append("| " + " | ".join(cells) + " |")
+        return "\n".join(lines) + "\n"
+    raise ConfigError(f"--format {form}: expected table, csv, json or markdown")
+
+
+def plot_curves(runs: list[RunInfo], output: Path) -> None:
+    """Overlay the validation metric and loss curves of `runs` into one PNG."""
+    from nnctl.plot import pyplot
+
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for run in runs:
+        epochs = [r.get("epoch") for r in run.rows]
+        axes[0].plot(epochs, [r.get("val_loss") for r in run.rows], label=run.name)
+        axes[1].plot(epochs, [r.get(f"val_{run.metric}") for r in run.rows], label=run.name)
+    axes[0].set_title("validation loss")
+    axes[1].set_title("validation " + ("/".join(sorted({r.metric for r in runs})) or "metric"))
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    if len(runs) <= 12:
+        axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    from nnctl.plot import save_figure
+
+    save_figure(fig, output)

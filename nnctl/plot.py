@@ -1,0 +1,134 @@
+"""Pictures of a run: learning curves and lr, the decision boundary of a 2-D classifier, the fitted
+function of a 1-D regression. matplotlib is imported here only (Agg backend: no display needed)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+from nnctl.errors import NnctlError
+
+
+def pyplot():
+    """matplotlib.pyplot with the non-interactive Agg backend."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise NnctlError("plotting needs matplotlib: pip install matplotlib") from None
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, output: Path) -> None:
+    """Write a figure as PNG, whole (temp file + rename), then close it."""
+    from nnctl.runs import write_atomic
+
+    plt = pyplot()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    try:
+        write_atomic(Path(output), buf.getvalue())
+    except OSError as exc:
+        raise NnctlError(f"{output}: cannot write ({exc.strerror})") from None
+
+
+def plot_run(run_dir: Path, output: Path | None = None) -> tuple[Path, list[str]]:
+    """Draw a run's curves (and its boundary or fit for 1-D/2-D inputs); returns (png path, notes)."""
+    from nnctl.compare import read_run
+    from nnctl.evaluate import load_run
+
+    info = read_run(Path(run_dir))
+    loaded = load_run(run_dir)
+    output = Path(output) if output is not None else Path(run_dir) / "plot.png"
+    notes: list[str] = []
+    data = None
+    if loaded.pre.shift.shape[0] in (1, 2) and loaded.columns and all(c["kind"] == "numeric"
+                                                                        for c in loaded.columns):
+        data = _training_data(loaded, notes)
+    plt = pyplot()
+    panels = 3 if data is not None else 2
+    fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 4.2))
+    m = info.metric
+    epochs = [r.get("epoch") for r in info.rows]
+    for split, style in (("train", "--"), ("val", "-")):
+        axes[0].plot(epochs, [r.get(f"{split}_loss") for r in info.rows], style, label=f"{split} loss")
+        axes[1].plot(epochs, [r.get(f"{split}_{m}") for r in info.rows], style, label=f"{split} {m}")
+    axes[0].set_title(f"{info.name}: loss")
+    axes[1].set_title(m)
+    ax_lr = axes[1].twinx()
+    ax_lr.plot(epochs, [r.get("lr") for r in info.rows], color="grey", alpha=0.5, lw=1, label="lr")
+    ax_lr.set_ylabel("lr", color="grey")
+    lrs = [r.get("lr") for r in info.rows if isinstance(r.get("lr"), (int, float))]
+    if lrs:
+        ax_lr.set_ylim(0, max(lrs) * 1.15)  # from 0, so a constant rate reads as constant
+    for ax in axes[:2]:
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="best")
+    if data is not None:
+        X, y = data
+        if X.shape[1] == 2 and loaded.task == "classification":
+            _decision_boundary(axes[2], loaded, X, y)
+        elif X.shape[1] == 1 and loaded.task == "regression":
+            _fit_1d(axes[2], loaded, X, y)
+        else:
+            axes[2].set_visible(False)
+    fig.tight_layout()
+    save_figure(fig, output)
+    return output, notes
+
+
+def _training_data(loaded, notes):
+    from nnctl.data import load_dataset
+    from nnctl.runs import RunDir, read_npz
+
+    try:
+        ds = load_dataset(loaded.spec.config["data"], loaded.spec.base_dir)
+        split = read_npz(loaded.run.file(RunDir.SPLIT), "split file")
+        idx = split["train"]
+        if len(idx) and int(idx.max()) >= len(ds.y):
+            raise NnctlError("the data changed since training")
+        return ds.X[idx], ds.y[idx]
+    except NnctlError as exc:
+        notes.append(f"no boundary/fit panel: cannot re-create the training data ({exc})")
+        return None
+
+
+def _predict_raw(loaded, X_raw):
+    model = loaded.model
+    Z = model.logits(np.ascontiguousarray(loaded.pre.transform(X_raw), dtype=model.dtype))
+    return Z
+
+
+def _decision_boundary(ax, loaded, X, y):
+    pad = 0.1 * (X.max(axis=0) - X.min(axis=0) + 1e-9)
+    lo, hi = X.min(axis=0) - pad, X.max(axis=0) + pad
+    g0, g1 = np.meshgrid(np.linspace(lo[0], hi[0], 250), np.linspace(lo[1], hi[1], 250))
+    grid = np.column_stack([g0.ravel(), g1.ravel()])
+    pred = loaded.model.loss.predict(_predict_raw(loaded, grid)).reshape(g0.shape)
+    k = len(loaded.classes)
+    ax.contourf(g0, g1, pred, levels=np.arange(k + 1) - 0.5, cmap="tab10", alpha=0.25, vmin=0, vmax=9)
+    for c in range(k):
+        sel = y == c
+        ax.scatter(X[sel, 0], X[sel, 1], s=8, color=f"C{c}", label=loaded.classes[c], edgecolors="none")
+    ax.set_title("decision boundary (training rows)")
+    names = loaded.feature_names
+    ax.set_xlabel(names[0])
+    ax.set_ylabel(names[1])
+    ax.legend(fontsize=8, markerscale=2)
+
+
+def _fit_1d(ax, loaded, X, y):
+    xs = np.linspace(X[:, 0].min(), X[:, 0].max(), 400)[:, None]
+    pred = loaded.model.loss.predict(_predict_raw(loaded, xs)).astype(np.float64)
+    ax.scatter(X[:, 0], np.asarray(y).reshape(len(y), -1)[:, 0], s=6, color="C0", alpha=0.5,
+               label="training rows")
+    ax.plot(xs[:, 0], pred[:, 0], color="C3", lw=2, label="network")
+    ax.set_title("fitted function")
+    ax.set_xlabel(loaded.feature_names[0])
+    ax.legend(fontsize=8)
