@@ -147,13 +147,19 @@ def train(
 
     spec = load_spec(config, set_ or [], name=name, seed=seed)
     err = _stderr()
-    if not quiet:
-        for w in spec.warnings:
-            err.print(f"[yellow]warning:[/] {_escape(w)}")
     progress = _Progress(enabled=not quiet and sys.stderr.isatty())
+
+    def on_finding(f: dict) -> None:
+        if quiet:
+            return
+        console = progress.bar.console if progress.bar is not None else err
+        when = f" (epoch {f['epoch']})" if f.get("epoch") else ""
+        console.print(f"[bold yellow]{f['code']}[/]{when}: {_escape(f['detail'])}. {_escape(f['why'])}.\n"
+                      f"  try: {_escape(f['try'])}  ·  nnctl explain {f['code']}")
+
     try:
         result = train_run(spec, runs_dir, command=["nnctl", *sys.argv[1:]], on_start=progress.start,
-                           on_epoch=progress.update)
+                           on_epoch=progress.update, on_finding=on_finding)
     finally:
         progress.stop()
     s = result.summary

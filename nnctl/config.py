@@ -536,6 +536,7 @@ SCHEMA = Section({
         "checkpoint_every": Num(1, "epochs between resumable checkpoints (at most one a second)", integer=True,
                                 ge=1),
         "dtype": Choice(("float32", "float64"), "float32", "float64 is for checks"),
+        "diagnostics": Bool(True, "per-epoch layer health (diagnostics.csv) and findings such as DEAD_RELU"),
     }, "the training loop"),
 }, required=("data",))
 

@@ -104,6 +104,7 @@ class RunDir:
 
     CONFIG, METRICS, SUMMARY = "config.yaml", "metrics.csv", "summary.json"
     WEIGHTS, PREPROCESS, SPLIT = "weights.npz", "preprocess.npz", "split.npz"
+    DIAGNOSTICS = "diagnostics.csv"
 
     def __init__(self, path: Path):
         self.path = Path(path)

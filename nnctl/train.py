@@ -23,6 +23,7 @@ import numpy as np
 
 from nnctl.config import Spec, resolve_data_dependent, resolved_yaml
 from nnctl.data import Dataset, Preprocessor, fit_preprocessor, load_dataset, split_indices
+from nnctl.diagnostics import DIAG_COLUMNS, config_findings, diag_table_rows
 from nnctl.errors import ConfigError, RunDirError, TrainingFailed
 from nnctl.nn.losses import LOSSES
 from nnctl.nn.model import MLP, LayerDef
@@ -30,7 +31,7 @@ from nnctl.nn.optimizers import OPTIMIZERS
 from nnctl.nn.schedules import SCHEDULES
 from nnctl.runs import MetricsTable, RunDir, read_npz, write_npz
 
-STREAMS = ("split", "init", "shuffle", "dropout")
+STREAMS = ("split", "init", "shuffle", "dropout", "probe")  # append only: earlier streams stay the same
 CHECKPOINT_DIR, CHECKPOINT_FILE, CHECKPOINT_FORMAT = "checkpoint", "checkpoint.npz", 1
 FLUSH_SECONDS = 1.0  # metrics.csv and summary.json are rewritten at most this often while training
 # A due checkpoint is skipped if the last one is younger than this: with millisecond epochs, writing
@@ -174,9 +175,12 @@ class Trainer:
 
     def __init__(self, prepared: Prepared, on_epoch: Callable[[dict], None] | None = None,
                  flush: Callable[[list[dict]], None] | None = None,
-                 checkpoint: Callable[[Trainer], None] | None = None):
+                 checkpoint: Callable[[Trainer], None] | None = None,
+                 on_finding: Callable[[dict], None] | None = None):
+        from nnctl.diagnostics import Findings, Probe
+
         self.prepared = p = prepared
-        self.on_epoch, self.flush, self.checkpoint = on_epoch, flush, checkpoint
+        self.on_epoch, self.flush, self.checkpoint, self.on_finding = on_epoch, flush, checkpoint, on_finding
         c = p.spec.config
         self.t, self.o = t, o = c["train"], c["optimizer"]
         self.task = p.dataset.task
@@ -205,6 +209,10 @@ class Trainer:
         self.best_state: dict[str, np.ndarray] | None = None
         self.waited = 0
         self.train_seconds = 0.0
+        self.probe = self.findings = None
+        if t["diagnostics"]:
+            self.probe = Probe(model, p.X["train"], p.Y["train"], p.rngs["probe"])
+            self.findings = Findings(model, self.task, p.dataset.n_classes)
 
     # ----------------------------------------------------------------------------- state
     def state(self) -> tuple[dict, dict[str, np.ndarray]]:
@@ -221,6 +229,13 @@ class Trainer:
             "best": self.best, "best_value": self.best_value, "waited": self.waited,
             "train_seconds": self.train_seconds,
         }
+        if self.probe is not None:
+            from nnctl.diagnostics import DIAG_COLUMNS
+
+            arrays["diagnostics"] = np.array([[r.get(c, np.nan) for c in DIAG_COLUMNS] for r in self.probe.rows],
+                                             dtype=np.float64).reshape(len(self.probe.rows), len(DIAG_COLUMNS))
+            meta["findings"] = self.findings.items
+            meta["initial_loss"] = self.probe.initial_loss
         # the metrics rows as one float matrix (binary, NaN-exact), columns named in the metadata
         columns = list(self.rows[0]) if self.rows else []
         meta["row_columns"] = columns
@@ -250,6 +265,14 @@ class Trainer:
         self.best, self.best_value, self.waited = meta["best"], float(meta["best_value"]), int(meta["waited"])
         best = part("best/")
         self.best_state = best or None
+        if self.probe is not None and "diagnostics" in arrays:
+            from nnctl.diagnostics import DIAG_COLUMNS
+
+            self.probe.rows = [{c: (int(v) if c in ("epoch", "layer", "units") else float(v))
+                                for c, v in zip(DIAG_COLUMNS, r)} for r in arrays["diagnostics"]]
+            self.findings.items = list(meta.get("findings", []))
+            self.findings.reported = {(f["code"], f["layer"]) for f in self.findings.items}
+            self.probe.initial_loss = float(meta.get("initial_loss", np.nan))
         self.train_seconds = float(meta.get("train_seconds", 0.0))
 
     # ----------------------------------------------------------------------------- loop
@@ -267,14 +290,23 @@ class Trainer:
     def _fit(self) -> tuple[str, str]:
         t, o = self.t, self.o
         last_flush = last_checkpoint = time.perf_counter()
+        if self.probe is not None and self.epoch == 0:
+            self.probe.initial()
+            self._report(self.findings.initial(self.probe.initial_loss))
         while self.epoch < t["epochs"]:
             t0 = time.perf_counter()
+            if self.probe is not None:
+                self.probe.epoch_start()
             row = self.run_epoch()
             self.epoch += 1
             row["epoch_time_s"] = time.perf_counter() - t0
             self.train_seconds += row["epoch_time_s"]
             self.rows.append(row)
-            if not math.isfinite(row["train_loss"]) or "val_loss" not in row:
+            diverged = not math.isfinite(row["train_loss"]) or "val_loss" not in row
+            if self.probe is not None:
+                diag = [] if diverged else self.probe.epoch_end(self.epoch)
+                self._report(self.findings.epoch(self.epoch, diag, self.rows, diverged))
+            if diverged:
                 return "diverged", (f"training diverged at epoch {self.epoch} (loss {row['train_loss']}); lower "
                                     f"optimizer.lr (now {o['lr']:g}), standardize the inputs, or set "
                                     f"optimizer.clip_grad_norm")
@@ -299,6 +331,11 @@ class Trainer:
                 self.flush(self.rows)
                 last_flush = time.perf_counter()
         return "completed", ""
+
+    def _report(self, findings: list[dict]) -> None:
+        if self.on_finding is not None:
+            for f in findings:
+                self.on_finding(f)
 
     def _track_best(self, row: dict) -> None:
         value = row.get(self.monitor, math.nan)
@@ -398,12 +435,14 @@ def blas_info() -> list[dict]:
 
 def train_run(spec: Spec, runs_dir: Path, command: list[str] | None = None,
               on_start: Callable[[dict], None] | None = None,
-              on_epoch: Callable[[dict], None] | None = None) -> RunResult:
+              on_epoch: Callable[[dict], None] | None = None,
+              on_finding: Callable[[dict], None] | None = None) -> RunResult:
     """Train the experiment `spec` describes and write its run directory.
 
     Parameters: `spec` from `load_spec`; `runs_dir` the folder that receives the run dir;
     `command` recorded in summary.json; `on_start(info)` once the model is built and
-    `on_epoch(row)` after every epoch (row = one metrics.csv row).
+    `on_epoch(row)` after every epoch (row = one metrics.csv row); `on_finding(finding)` once
+    per diagnostic finding (config findings come first, before on_start).
     Returns the RunResult (run dir and summary). Raises ConfigError/DataError before any file
     is written, TrainingFailed (exit 1) if training diverges or is interrupted.
     """
@@ -430,23 +469,34 @@ def train_run(spec: Spec, runs_dir: Path, command: list[str] | None = None,
     run.write_npz(RunDir.SPLIT, {**prepared.split, "fingerprint": np.array(ds.fingerprint),
                                  "source": np.array(ds.source), "n_rows": np.array(len(ds.y))})
     run.write_npz(RunDir.PREPROCESS, preprocess_arrays(prepared))
+    config_found = config_findings(spec)
+    summary["findings"] = list(config_found)
     run.write_json(RunDir.SUMMARY, summary)
+    if on_finding is not None:
+        for f in config_found:
+            on_finding(f)
     if on_start is not None:
         on_start({**summary, "columns": columns})
 
     table = MetricsTable(columns)
     digest = config_digest(spec)
+    diag_table = MetricsTable(DIAG_COLUMNS)
 
     def flush(rows):
         table.extend(rows[len(table):])
         run.write_text(RunDir.METRICS, table.text())
+        if trainer.probe is not None:
+            diag_table.extend(diag_table_rows(trainer.probe.rows[len(diag_table):]))
+            run.write_text(RunDir.DIAGNOSTICS, diag_table.text())
+            summary["findings"] = config_found + trainer.findings.items
         summary["epochs_run"] = len(rows)
         summary["final"] = rows[-1] if rows else None
         summary["wall_time_s"] = time.perf_counter() - t0
         run.write_json(RunDir.SUMMARY, summary)
 
     trainer = Trainer(prepared, on_epoch=on_epoch, flush=flush,
-                      checkpoint=lambda tr: (write_checkpoint(run, tr, digest), flush(tr.rows)))
+                      checkpoint=lambda tr: (write_checkpoint(run, tr, digest), flush(tr.rows)),
+                      on_finding=on_finding)
     try:
         result = trainer.fit()
     except KeyboardInterrupt:

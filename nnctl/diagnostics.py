@@ -1,0 +1,310 @@
+"""Network health: per-epoch, per-layer measurements on a fixed probe batch, and plain-language findings.
+
+Once per epoch (not per step, so it stays cheap) the `Probe` runs the model on a fixed batch drawn
+from the training split and records, for every layer: the activations' mean and std, the fraction
+of dead ReLU units (never positive on the probe batch), the fraction of saturated sigmoid/tanh
+outputs (within 0.03 of a bound), the gradient's norm and RMS, and the update/weight ratio
+||W_end - W_start|| / ||W_start|| over the epoch. `Findings` turns those numbers (and the loss
+curve) into coded findings, each reported once, with why it matters and what to try; the same
+catalogue feeds `nnctl explain`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+PROBE_ROWS = 256
+SATURATION_MARGIN = 0.03
+DIAG_COLUMNS = ["epoch", "layer", "units", "act_mean", "act_std", "dead_frac", "saturated_frac", "grad_norm",
+                "grad_rms", "update_ratio", "first_last_grad_ratio"]
+
+
+@dataclass(frozen=True)
+class Concept:
+    """A finding's code, its one-line why, what to try, and the longer explanation for `explain`."""
+
+    code: str
+    title: str
+    why: str
+    try_: str
+    explain: str
+
+
+CATALOGUE: dict[str, Concept] = {c.code: c for c in [
+    Concept("DEAD_RELU", "dead ReLU units",
+            "units whose pre-activation is negative for every input output 0 and get zero gradient, so they "
+            "never recover",
+            "lower optimizer.lr, use init: auto (He), a small positive bias_init, or activation: leaky_relu / elu",
+            "A ReLU outputs max(0, z). If a unit's weighted input z is negative for every training example, the "
+            "unit outputs 0 everywhere and its gradient is 0 everywhere, so gradient descent can never move its "
+            "weights again: the unit is dead. It usually happens when a large update (learning rate too high) "
+            "throws the weights far negative, or when biases start very negative. A layer with many dead units "
+            "has less capacity than its size suggests. Fixes: a smaller learning rate, He initialisation, a "
+            "slightly positive bias_init, or an activation with a non-zero slope for z < 0 (leaky_relu, elu)."),
+    Concept("SATURATED", "saturated sigmoid/tanh units",
+            "outputs stuck near the bounds of sigmoid/tanh have a derivative near 0, so almost no gradient flows",
+            "standardize the inputs, use init: auto (Xavier), lower the lr, add norm: batch, or use relu",
+            "sigmoid and tanh flatten out for large |z|: sigmoid(z) is near 0 or 1, tanh(z) near -1 or 1, and "
+            "their derivative there is nearly 0. A saturated unit passes almost no gradient back, so it and the "
+            "layers below it learn very slowly. Saturation comes from inputs that are not standardised, weights "
+            "initialised too large (He init is meant for ReLU, Xavier for sigmoid/tanh) or a learning rate that "
+            "pushes weights large. Batch norm before the activation keeps z in the responsive range."),
+    Concept("VANISHING_GRAD", "vanishing gradients",
+            "the first layer's gradient is orders of magnitude smaller than the last layer's: early layers "
+            "barely learn",
+            "use relu-family activations with He init, fewer layers, or norm: batch / layer",
+            "Backpropagation multiplies the gradient by each layer's weights and activation derivative on its way "
+            "down. With saturating activations (sigmoid's derivative is at most 0.25) or small weights, the "
+            "product shrinks geometrically with depth, so the first layers receive almost no gradient and stay "
+            "near their initial values. nnctl compares the gradient norm of the first and last layer. Remedies: "
+            "ReLU-family activations with He init, normalisation layers, or a shallower network."),
+    Concept("EXPLODING_GRAD", "exploding gradients",
+            "the first layer's gradient is orders of magnitude larger than the last layer's, or gradients are huge",
+            "set optimizer.clip_grad_norm (e.g. 1.0), lower the lr, check the init scale, or add normalisation",
+            "The same multiplication that makes gradients vanish can make them grow geometrically when weights "
+            "are large, so early layers get enormous updates and training becomes unstable or diverges. Clipping "
+            "the global gradient norm bounds each step; a smaller learning rate, a smaller init scale and "
+            "normalisation layers remove the cause."),
+    Concept("LR_TOO_SMALL", "learning rate too small",
+            "the loss barely moves and each epoch changes the weights by a tiny fraction",
+            "raise optimizer.lr (try 10x), or run nnctl lr-find",
+            "Gradient descent moves the weights by lr times the gradient. If lr is tiny, every step changes the "
+            "weights by a negligible fraction (update/weight ratios far below 1e-3) and the loss curve is nearly "
+            "flat: training would need vastly more epochs. A learning-rate range test (nnctl lr-find) shows the "
+            "largest rate at which the loss still falls steadily."),
+    Concept("LR_TOO_LARGE", "learning rate too large",
+            "the loss rises or oscillates instead of falling, and updates are a large fraction of the weights",
+            "lower optimizer.lr (try 10x smaller), add a schedule or warmup, or set clip_grad_norm",
+            "If the learning rate is too large, each step overshoots the valley of the loss: the loss jumps up, "
+            "oscillates, or diverges to infinity, and the update/weight ratio is large (a healthy ratio is around "
+            "1e-3). Lower the rate, warm it up, or decay it with a schedule."),
+    Concept("SYMMETRY", "symmetric units",
+            "all units of a layer compute the same thing, so they get the same gradient and stay identical",
+            "use a random init (init: auto, he_normal, xavier_uniform) instead of zeros",
+            "If every weight of a layer starts equal (init: zeros), every unit computes the same function, "
+            "receives the same gradient and takes the same step: the symmetry is never broken and a layer of 64 "
+            "units behaves like a single unit. Random initialisation breaks the symmetry; its scale (Xavier, He) "
+            "keeps the signal's variance steady from layer to layer."),
+    Concept("BAD_INIT_LOSS", "unexpected initial loss",
+            "before training, the loss is far from ln(number of classes), the loss of a network that has not "
+            "decided anything yet",
+            "use a smaller init scale (init: auto), standardize the inputs, and check the labels",
+            "A freshly initialised classifier should be unsure: with C classes its softmax is close to uniform "
+            "and the cross-entropy close to ln C (ln 2 = 0.69 for two classes). A much larger initial loss means "
+            "the network starts confidently wrong, usually because the weights or inputs are too large. That "
+            "wastes the first epochs undoing the initialisation, and can saturate units."),
+    Concept("HE_INIT_SATURATING", "He init with a saturating activation",
+            "He init doubles the variance meant for ReLU; with sigmoid/tanh it pushes units toward saturation",
+            "use init: auto (Xavier for sigmoid/tanh)",
+            "He (Kaiming) initialisation draws weights with variance 2 / fan_in, compensating for ReLU zeroing "
+            "half its inputs. sigmoid and tanh do not zero anything, so the same scale makes pre-activations too "
+            "large and pushes them into the flat, saturated regions. Xavier init (variance 2 / (fan_in + "
+            "fan_out)) is designed for them."),
+    Concept("BATCHNORM_SMALL_BATCH", "batch norm with small batches",
+            "batch statistics from fewer than 8 rows are noisy, so training is noisy and the running statistics "
+            "used at inference are poor",
+            "use batch_size >= 32, or norm: layer / group, which do not depend on the batch",
+            "Batch norm normalises each unit with the mean and variance of the current batch. With a handful of "
+            "rows those estimates are very noisy: training sees a different normalisation every step and the "
+            "running statistics used at inference do not match. Layer and group norm normalise within each row "
+            "and are independent of the batch size."),
+    Concept("ADAM_HIGH_LR", "Adam with a large learning rate",
+            "Adam's step is about lr per parameter regardless of the gradient's scale; lr >= 0.1 usually "
+            "overshoots",
+            "use lr around 1e-3 (the default) to 1e-2 for adam/adamw",
+            "Adam divides each gradient by a running estimate of its magnitude, so every parameter moves by about "
+            "lr each step whatever the gradient's size. lr = 0.1 moves every weight by 0.1 per step, which is "
+            "large for weights of typical size 0.1-1; training tends to oscillate or diverge. The torch default "
+            "of 1e-3 is a good start."),
+    Concept("ZEROS_INIT", "zeros initialisation",
+            "with all weights zero, every unit of a layer learns the same thing (symmetry is never broken)",
+            "use init: auto, he_normal or xavier_uniform",
+            "See SYMMETRY: zero weights make all units of a layer identical, and identical units stay identical "
+            "under gradient descent."),
+]}
+
+
+def config_findings(spec) -> list[dict]:
+    """Findings knowable from the config alone (before training)."""
+    from nnctl.nn.activations import ACTIVATIONS
+
+    out = []
+    layers = spec.layer_specs
+    c = spec.config
+    for i, r in enumerate(layers, start=1):
+        act = ACTIVATIONS.entry(r["activation"])
+        if act.bounds is not None and r["init"].startswith("he_"):
+            out.append(finding("HE_INIT_SATURATING", None, i, f"layer {i}: {r['init']} with {r['activation']}"))
+        if r["init"] == "zeros":
+            out.append(finding("ZEROS_INIT", None, i, f"layer {i}: init zeros"))
+    t, o = c["train"], c["optimizer"]
+    if any(r["norm"] == "batch" for r in layers) and t["gd"] == "minibatch" and t["batch_size"] < 8:
+        out.append(finding("BATCHNORM_SMALL_BATCH", None, None, f"batch norm with batch_size {t['batch_size']}"))
+    if o["name"] in ("adam", "adamw") and o["lr"] >= 0.1:
+        out.append(finding("ADAM_HIGH_LR", None, None, f"{o['name']} with lr {o['lr']:g}"))
+    return out
+
+
+def finding(code: str, epoch: int | None, layer: int | None, detail: str) -> dict:
+    """One finding record (as stored in summary.json)."""
+    c = CATALOGUE[code]
+    return {"code": code, "epoch": epoch, "layer": layer, "detail": detail, "why": c.why, "try": c.try_}
+
+
+# ------------------------------------------------------------------------------------ the probe
+class Probe:
+    """Measures every layer on a fixed probe batch once per epoch; fills `rows` (diagnostics.csv)."""
+
+    def __init__(self, model, X: np.ndarray, Y: np.ndarray, rng: np.random.Generator):
+        self.model = model
+        idx = np.sort(rng.choice(len(X), size=min(PROBE_ROWS, len(X)), replace=False))
+        self.X, self.Y = X[idx], Y[idx]
+        self.seed = int(rng.integers(2**63))  # fixed dropout masks for the probe gradient
+        self.rows: list[dict] = []
+        self.start: np.ndarray | None = None
+        self.initial_loss = float("nan")
+
+    def initial(self) -> None:
+        """Record the untrained model's loss on the probe batch (for BAD_INIT_LOSS)."""
+        Z, _ = self.model.forward(self.X)
+        self.initial_loss = self.model.loss.value(Z, self.Y)
+
+    def epoch_start(self) -> None:
+        self.start = self.model.params.theta.copy()
+
+    def epoch_end(self, epoch: int) -> list[dict]:
+        """Measure after epoch `epoch` (1-based); returns this epoch's per-layer rows."""
+        model = self.model
+        params = model.params
+        # activations in inference mode (what the network computes), gradients in training mode
+        # with frozen batch-norm statistics and fixed dropout masks
+        _, (caches, _) = model.forward(self.X)
+        model.loss_and_grad(self.X, self.Y, rng=np.random.default_rng(self.seed), update_stats=False)
+        rows = []
+        norms = []
+        for i, layer in enumerate(model.layers):
+            key = layer.W
+            sl = params.slices[key]
+            g = params.grad[sl].astype(np.float64)
+            w0 = self.start[sl].astype(np.float64) if self.start is not None else None
+            w1 = params.theta[sl].astype(np.float64)
+            grad_norm = float(np.sqrt(np.dot(g, g)))
+            norms.append(grad_norm)
+            row = {"epoch": epoch, "layer": layer.index, "units": layer.units, "grad_norm": grad_norm,
+                   "grad_rms": grad_norm / math.sqrt(max(g.size, 1)),
+                   "update_ratio": (float(np.linalg.norm(w1 - w0) / max(np.linalg.norm(w0), 1e-12))
+                                    if w0 is not None else float("nan"))}
+            if i < len(model.hidden):
+                _, Z, H, _, _ = caches[i]
+                H64 = H.astype(np.float64)
+                row["act_mean"] = float(H64.mean())
+                row["act_std"] = float(H64.std())
+                act = layer.activation
+                row["dead_frac"] = float(np.mean(np.all(Z <= 0, axis=0))) if act.relu_like else float("nan")
+                if act.bounds is not None:
+                    lo, hi = act.bounds
+                    near = (H64 <= lo + SATURATION_MARGIN) | (H64 >= hi - SATURATION_MARGIN)
+                    row["saturated_frac"] = float(near.mean())
+                else:
+                    row["saturated_frac"] = float("nan")
+                # identical units = identical incoming weights and biases (dead units merely look alike)
+                W, b = params.views[layer.W], params.views[layer.b]
+                row["_symmetric"] = bool(W.shape[1] > 1 and float(np.max(np.ptp(W, axis=1), initial=0.0)) < 1e-7
+                                         and float(np.ptp(b)) < 1e-7)
+            rows.append(row)
+        ratio = norms[0] / norms[-1] if norms[-1] > 0 else float("inf") if norms[0] > 0 else float("nan")
+        for row in rows:
+            row["first_last_grad_ratio"] = ratio
+        self.rows.extend(rows)
+        return rows
+
+
+# ------------------------------------------------------------------------------------ findings
+class Findings:
+    """Turns probe rows and the loss curve into findings; each code is reported once per layer."""
+
+    def __init__(self, model, task: str, n_classes: int):
+        self.model = model
+        self.task = task
+        self.n_classes = n_classes
+        self.reported: set[tuple[str, int | None]] = set()
+        self.items: list[dict] = []
+
+    def _add(self, code, epoch, layer, detail) -> dict | None:
+        key = (code, layer)
+        if key in self.reported:
+            return None
+        self.reported.add(key)
+        f = finding(code, epoch, layer, detail)
+        self.items.append(f)
+        return f
+
+    def initial(self, initial_loss: float) -> list[dict]:
+        """BAD_INIT_LOSS from the untrained model's loss."""
+        if self.task != "classification" or not math.isfinite(initial_loss):
+            return []
+        k = self.n_classes
+        # the loss of a network that predicts uniform probabilities: ln C (softmax), ln 2 per unit (sigmoid)
+        expected = math.log(k) if self.model.loss.link == "softmax" else math.log(2)
+        if initial_loss > 2.0 * expected + 0.5:
+            base = k if self.model.loss.link == "softmax" else 2
+            f = self._add("BAD_INIT_LOSS", 0, None, f"initial loss {initial_loss:.3g}, expected about "
+                                                    f"{expected:.3g} (ln {base})")
+            return [f] if f else []
+        return []
+
+    def epoch(self, epoch: int, diag_rows: list[dict], metric_rows: list[dict], diverged: bool = False
+              ) -> list[dict]:
+        """Findings after an epoch, from this epoch's probe rows and the metrics so far."""
+        new = []
+
+        def add(*args):
+            f = self._add(*args)
+            if f:
+                new.append(f)
+
+        hidden = [r for r in diag_rows if "act_mean" in r]
+        for r in hidden:
+            if epoch >= 2 and r["dead_frac"] >= 0.5:
+                add("DEAD_RELU", epoch, r["layer"], f"layer {r['layer']}: {r['dead_frac']:.0%} of "
+                                                   f"{r['units']} units dead")
+            # a trained tanh classifier is legitimately confident: saturation is a finding when it
+            # sets in before learning (the first epochs) or covers most outputs
+            sat = r["saturated_frac"]
+            if (epoch <= 3 and sat >= 0.4) or sat >= 0.8:
+                add("SATURATED", epoch, r["layer"], f"layer {r['layer']}: {r['saturated_frac']:.0%} of outputs "
+                                                   f"saturated")
+            if r.get("_symmetric") and epoch >= 1:
+                add("SYMMETRY", epoch, r["layer"], f"layer {r['layer']}: all {r['units']} units identical")
+        if diag_rows and len(self.model.layers) >= 3:
+            ratio = diag_rows[0]["first_last_grad_ratio"]
+            if math.isfinite(ratio) and 0 < ratio < 1e-3 and epoch >= 1:
+                add("VANISHING_GRAD", epoch, None, f"first/last layer gradient norm ratio {ratio:.1e}")
+            if ratio > 1e3 or (math.isinf(ratio)):
+                add("EXPLODING_GRAD", epoch, None, f"first/last layer gradient norm ratio {ratio:.1e}")
+        losses = [r["train_loss"] for r in metric_rows]
+        updates = [r["update_ratio"] for r in diag_rows if math.isfinite(r.get("update_ratio", math.nan))]
+        if diverged:
+            add("LR_TOO_LARGE", epoch, None, "the loss became infinite or NaN")
+        elif len(losses) >= 3:
+            best = min(losses[:-1])
+            # a real rise: 1.5x the best so far and a tenth of the starting loss (noise near 0 is not one)
+            if losses[-1] > 1.5 * best and losses[-1] - best > 0.1 * abs(losses[0]) and losses[-1] > losses[-2]:
+                detail = f"train loss rose to {losses[-1]:.3g} from a best of {best:.3g}"
+                if updates:
+                    detail += f"; update/weight ratio up to {max(updates):.2g}"
+                add("LR_TOO_LARGE", epoch, None, detail)
+        if len(losses) == 10 and updates:
+            change = (losses[0] - losses[-1]) / max(abs(losses[0]), 1e-12)
+            if change < 0.01 and max(updates) < 1e-3:
+                add("LR_TOO_SMALL", epoch, None, f"loss fell {change:.2%} in 10 epochs; update/weight ratios "
+                                                 f"about {np.median(updates):.0e}")
+        return new
+
+
+def diag_table_rows(rows: list[dict]) -> list[dict]:
+    """Rows for diagnostics.csv (private keys dropped)."""
+    return [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
