@@ -391,6 +391,201 @@ def plot(
 
 @app.command()
 @handle_errors
+def inspect(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run directory written by nnctl train.",
+                                            show_default=False)],
+    plot: Annotated[Path | None, typer.Option(help="Also write per-layer health curves to this PNG.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the findings and the per-layer table as "
+                                                          "JSON.")] = False,
+):
+    """Per-layer health over training: activations, dead ReLUs, saturation, gradients, update ratios.
+
+    Reads diagnostics.csv (written while training, unless train.diagnostics is false) and the
+    findings in summary.json, with what each means and what to try.
+
+    Example: nnctl inspect runs/moons-...  then  nnctl explain DEAD_RELU
+    """
+    from nnctl.inspect import inspect_run, plot_health
+
+    report = inspect_run(run_dir)
+    if plot is not None:
+        plot_health(report, plot)
+        _stderr().print(f"wrote {_escape(str(plot))}")
+    if json_out:
+        print(json.dumps(report))
+        return
+    _render_inspect(report)
+
+
+def _render_inspect(report: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from nnctl.compare import fmt
+
+    out = Console(highlight=False, soft_wrap=True)
+    table = Table(title=f"layer health of {_escape(report['name'])} (probe batch, selected epochs)")
+    cols = ["epoch", "layer", "units", "act_mean", "act_std", "dead_frac", "saturated_frac", "grad_rms",
+            "update_ratio"]
+    for c in cols:
+        table.add_column(c.replace("_frac", "").replace("_", " "), justify="right")
+    last = None
+    for r in report["rows"]:
+        if last is not None and r["epoch"] != last:
+            table.add_section()
+        last = r["epoch"]
+        cells = []
+        for c in cols:
+            v = r.get(c)
+            if not isinstance(v, (int, float)) or v != v:
+                cells.append("")
+            elif c in ("dead_frac", "saturated_frac"):
+                cells.append(f"{v:.0%}")
+            elif c in ("grad_rms", "update_ratio"):
+                cells.append(f"{v:.2e}")
+            elif c in ("act_mean", "act_std"):
+                cells.append(f"{v:.3f}")
+            else:
+                cells.append(str(v))
+        table.add_row(*cells)
+    (out if out.is_terminal else Console(highlight=False, width=200)).print(table)
+    out.print(f"first/last layer gradient norm ratio (last epoch): {fmt(report['first_last_grad_ratio'])}")
+    if not report["findings"]:
+        out.print("[green]no findings[/]: nothing looks wrong inside the network.")
+    for f in report["findings"]:
+        when = f" (epoch {f['epoch']})" if f.get("epoch") else ""
+        out.print(f"[bold yellow]{f['code']}[/]{when}: {_escape(f['detail'])}. {_escape(f['why'])}.\n"
+                  f"  try: {_escape(f['try'])}")
+
+
+@app.command()
+@handle_errors
+def explain(
+    code: Annotated[str | None, typer.Argument(metavar="CODE", help="A finding code, e.g. DEAD_RELU. Omit to "
+                                               "list them.", show_default=False)] = None,
+):
+    """Explain a finding's concept in plain words (DEAD_RELU, SATURATED, VANISHING_GRAD, ...)."""
+    from nnctl.diagnostics import CATALOGUE
+    from nnctl.errors import did_you_mean
+
+    out = _stdout()
+    if code is None:
+        for c in CATALOGUE.values():
+            out.print(f"[bold]{c.code:22s}[/] {_escape(c.title)}")
+        return
+    key = code.strip().upper().replace("-", "_")
+    if key not in CATALOGUE:
+        raise NnctlError(f"unknown finding code {code!r}{did_you_mean(key, CATALOGUE)}; `nnctl explain` lists them")
+    c = CATALOGUE[key]
+    out.print(f"[bold]{c.code}[/]: {_escape(c.title)}\n")
+    out.print(_escape(c.explain) + "\n")
+    out.print(f"[bold]Why it matters:[/] {_escape(c.why)}.")
+    out.print(f"[bold]What to try:[/] {_escape(c.try_)}.")
+
+
+def _stdout():
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+@app.command()
+@handle_errors
+def gradcheck(
+    config: Annotated[Path, typer.Argument(metavar="CONFIG", help="Experiment spec (YAML).", show_default=False)],
+    set_: Annotated[list[str] | None, typer.Option("--set", "-s", metavar="KEY=VALUE",
+                                                   help="Override a config key; repeatable.")] = None,
+    rows: Annotated[int, typer.Option(min=1, max=256, help="Training rows in the check batch.")] = 8,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as one JSON document.")] = False,
+):
+    """Check backprop against finite differences on the model CONFIG builds (float64).
+
+    Every parameter is nudged by ±1e-6 and the loss difference compared with the analytic
+    gradient, per tensor (W1, b1, gamma1, ...). Exit code 0 if all agree to 1e-5, 1 if not.
+
+    Example: nnctl gradcheck configs/moons.yaml
+    """
+    from nnctl.checks import gradcheck_spec
+    from nnctl.config import load_spec
+
+    result = gradcheck_spec(load_spec(config, set_ or []), rows=rows)
+    if json_out:
+        print(json.dumps(result))
+    else:
+        from rich.table import Table
+
+        table = Table(title=f"gradient check: {result['n_params']} parameters, {result['rows']} rows, float64")
+        for c in ("tensor", "shape", "max relative error", ""):
+            table.add_column(c, justify="left" if c in ("tensor", "") else "right")
+        for t in result["tensors"]:
+            mark = "[green]ok[/]" if t["passed"] else "[bold red]FAIL[/]"
+            table.add_row(t["key"], "x".join(map(str, t["shape"])), f"{t['rel_error']:.2e}", mark)
+        out = _stdout()
+        out.print(table)
+        out.print("[green]passed[/]: backprop matches finite differences" if result["passed"] else
+                  f"[bold red]failed[/]: some gradients differ by more than {result['tol']:g}")
+    if not result["passed"]:
+        raise typer.Exit(1)
+
+
+@app.command("lr-find")
+@handle_errors
+def lr_find(
+    config: Annotated[Path, typer.Argument(metavar="CONFIG", help="Experiment spec (YAML).", show_default=False)],
+    set_: Annotated[list[str] | None, typer.Option("--set", "-s", metavar="KEY=VALUE",
+                                                   help="Override a config key; repeatable.")] = None,
+    start: Annotated[float, typer.Option(help="First learning rate.")] = 1e-7,
+    end: Annotated[float, typer.Option(help="Last learning rate.")] = 10.0,
+    steps: Annotated[int, typer.Option(min=10, max=10_000, help="Optimizer steps in the ramp.")] = 100,
+    plot: Annotated[Path | None, typer.Option(help="Also write loss against lr to this PNG.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as one JSON document.")] = False,
+):
+    """Learning-rate range test: raise the lr exponentially each step, watch the loss, suggest a rate.
+
+    Uses the config's model, optimizer and batch size on its training split; no run is written.
+    The suggestion is where the (smoothed) loss falls fastest, before it blows up.
+
+    Example: nnctl lr-find configs/moons.yaml --plot lr.png
+    """
+    from nnctl.checks import lr_find as find
+    from nnctl.config import load_spec
+
+    result = find(load_spec(config, set_ or []), start=start, end=end, steps=steps)
+    if plot is not None:
+        from nnctl.plot import pyplot, save_figure
+
+        plt = pyplot()
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ax.plot(result["lrs"], result["losses"], alpha=0.3, label="loss")
+        ax.plot(result["lrs"], result["smoothed"], label="smoothed")
+        ax.axvline(result["suggestion"], color="C3", ls="--", label=f"suggested {result['suggestion']:.2g}")
+        ax.set_xscale("log")
+        ax.set_xlabel("learning rate")
+        ax.set_ylabel("training loss")
+        ax.legend()
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        save_figure(fig, plot)
+        _stderr().print(f"wrote {_escape(str(plot))}")
+    if json_out:
+        print(json.dumps(result))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"lr range test ({result['optimizer']}, batch {result['batch_size']})")
+    table.add_column("lr", justify="right")
+    table.add_column("smoothed loss", justify="right")
+    n = len(result["lrs"])
+    for i in sorted({*range(0, n, max(n // 15, 1)), n - 1}):
+        table.add_row(f"{result['lrs'][i]:.2e}", f"{result['smoothed'][i]:.4f}")
+    out = _stdout()
+    out.print(table)
+    out.print(f"suggested lr: [bold]{result['suggestion']:.2g}[/] (lowest loss at {result['min_loss_lr']:.2g}, "
+              f"steepest fall at {result['steepest_lr']:.2g}). Try: --set optimizer.lr={result['suggestion']:.2g}")
+
+
+@app.command()
+@handle_errors
 def schema(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
                       ] = None,

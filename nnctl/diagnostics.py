@@ -203,13 +203,12 @@ class Probe:
                 row["act_mean"] = float(H64.mean())
                 row["act_std"] = float(H64.std())
                 act = layer.activation
-                row["dead_frac"] = float(np.mean(np.all(Z <= 0, axis=0))) if act.relu_like else float("nan")
+                if act.relu_like:  # not applicable columns stay empty in diagnostics.csv
+                    row["dead_frac"] = float(np.mean(np.all(Z <= 0, axis=0)))
                 if act.bounds is not None:
                     lo, hi = act.bounds
                     near = (H64 <= lo + SATURATION_MARGIN) | (H64 >= hi - SATURATION_MARGIN)
                     row["saturated_frac"] = float(near.mean())
-                else:
-                    row["saturated_frac"] = float("nan")
                 # identical units = identical incoming weights and biases (dead units merely look alike)
                 W, b = params.views[layer.W], params.views[layer.b]
                 row["_symmetric"] = bool(W.shape[1] > 1 and float(np.max(np.ptp(W, axis=1), initial=0.0)) < 1e-7
@@ -268,12 +267,12 @@ class Findings:
 
         hidden = [r for r in diag_rows if "act_mean" in r]
         for r in hidden:
-            if epoch >= 2 and r["dead_frac"] >= 0.5:
+            if epoch >= 2 and r.get("dead_frac", 0.0) >= 0.5:
                 add("DEAD_RELU", epoch, r["layer"], f"layer {r['layer']}: {r['dead_frac']:.0%} of "
                                                    f"{r['units']} units dead")
             # a trained tanh classifier is legitimately confident: saturation is a finding when it
             # sets in before learning (the first epochs) or covers most outputs
-            sat = r["saturated_frac"]
+            sat = r.get("saturated_frac", 0.0)
             if (epoch <= 3 and sat >= 0.4) or sat >= 0.8:
                 add("SATURATED", epoch, r["layer"], f"layer {r['layer']}: {r['saturated_frac']:.0%} of outputs "
                                                    f"saturated")

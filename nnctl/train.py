@@ -269,7 +269,8 @@ class Trainer:
             from nnctl.diagnostics import DIAG_COLUMNS
 
             self.probe.rows = [{c: (int(v) if c in ("epoch", "layer", "units") else float(v))
-                                for c, v in zip(DIAG_COLUMNS, r)} for r in arrays["diagnostics"]]
+                                for c, v in zip(DIAG_COLUMNS, r) if not np.isnan(v)}  # NaN = not measured
+                               for r in arrays["diagnostics"]]
             self.findings.items = list(meta.get("findings", []))
             self.findings.reported = {(f["code"], f["layer"]) for f in self.findings.items}
             self.probe.initial_loss = float(meta.get("initial_loss", np.nan))

@@ -1,0 +1,170 @@
+"""Health diagnostics and findings, explain, inspect, gradcheck and lr-find."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from nnctl.cli import app
+from nnctl.diagnostics import CATALOGUE
+from nnctl.nn.activations import ACTIVATIONS, Activation
+
+ROOT = Path(__file__).resolve().parents[1]
+MOONS = ROOT / "configs" / "moons.yaml"
+
+
+def run(*args):
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert "Traceback" not in result.stdout + result.stderr, result.stdout + result.stderr
+    return result
+
+
+def train_json(tmp_path, *sets, config=MOONS):
+    args = ["train", config, "--runs-dir", tmp_path, "-q", "--json"]
+    for s in sets:
+        args += ["--set", s]
+    result = run(*args)
+    assert result.exit_code in (0, 1), result.stderr
+    return json.loads(result.stdout) if result.exit_code == 0 else None
+
+
+def codes(summary):
+    return {f["code"] for f in summary["findings"]}
+
+
+def test_healthy_moons_run_has_no_findings(tmp_path):
+    summary = train_json(tmp_path)
+    assert summary["findings"] == []
+    rows = list(csv.DictReader(open(Path(summary["run_dir"]) / "diagnostics.csv")))
+    assert len(rows) == 60 * 3  # epochs x layers (2 hidden + output)
+    assert list(rows[0]) == ["epoch", "layer", "units", "act_mean", "act_std", "dead_frac", "saturated_frac",
+                             "grad_norm", "grad_rms", "update_ratio", "first_last_grad_ratio"]
+    hidden = [r for r in rows if r["layer"] in ("1", "2")]
+    assert all(0 <= float(r["dead_frac"]) < 0.5 for r in hidden)
+    assert all(r["saturated_frac"] == "" for r in hidden)  # relu has no bounds
+    assert all(float(r["update_ratio"]) > 0 for r in rows)
+
+
+def test_negative_bias_kills_relus(tmp_path):
+    summary = train_json(tmp_path, "model.bias_init=-3", "train.epochs=5")
+    dead = [f for f in summary["findings"] if f["code"] == "DEAD_RELU"]
+    assert dead and all("dead" in f["detail"] for f in dead)
+    assert "SYMMETRY" not in codes(summary)  # dead units look alike but are not symmetric
+
+
+def test_deep_sigmoid_with_he_init_saturates(tmp_path):
+    summary = train_json(tmp_path, "model.hidden=[32,32,32,32]", "model.activation=sigmoid",
+                         "model.init=he_normal", "optimizer.lr=0.05", "train.epochs=6")
+    assert {"HE_INIT_SATURATING", "SATURATED"} <= codes(summary)
+
+
+def test_deep_sigmoid_gradients_vanish(tmp_path):
+    summary = train_json(tmp_path, "model.hidden=[32,32,32,32,32,32]", "model.activation=sigmoid",
+                         "optimizer.name=sgd", "optimizer.lr=0.01", "train.epochs=10")
+    assert "VANISHING_GRAD" in codes(summary)
+
+
+def test_zeros_init_reports_symmetry(tmp_path):
+    summary = train_json(tmp_path, "model.init=zeros", "model.activation=tanh", "train.epochs=3")
+    assert {"ZEROS_INIT", "SYMMETRY"} <= codes(summary)
+
+
+def test_learning_rate_findings(tmp_path):
+    assert "LR_TOO_SMALL" in codes(train_json(tmp_path, "optimizer.lr=1e-6", "train.epochs=12"))
+    big = train_json(tmp_path, "optimizer.lr=0.5", "train.epochs=15")
+    assert {"ADAM_HIGH_LR", "LR_TOO_LARGE"} <= codes(big)
+
+
+def test_bad_initial_loss(tmp_path):
+    summary = train_json(tmp_path, "model.init=normal", "model.init_std=3", "train.epochs=1")
+    f = [f for f in summary["findings"] if f["code"] == "BAD_INIT_LOSS"]
+    assert f and "expected about 0.693" in f[0]["detail"]
+
+
+def test_findings_are_printed_once_during_training(tmp_path):
+    result = run("train", MOONS, "--runs-dir", tmp_path, "--set", "model.bias_init=-3", "--set", "train.epochs=5")
+    assert result.exit_code == 0
+    assert result.stderr.count("DEAD_RELU (epoch") == 2  # two layers, once each
+    assert "nnctl explain DEAD_RELU" in result.stderr
+
+
+def test_diagnostics_can_be_turned_off(tmp_path):
+    summary = train_json(tmp_path, "train.diagnostics=false", "train.epochs=2")
+    assert not (Path(summary["run_dir"]) / "diagnostics.csv").exists()
+    out = run("inspect", summary["run_dir"])
+    assert out.exit_code == 2 and "no diagnostics.csv" in out.stderr
+
+
+def test_inspect_table_json_and_plot(tmp_path):
+    summary = train_json(tmp_path, "model.bias_init=-3", "train.epochs=8")
+    out = run("inspect", summary["run_dir"], "--plot", tmp_path / "health.png")
+    assert out.exit_code == 0
+    assert "DEAD_RELU" in out.stdout and "layer health" in out.stdout
+    assert (tmp_path / "health.png").read_bytes()[:4] == b"\x89PNG"
+    doc = json.loads(run("inspect", summary["run_dir"], "--json").stdout)
+    assert {r["epoch"] for r in doc["rows"]} <= set(range(1, 9)) and len({r["epoch"] for r in doc["rows"]}) == 6
+
+
+def test_explain_every_code_and_unknown():
+    listing = run("explain").stdout
+    for code, concept in CATALOGUE.items():
+        assert code in listing
+        out = run("explain", code.lower())
+        assert out.exit_code == 0 and concept.title in out.stdout and "What to try" in out.stdout
+    out = run("explain", "DEAD_RELUU")
+    assert out.exit_code == 2 and "did you mean 'DEAD_RELU'" in out.stderr
+
+
+# ------------------------------------------------------------------------------------ gradcheck
+CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=[c.stem for c in CONFIGS])
+def test_gradcheck_passes_on_every_example(config):
+    out = run("gradcheck", config, "--json", "--rows", "6")
+    assert out.exit_code == 0, out.stdout
+    doc = json.loads(out.stdout)
+    assert doc["passed"] and all(t["rel_error"] < 1e-5 for t in doc["tensors"])
+
+
+@pytest.fixture
+def broken_activation():
+    @ACTIVATIONS.register("broken_tanh")
+    class BrokenTanh(Activation):
+        """tanh with a wrong derivative (1 - A instead of 1 - A^2): gradcheck must catch it."""
+
+        bounds = (-1.0, 1.0)
+
+        def forward(self, Z, out=None):
+            return np.tanh(Z, out=out)
+
+        def backward(self, Z, A, dA, out=None):
+            return np.multiply(dA, 1 - A, out=out)
+
+    yield "broken_tanh"
+    del ACTIVATIONS._entries["broken_tanh"]
+
+
+def test_gradcheck_fails_on_a_broken_backward(broken_activation):
+    out = run("gradcheck", MOONS, "--set", f"model.activation={broken_activation}")
+    assert out.exit_code == 1
+    assert "FAIL" in out.stdout and "failed" in out.stdout
+
+
+# ------------------------------------------------------------------------------------ lr-find
+def test_lr_find_on_moons_suggests_a_sane_rate(tmp_path):
+    out = run("lr-find", MOONS, "--json", "--plot", tmp_path / "lr.png")
+    assert out.exit_code == 0
+    doc = json.loads(out.stdout)
+    assert 1e-4 <= doc["suggestion"] <= 0.1, doc["suggestion"]
+    assert doc["suggestion"] < doc["min_loss_lr"]
+    assert (tmp_path / "lr.png").exists()
+    table = run("lr-find", MOONS, "--steps", "40").stdout
+    assert "suggested lr" in table and "--set optimizer.lr=" in table
+    bad = run("lr-find", MOONS, "--start", "1", "--end", "0.1")
+    assert bad.exit_code == 2
