@@ -209,6 +209,9 @@ class Trainer:
         self.best_state: dict[str, np.ndarray] | None = None
         self.waited = 0
         self.train_seconds = 0.0
+        self.cursor: dict | None = None  # mid-epoch position, set when a stop request interrupts an epoch
+        self.epoch_start_state: dict[str, np.ndarray] | None = None  # last finite weights, if a step diverges
+        self.stop_requested = False
         self.probe = self.findings = None
         if t["diagnostics"]:
             self.probe = Probe(model, p.X["train"], p.Y["train"], p.rngs["probe"])
@@ -236,6 +239,15 @@ class Trainer:
                                              dtype=np.float64).reshape(len(self.probe.rows), len(DIAG_COLUMNS))
             meta["findings"] = self.findings.items
             meta["initial_loss"] = self.probe.initial_loss
+        if self.epoch_start_state is not None:
+            arrays.update({f"epoch_start/{k}": v for k, v in self.epoch_start_state.items()})
+        if self.cursor is not None:  # stopped inside an epoch: where in the epoch, and its running sums
+            cur = dict(self.cursor)
+            for key in ("order", "sse", "probe_start"):
+                value = cur.pop(key)
+                if value is not None:
+                    arrays[f"cursor/{key}"] = value
+            meta["cursor"] = cur
         # the metrics rows as one float matrix (binary, NaN-exact), columns named in the metadata
         columns = list(self.rows[0]) if self.rows else []
         meta["row_columns"] = columns
@@ -275,6 +287,19 @@ class Trainer:
             self.findings.reported = {(f["code"], f["layer"]) for f in self.findings.items}
             self.probe.initial_loss = float(meta.get("initial_loss", np.nan))
         self.train_seconds = float(meta.get("train_seconds", 0.0))
+        self.epoch_start_state = part("epoch_start/") or None
+        self.cursor = None
+        if meta.get("cursor") is not None:
+            cursor = dict(meta["cursor"])
+            for key in ("order", "sse", "probe_start"):
+                cursor[key] = arrays.get(f"cursor/{key}")
+            self.cursor = cursor
+            if self.probe is not None and cursor["probe_start"] is not None:
+                self.probe.start = cursor["probe_start"].copy()
+
+    def request_stop(self) -> None:
+        """Ask training to stop after the current step (signal handlers call this)."""
+        self.stop_requested = True
 
     # ----------------------------------------------------------------------------- loop
     def fit(self) -> FitResult:
@@ -289,28 +314,25 @@ class Trainer:
         return FitResult(status, self.rows, self.best, message, weights_epoch if self.rows else None)
 
     def _fit(self) -> tuple[str, str]:
-        t, o = self.t, self.o
+        t = self.t
         last_flush = last_checkpoint = time.perf_counter()
-        if self.probe is not None and self.epoch == 0:
+        if self.probe is not None and self.epoch == 0 and self.cursor is None:
             self.probe.initial()
             self._report(self.findings.initial(self.probe.initial_loss))
         while self.epoch < t["epochs"]:
-            t0 = time.perf_counter()
-            if self.probe is not None:
-                self.probe.epoch_start()
-            row = self.run_epoch()
+            if self.stop_requested:
+                return "interrupted", f"interrupted after epoch {self.epoch}"
+            try:
+                row = self.run_epoch()
+            except _StepStopped:
+                return "interrupted", f"interrupted in epoch {self.epoch + 1}, after step {self.cursor['step']}"
+            except _Diverged as exc:
+                return "diverged", self._diverged(exc)
             self.epoch += 1
-            row["epoch_time_s"] = time.perf_counter() - t0
             self.train_seconds += row["epoch_time_s"]
             self.rows.append(row)
-            diverged = not math.isfinite(row["train_loss"]) or "val_loss" not in row
             if self.probe is not None:
-                diag = [] if diverged else self.probe.epoch_end(self.epoch)
-                self._report(self.findings.epoch(self.epoch, diag, self.rows, diverged))
-            if diverged:
-                return "diverged", (f"training diverged at epoch {self.epoch} (loss {row['train_loss']}); lower "
-                                    f"optimizer.lr (now {o['lr']:g}), standardize the inputs, or set "
-                                    f"optimizer.clip_grad_norm")
+                self._report(self.findings.epoch(self.epoch, self.probe.epoch_end(self.epoch), self.rows))
             self._track_best(row)
             if self.schedule.needs_metric:
                 self.schedule.observe(self.epoch - 1, row["val_loss"] if self.has_val else row["train_loss"])
@@ -325,13 +347,31 @@ class Trainer:
                                          f"{self.monitor} {self.best[self.monitor]:.4g} at epoch {self.best['epoch']}"
                                          + (" (weights restored from it)" if self.es["restore_best"] else ""))
             if (self.checkpoint is not None and self.epoch % t["checkpoint_every"] == 0 and self.epoch < t["epochs"]
-                    and time.perf_counter() - last_checkpoint >= CHECKPOINT_SECONDS):
+                    and time.perf_counter() - last_checkpoint >= checkpoint_seconds()):
                 self.checkpoint(self)
                 last_checkpoint = time.perf_counter()
             if self.flush is not None and time.perf_counter() - last_flush > FLUSH_SECONDS:
                 self.flush(self.rows)
                 last_flush = time.perf_counter()
         return "completed", ""
+
+    def _diverged(self, exc: _Diverged) -> str:
+        """Keep the last finite weights, record the epoch, and explain where it broke."""
+        model = self.model
+        if not np.isfinite(model.params.theta).all() and self.epoch_start_state is not None:
+            model.load_state_arrays(self.epoch_start_state)
+            kept = f"the weights from the start of epoch {self.epoch + 1} are kept"
+        else:
+            kept = "the last finite weights are kept"
+        self.cursor = None
+        self.epoch += 1
+        self.rows.append({"epoch": self.epoch, "train_loss": exc.loss, "lr": exc.lr, "epoch_time_s": exc.elapsed})
+        if self.findings is not None:
+            self._report(self.findings.epoch(self.epoch, [], self.rows, diverged=True))
+        where = f" (first in {exc.layer})" if exc.layer else ""
+        return (f"training diverged at epoch {self.epoch}, step {exc.step}: the {exc.what} became {exc.value}"
+                f"{where}; {kept}. Lower optimizer.lr (now {self.o['lr']:g}), standardize the inputs, or set "
+                f"optimizer.clip_grad_norm")
 
     def _report(self, findings: list[dict]) -> None:
         if self.on_finding is not None:
@@ -348,25 +388,48 @@ class Trainer:
             self.waited += 1
 
     def run_epoch(self) -> dict:
-        """One pass over the training rows; returns the metrics row (val metrics unless diverged)."""
+        """One pass over the training rows (or the rest of one, after a stop); returns the metrics row.
+
+        Raises _StepStopped after a step if a stop was requested (the position is saved in
+        `self.cursor`), and _Diverged before a step whose loss or gradient is not finite.
+        """
         p, model, task = self.prepared, self.model, self.task
         X, Y, y = p.X["train"], p.Y["train"], p.y["train"]
         n, batch = len(X), self.batch
         theta, grad = model.params.theta, model.params.grad
         clip = self.o["clip_grad_norm"]
         lr = self.schedule.lr(self.epoch)
-        if self.t["shuffle"] and batch < n:
-            order = p.rngs["shuffle"].permutation(n)
+        t0 = time.perf_counter()
+        if self.cursor is None:
+            order = p.rngs["shuffle"].permutation(n) if self.t["shuffle"] and batch < n else None
+            self.epoch_start_state = model.state_arrays()
+            if self.probe is not None:
+                self.probe.epoch_start()
+            first, loss_sum, rows_used, correct, abs_err, elapsed = 0, 0.0, 0, 0, 0.0, 0.0
+            sse = np.zeros(Y.shape[1]) if task == "regression" else None
+        else:
+            c = self.cursor
+            order, first, elapsed = c["order"], c["start"], c["elapsed"]
+            loss_sum, rows_used, correct, abs_err, sse = c["loss_sum"], c["rows_used"], c["correct"], \
+                c["abs_err"], c["sse"]
+            self.cursor = None
+        if order is not None:
             X, Y, y = X[order], Y[order], y[order]
         dropout_rng = p.rngs["dropout"]
-        loss_sum, rows_used, correct, abs_err = 0.0, 0, 0, 0.0
-        sse = np.zeros(Y.shape[1]) if task == "regression" else None
-        for start in range(0, n, batch):
+        step = first // batch
+        for start in range(first, n, batch):
             stop = min(start + batch, n)
+            step += 1
             if self.has_batchnorm and stop - start < 2:
                 continue  # batch statistics of one row are undefined: drop a 1-row remainder
             Xb, Yb = X[start:stop], Y[start:stop]
             Z, cache = model.forward(Xb, train=True, rng=dropout_rng)
+            loss, dZ = model.loss.value_and_grad(Z, Yb)
+            model.backward(dZ, cache)
+            # one dot product over the flat gradient catches any NaN/inf (and is the norm clipping needs)
+            sq = float(np.dot(grad, grad))
+            if not (math.isfinite(loss) and math.isfinite(sq)):
+                raise _Diverged(self, step, loss, sq, lr, elapsed + time.perf_counter() - t0)
             # training metrics come from this forward pass (dropout on), before the update
             if task == "classification":
                 correct += int(np.count_nonzero(model.loss.predict(Z) == y[start:stop]))
@@ -374,16 +437,20 @@ class Trainer:
                 D = Z - Yb
                 sse += np.einsum("ij,ij->j", D, D, dtype=np.float64)
                 abs_err += float(np.abs(D).sum(dtype=np.float64))
-            loss, dZ = model.loss.value_and_grad(Z, Yb)
             loss_sum += loss * (stop - start)
             rows_used += stop - start
-            model.backward(dZ, cache)
             if clip is not None:
                 # torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is < 1
-                coef = clip / (float(np.linalg.norm(grad)) + 1e-6)
+                coef = clip / (math.sqrt(sq) + 1e-6)
                 if coef < 1.0:
                     grad *= coef
             self.optimizer.step(theta, grad, lr)  # updates theta IN PLACE: the layer views depend on it
+            if self.stop_requested and stop < n:
+                self.cursor = {"order": order, "start": stop, "step": step, "loss_sum": loss_sum,
+                               "rows_used": rows_used, "correct": correct, "abs_err": abs_err, "sse": sse,
+                               "elapsed": elapsed + time.perf_counter() - t0,
+                               "probe_start": self.probe.start if self.probe is not None else None}
+                raise _StepStopped
         rows_used = max(rows_used, 1)
         row: dict = {"epoch": self.epoch + 1, "train_loss": loss_sum / rows_used}
         if task == "classification":
@@ -392,12 +459,49 @@ class Trainer:
             with np.errstate(divide="ignore", invalid="ignore"):
                 row["train_r2"] = float(np.mean(np.where(self.ss_tot > 0, 1.0 - sse / self.ss_tot, np.nan)))
             row["train_mae"] = abs_err / (rows_used * Y.shape[1])
-        if math.isfinite(row["train_loss"]) and np.isfinite(theta).all():
-            val = score(model, p.X["val"], p.Y["val"], p.y["val"], task)
-            row["val_loss"] = val.pop("loss")
-            row.update({f"val_{k}": v for k, v in val.items()})
+        if not np.isfinite(theta).all():  # finite gradients, but a step overflowed the weights
+            raise _Diverged(self, step, math.inf, 0.0, lr, elapsed + time.perf_counter() - t0, what="weights")
+        val = score(model, p.X["val"], p.Y["val"], p.y["val"], task)
+        row["val_loss"] = val.pop("loss")
+        row.update({f"val_{k}": v for k, v in val.items()})
         row["lr"] = lr
+        row["epoch_time_s"] = elapsed + time.perf_counter() - t0
         return row
+
+
+class _StepStopped(Exception):
+    """A stop request interrupted an epoch; the trainer's cursor says where."""
+
+
+class _Diverged(Exception):
+    """A step produced a non-finite loss, gradient or weights."""
+
+    def __init__(self, trainer: Trainer, step: int, loss: float, grad_sq: float, lr: float, elapsed: float,
+                 what: str | None = None):
+        super().__init__("diverged")
+        self.step, self.lr, self.elapsed = step, lr, elapsed
+        self.loss = loss if not math.isfinite(loss) else math.nan
+        if what is None:
+            what = "loss" if not math.isfinite(loss) else "gradient"
+        self.what = what
+        self.value = "NaN" if (what == "loss" and math.isnan(loss)) or (what == "gradient" and math.isnan(grad_sq)) \
+            else "infinite"
+        self.layer = None
+        if what == "gradient":
+            for key, g in trainer.model.params.grads.items():
+                if not np.isfinite(g).all():
+                    self.layer = key
+                    break
+
+
+def checkpoint_seconds() -> float:
+    """Minimum seconds between checkpoints (NNCTL_CHECKPOINT_SECONDS overrides, e.g. 0 in tests)."""
+    import os
+
+    try:
+        return float(os.environ.get("NNCTL_CHECKPOINT_SECONDS", CHECKPOINT_SECONDS))
+    except ValueError:
+        return CHECKPOINT_SECONDS
 
 
 # ------------------------------------------------------------------------------------ the run

@@ -198,9 +198,15 @@ def test_diverged_run_exits_1_and_is_marked(tmp_path):
     cfg = write(tmp_path, "reg.yaml", "data: {source: 'sklearn:regression', options: {n_samples: 200}}\n"
                                       "optimizer: {name: sgd, lr: 1.0e+6}\ntrain: {epochs: 20}\n")
     result = train(tmp_path, cfg, expect=1)
-    assert "diverged" in result.stderr and "lower optimizer.lr" in result.stderr
+    assert "diverged at epoch 1, step" in result.stderr and "Lower optimizer.lr" in result.stderr
     path = run_dir(result)
-    assert json.loads((path / "summary.json").read_text())["status"] == "diverged"
+    text = (path / "summary.json").read_text()
+    assert json.loads(text)["status"] == "diverged"
+    def refuse(constant):
+        raise AssertionError(f"summary.json holds the non-JSON literal {constant}")
+
+    json.loads(text, parse_constant=refuse)  # strict JSON: no NaN or Infinity literals
+    assert all(np.isfinite(v).all() for v in load_weights(path).values())  # the last finite weights
 
 
 def test_help_teaches():
