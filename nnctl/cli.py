@@ -146,6 +146,11 @@ def train(
     from nnctl.train import train_run
 
     spec = load_spec(config, set_ or [], name=name, seed=seed)
+    _run_training(lambda **kw: train_run(spec, runs_dir, command=["nnctl", *sys.argv[1:]], **kw), quiet, json_out)
+
+
+def _run_training(start, quiet: bool, json_out: bool) -> None:
+    """Run train_run/resume_run with a progress bar and findings on stderr; print the result."""
     err = _stderr()
     progress = _Progress(enabled=not quiet and sys.stderr.isatty())
 
@@ -158,8 +163,7 @@ def train(
                       f"  try: {_escape(f['try'])}  ·  nnctl explain {f['code']}")
 
     try:
-        result = train_run(spec, runs_dir, command=["nnctl", *sys.argv[1:]], on_start=progress.start,
-                           on_epoch=progress.update, on_finding=on_finding)
+        result = start(on_start=progress.start, on_epoch=progress.update, on_finding=on_finding)
     finally:
         progress.stop()
     s = result.summary
@@ -178,6 +182,28 @@ def train(
         if s["message"]:
             err.print(_escape(s["message"]))
     print(result.run.path)
+
+
+@app.command()
+@handle_errors
+def resume(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="An interrupted run directory.",
+                                            show_default=False)],
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary on stderr.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON summary on stdout instead of the "
+                                                         "run dir path.")] = False,
+):
+    """Continue an interrupted run from its last checkpoint, in the same run directory.
+
+    The finished run is bit-identical to one that was never interrupted. Refused if the run
+    finished or diverged, if its config.yaml or data file changed since the checkpoint, or
+    (exit 1) while another process is training in it.
+
+    Example: nnctl resume runs/moons-20261124-101500-ab12cd
+    """
+    from nnctl.train import resume_run
+
+    _run_training(lambda **kw: resume_run(run_dir, **kw), quiet, json_out)
 
 
 @app.command("eval")

@@ -119,6 +119,12 @@ def read_run(path: Path) -> RunInfo:
         pass
     except (ValueError, UnicodeDecodeError):
         problems.append("eval.json unreadable")
+    if info.status == "running":
+        from nnctl.train import lock_is_held
+
+        if not lock_is_held(path):  # the process that wrote "running" is gone (killed)
+            info.status = "interrupted"
+            problems.append("stale 'running' status: the training process was killed; nnctl resume continues it")
     if problems:
         info.problem = "; ".join(problems)
         if info.status not in ("damaged",) and any("summary" in p for p in problems):

@@ -34,20 +34,48 @@ def safe_name(name: str) -> str:
 
 
 def write_atomic(path: Path, data: bytes | str) -> None:
-    """Write a file whole: a temp file in the same folder, then rename over `path`."""
+    """Write a file whole: a temp file in the same folder, then rename over `path`.
+
+    An OSError (disk full, permission) names `path` and leaves the previous file untouched.
+    """
     path = Path(path)
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
     try:
         with os.fdopen(fd, "wb") as f:
+            _inject_fault(path)
             f.write(raw)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError):
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
         raise
+
+
+_fault_counts: dict[str, int] = {}
+
+
+def _inject_fault(path: Path) -> None:
+    """Test hook: NNCTL_FAULT_ENOSPC=NAME@K makes the K-th write of a file named NAME fail with ENOSPC
+    (disk full), so tests can check that nothing is corrupted. Unset in normal use."""
+    spec = os.environ.get("NNCTL_FAULT_ENOSPC")
+    if not spec:
+        return
+    import errno
+
+    name, _, k = spec.partition("@")
+    if path.name != name:
+        return
+    _fault_counts[name] = _fault_counts.get(name, 0) + 1
+    if _fault_counts[name] >= int(k or 1):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
 
 def write_json(path: Path, obj: Any) -> None:

@@ -24,7 +24,7 @@ import numpy as np
 from nnctl.config import Spec, resolve_data_dependent, resolved_yaml
 from nnctl.data import Dataset, Preprocessor, fit_preprocessor, load_dataset, split_indices
 from nnctl.diagnostics import DIAG_COLUMNS, config_findings, diag_table_rows
-from nnctl.errors import ConfigError, RunDirError, TrainingFailed
+from nnctl.errors import ConfigError, NnctlError, RunDirError, TrainingFailed
 from nnctl.nn.losses import LOSSES
 from nnctl.nn.model import MLP, LayerDef
 from nnctl.nn.optimizers import OPTIMIZERS
@@ -308,7 +308,8 @@ class Trainer:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             status, message = self._fit()
         weights_epoch = self.epoch
-        if self.best_state is not None and status != "diverged":
+        if self.best_state is not None and status not in ("diverged", "interrupted"):  # an interrupted
+            # run keeps its current weights: the checkpoint written next must hold them, not the best
             self.model.load_state_arrays(self.best_state)
             weights_epoch = self.best["epoch"]
         return FitResult(status, self.rows, self.best, message, weights_epoch if self.rows else None)
@@ -552,15 +553,13 @@ def train_run(spec: Spec, runs_dir: Path, command: list[str] | None = None,
     is written, TrainingFailed (exit 1) if training diverges or is interrupted.
     """
     started = time.time()
-    t0 = time.perf_counter()
     prepared = prepare(spec)
     ds, model = prepared.dataset, prepared.model
-    task = ds.task
     run = RunDir.create(runs_dir, spec.name)
-    columns = metric_columns(task)
+    lock = RunLock.acquire(run)  # held until this process ends: resume and compare can tell it is alive
     c = spec.config
     summary: dict = {
-        "status": "running", "name": spec.name, "run_dir": str(run.path), "task": task,
+        "status": "running", "name": spec.name, "run_dir": str(run.path), "task": ds.task,
         "loss": c["train"]["loss"], "classes": ds.class_names, "n_features": int(ds.X.shape[1]),
         "n_inputs": int(prepared.pre.n_outputs), "n_outputs": int(model.output_layer.units),
         "n_rows": {k: int(len(v)) for k, v in prepared.split.items()},
@@ -568,24 +567,101 @@ def train_run(spec: Spec, runs_dir: Path, command: list[str] | None = None,
         "epochs_run": 0, "best": None, "final": None, "wall_time_s": None,
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)), "finished_at": None,
         "command": command if command is not None else sys.argv, "warnings": list(spec.warnings),
-        "versions": versions(), "blas": blas_info(), "message": "",
+        "versions": versions(), "blas": blas_info(), "message": "", "findings": config_findings(spec),
     }
-    run.write_text(RunDir.CONFIG, resolved_yaml(spec))
-    run.write_npz(RunDir.SPLIT, {**prepared.split, "fingerprint": np.array(ds.fingerprint),
-                                 "source": np.array(ds.source), "n_rows": np.array(len(ds.y))})
-    run.write_npz(RunDir.PREPROCESS, preprocess_arrays(prepared))
-    config_found = config_findings(spec)
-    summary["findings"] = list(config_found)
-    run.write_json(RunDir.SUMMARY, summary)
+    try:
+        run.write_text(RunDir.CONFIG, resolved_yaml(spec))
+        run.write_npz(RunDir.SPLIT, {**prepared.split, "fingerprint": np.array(ds.fingerprint),
+                                     "source": np.array(ds.source), "n_rows": np.array(len(ds.y))})
+        run.write_npz(RunDir.PREPROCESS, preprocess_arrays(prepared))
+        run.write_json(RunDir.SUMMARY, summary)
+    except OSError as exc:
+        lock.release()
+        raise TrainingFailed(f"{exc.filename or run.path}: cannot write ({exc.strerror})", run_dir=run.path) from None
     if on_finding is not None:
-        for f in config_found:
+        for f in summary["findings"]:
             on_finding(f)
-    if on_start is not None:
-        on_start({**summary, "columns": columns})
+    trainer = Trainer(prepared, on_epoch=on_epoch, on_finding=on_finding)
+    return execute(run, lock, spec, trainer, summary, on_start)
 
-    table = MetricsTable(columns)
+
+def resume_run(path: Path, on_start: Callable[[dict], None] | None = None,
+               on_epoch: Callable[[dict], None] | None = None,
+               on_finding: Callable[[dict], None] | None = None) -> RunResult:
+    """Continue an interrupted run from its last checkpoint, in its own run directory.
+
+    The result is bit-identical to an uninterrupted run. Refused (RunDirError) if the run has
+    finished, or its config or data changed since the checkpoint; TrainingFailed (exit 1) if
+    another process holds the run.
+    """
+    import json
+
+    from nnctl.config import load_spec
+
+    run = RunDir(Path(path))
+    if not run.path.is_dir():
+        raise RunDirError(f"{run.path}: no such run directory")
+    lock = RunLock.acquire(run)
+    try:
+        try:
+            summary = json.loads(run.file(RunDir.SUMMARY).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise RunDirError(f"{run.path}: not a run directory (no summary.json)") from None
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise RunDirError(f"{run.file(RunDir.SUMMARY)}: damaged ({exc})") from None
+        status = summary.get("status")
+        if status in ("completed", "early_stopped", "stopped_at_loss"):
+            raise RunDirError(f"{run.path}: the run already finished ({status}); nothing to resume")
+        if status == "diverged":
+            raise RunDirError(f"{run.path}: the run diverged; resuming would diverge again. Change the config "
+                              f"(e.g. a lower optimizer.lr) and train a new run")
+        try:
+            spec = load_spec(run.file(RunDir.CONFIG))
+        except NnctlError as exc:
+            raise RunDirError(f"{run.path}: cannot resume: {exc}") from None
+        prepared = prepare(spec)
+        split = read_npz(run.file(RunDir.SPLIT), "split file")
+        old = str(split.get("fingerprint", ""))
+        if old != prepared.dataset.fingerprint:
+            raise RunDirError(f"{run.path}: the data ({spec.config['data']['source']}) changed since the run "
+                              f"started (fingerprint {old[:12]} -> {prepared.dataset.fingerprint[:12]}); "
+                              f"resume refused")
+        if any(not np.array_equal(split[k], prepared.split[k]) for k in ("train", "val", "test")):
+            raise RunDirError(f"{run.file(RunDir.SPLIT)}: the saved split differs from the one the config "
+                              f"draws; resume refused")
+        trainer = Trainer(prepared, on_epoch=on_epoch, on_finding=on_finding)
+        ckpt = run.file(CHECKPOINT_DIR) / CHECKPOINT_FILE
+        if ckpt.exists():
+            meta, arrays = read_checkpoint(run)
+            if meta.get("config_sha256") != config_digest(spec):
+                raise RunDirError(f"{run.file(RunDir.CONFIG)}: changed since the checkpoint was written; "
+                                  f"resume refused (train the changed config as a new run)")
+            try:
+                trainer.load_state(meta, arrays)
+            except (ValueError, KeyError, TypeError) as exc:
+                raise RunDirError(f"{ckpt}: damaged checkpoint ({exc})") from None
+            summary["message"] = f"resumed from epoch {trainer.epoch}"
+        else:
+            summary["message"] = "no checkpoint yet: restarted from epoch 0"
+        summary.update(status="running", resumed_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), finished_at=None,
+                       resumed_by=["nnctl", *sys.argv[1:]] if sys.argv else None)
+        summary["findings"] = config_findings(spec)
+    except BaseException:
+        lock.release()
+        raise
+    return execute(run, lock, spec, trainer, summary, on_start)
+
+
+def execute(run: RunDir, lock: RunLock, spec: Spec, trainer: Trainer, summary: dict,
+            on_start: Callable[[dict], None] | None) -> RunResult:
+    """Train to the end in `run`, handling signals, divergence and disk errors; write every file."""
+    t0 = time.perf_counter()
+    previous_wall = float(summary.get("wall_time_s") or 0.0)
+    model = trainer.model
+    columns = metric_columns(trainer.task)
+    table, diag_table = MetricsTable(columns), MetricsTable(DIAG_COLUMNS)
     digest = config_digest(spec)
-    diag_table = MetricsTable(DIAG_COLUMNS)
+    config_found = list(summary["findings"])
 
     def flush(rows):
         table.extend(rows[len(table):])
@@ -596,28 +672,155 @@ def train_run(spec: Spec, runs_dir: Path, command: list[str] | None = None,
             summary["findings"] = config_found + trainer.findings.items
         summary["epochs_run"] = len(rows)
         summary["final"] = rows[-1] if rows else None
-        summary["wall_time_s"] = time.perf_counter() - t0
+        summary["wall_time_s"] = previous_wall + time.perf_counter() - t0
         run.write_json(RunDir.SUMMARY, summary)
 
-    trainer = Trainer(prepared, on_epoch=on_epoch, flush=flush,
-                      checkpoint=lambda tr: (write_checkpoint(run, tr, digest), flush(tr.rows)),
-                      on_finding=on_finding)
+    trainer.flush = flush
+    trainer.checkpoint = lambda tr: (write_checkpoint(run, tr, digest), flush(tr.rows))
+    summary["pid"], summary["host"] = lock.pid, lock.host
     try:
-        result = trainer.fit()
-    except KeyboardInterrupt:
-        result = FitResult("interrupted", trainer.rows, None, "interrupted by the user (Ctrl-C or SIGTERM)")
+        flush(trainer.rows)  # a resumed run's metrics.csv is cut back to the checkpoint here
+        if on_start is not None:
+            on_start({**summary, "columns": columns})
+        with StopOnSignals(trainer):
+            try:
+                result = trainer.fit()
+            except KeyboardInterrupt:  # a second Ctrl-C: stop now, keep the last checkpoint as it is
+                summary.update(status="interrupted", message="interrupted at once (second signal); resume "
+                               f"continues from the last checkpoint: nnctl resume {run.path}")
+                flush(trainer.rows[: len(table)])
+                raise TrainingFailed(f"{run.path}: {summary['message']}", run_dir=run.path) from None
+        if result.status == "interrupted":
+            write_checkpoint(run, trainer, digest)  # the exact position, mid-epoch if need be
+            result.message += f"; continue with: nnctl resume {run.path}"
+        run.write_npz(RunDir.WEIGHTS, model.state_arrays())
+        summary.update(status=result.status, message=result.message, best=result.best,
+                       weights_epoch=result.weights_epoch, train_time_s=trainer.train_seconds,
+                       finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        flush(result.rows)
+    except OSError as exc:
+        raise TrainingFailed(f"{exc.filename or run.path}: cannot write ({exc.strerror}); the last checkpoint is "
+                             f"intact", run_dir=run.path) from None
+    except (TrainingFailed, NnctlError):
+        raise
     except BaseException as exc:
         summary.update(status="failed", message=f"{type(exc).__name__}: {exc}")
-        flush(trainer.rows)
+        try:
+            flush(trainer.rows)
+        except OSError:
+            pass
         raise
-    run.write_npz(RunDir.WEIGHTS, model.state_arrays())
-    summary.update(status=result.status, message=result.message, best=result.best,
-                   weights_epoch=result.weights_epoch, train_time_s=trainer.train_seconds,
-                   finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-    flush(result.rows)
+    finally:
+        lock.release()
     if result.status in ("diverged", "interrupted"):
         raise TrainingFailed(f"{run.path}: {result.message}", run_dir=run.path)
     return RunResult(run, summary)
+
+
+class StopOnSignals:
+    """While active: the first SIGINT/SIGTERM asks the trainer to stop after its current step (it
+    checkpoints and exits 1); a second one raises KeyboardInterrupt at once. Main thread only."""
+
+    def __init__(self, trainer: Trainer):
+        self.trainer = trainer
+        self.previous: dict = {}
+
+    def _handle(self, signum, frame):
+        if self.trainer.stop_requested:
+            raise KeyboardInterrupt
+        self.trainer.request_stop()
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        return False
+
+
+class RunLock:
+    """An exclusive flock on RUN_DIR/.lock, held while a process trains in the run dir.
+
+    The kernel drops the lock when the holder dies (even by SIGKILL), so a stale lock cannot
+    exist: a run marked "running" whose lock is free was killed.
+    """
+
+    NAME = ".lock"
+
+    def __init__(self, fd: int, pid: int, host: str):
+        self.fd, self.pid, self.host = fd, pid, host
+
+    @classmethod
+    def acquire(cls, run: RunDir, wait: float = 2.0) -> RunLock:
+        import fcntl
+        import json
+        import os
+        import socket
+
+        path = run.file(cls.NAME)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    holder = _read_holder(path)
+                    os.close(fd)
+                    raise TrainingFailed(f"{run.path}: in use by another nnctl process{holder}; wait for it "
+                                         f"to finish or stop it") from None
+                time.sleep(0.05)
+        me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(me).encode(), 0)
+        return cls(fd, me["pid"], me["host"])
+
+    def release(self) -> None:
+        import os
+
+        if self.fd is not None:
+            os.close(self.fd)  # closing drops the flock
+            self.fd = None
+
+
+def _read_holder(path: Path) -> str:
+    import json
+
+    try:
+        info = json.loads(path.read_text())
+        return f" (pid {info['pid']} on {info['host']}, since {info['since']})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+
+
+def lock_is_held(run_dir: Path) -> bool:
+    """Is some live process training in this run dir? (Probes the flock without keeping it.)"""
+    import fcntl
+    import os
+
+    path = Path(run_dir) / RunLock.NAME
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
 
 
 def write_checkpoint(run: RunDir, trainer: Trainer, config_sha256: str) -> None:
