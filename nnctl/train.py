@@ -552,29 +552,15 @@ def train_run(spec: Spec, runs_dir: Path, command: list[str] | None = None,
     Returns the RunResult (run dir and summary). Raises ConfigError/DataError before any file
     is written, TrainingFailed (exit 1) if training diverges or is interrupted.
     """
-    started = time.time()
     prepared = prepare(spec)
-    ds, model = prepared.dataset, prepared.model
     run = RunDir.create(runs_dir, spec.name)
     lock = RunLock.acquire(run)  # held until this process ends: resume and compare can tell it is alive
-    c = spec.config
-    summary: dict = {
-        "status": "running", "name": spec.name, "run_dir": str(run.path), "task": ds.task,
-        "loss": c["train"]["loss"], "classes": ds.class_names, "n_features": int(ds.X.shape[1]),
-        "n_inputs": int(prepared.pre.n_outputs), "n_outputs": int(model.output_layer.units),
-        "n_rows": {k: int(len(v)) for k, v in prepared.split.items()},
-        "n_params": int(model.n_params()), "seed": c["seed"], "epochs_planned": c["train"]["epochs"],
-        "epochs_run": 0, "best": None, "final": None, "wall_time_s": None,
-        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)), "finished_at": None,
-        "command": command if command is not None else sys.argv, "warnings": list(spec.warnings),
-        "versions": versions(), "blas": blas_info(), "message": "", "findings": config_findings(spec),
-    }
     try:
+        # the config first: with it, even a run killed during set-up can be resumed (from scratch)
         run.write_text(RunDir.CONFIG, resolved_yaml(spec))
-        run.write_npz(RunDir.SPLIT, {**prepared.split, "fingerprint": np.array(ds.fingerprint),
-                                     "source": np.array(ds.source), "n_rows": np.array(len(ds.y))})
-        run.write_npz(RunDir.PREPROCESS, preprocess_arrays(prepared))
+        summary = new_summary(spec, prepared, run, command)
         run.write_json(RunDir.SUMMARY, summary)
+        write_setup_files(run, prepared)
     except OSError as exc:
         lock.release()
         raise TrainingFailed(f"{exc.filename or run.path}: cannot write ({exc.strerror})", run_dir=run.path) from None
@@ -583,6 +569,31 @@ def train_run(spec: Spec, runs_dir: Path, command: list[str] | None = None,
             on_finding(f)
     trainer = Trainer(prepared, on_epoch=on_epoch, on_finding=on_finding)
     return execute(run, lock, spec, trainer, summary, on_start)
+
+
+def new_summary(spec: Spec, prepared: Prepared, run: RunDir, command: list[str] | None) -> dict:
+    """summary.json at the start of a run (status running)."""
+    ds, model = prepared.dataset, prepared.model
+    c = spec.config
+    return {
+        "status": "running", "name": spec.name, "run_dir": str(run.path), "task": ds.task,
+        "loss": c["train"]["loss"], "classes": ds.class_names, "n_features": int(ds.X.shape[1]),
+        "n_inputs": int(prepared.pre.n_outputs), "n_outputs": int(model.output_layer.units),
+        "n_rows": {k: int(len(v)) for k, v in prepared.split.items()},
+        "n_params": int(model.n_params()), "seed": c["seed"], "epochs_planned": c["train"]["epochs"],
+        "epochs_run": 0, "best": None, "final": None, "wall_time_s": None,
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "finished_at": None,
+        "command": command if command is not None else sys.argv, "warnings": list(spec.warnings),
+        "versions": versions(), "blas": blas_info(), "message": "", "findings": config_findings(spec),
+    }
+
+
+def write_setup_files(run: RunDir, prepared: Prepared) -> None:
+    """split.npz and preprocess.npz: what eval and predict need besides the weights."""
+    ds = prepared.dataset
+    run.write_npz(RunDir.SPLIT, {**prepared.split, "fingerprint": np.array(ds.fingerprint),
+                                 "source": np.array(ds.source), "n_rows": np.array(len(ds.y))})
+    run.write_npz(RunDir.PREPROCESS, preprocess_arrays(prepared))
 
 
 def resume_run(path: Path, on_start: Callable[[dict], None] | None = None,
@@ -603,13 +614,16 @@ def resume_run(path: Path, on_start: Callable[[dict], None] | None = None,
         raise RunDirError(f"{run.path}: no such run directory")
     lock = RunLock.acquire(run)
     try:
+        if not run.file(RunDir.CONFIG).exists():
+            raise RunDirError(f"{run.path}: no config.yaml (not a run directory, or the run was killed before "
+                              f"writing anything); nothing to resume")
         try:
             summary = json.loads(run.file(RunDir.SUMMARY).read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise RunDirError(f"{run.path}: not a run directory (no summary.json)") from None
+            summary = None  # killed during set-up: restart from scratch below
         except (ValueError, UnicodeDecodeError) as exc:
             raise RunDirError(f"{run.file(RunDir.SUMMARY)}: damaged ({exc})") from None
-        status = summary.get("status")
+        status = summary.get("status") if summary else None
         if status in ("completed", "early_stopped", "stopped_at_loss"):
             raise RunDirError(f"{run.path}: the run already finished ({status}); nothing to resume")
         if status == "diverged":
@@ -620,6 +634,9 @@ def resume_run(path: Path, on_start: Callable[[dict], None] | None = None,
         except NnctlError as exc:
             raise RunDirError(f"{run.path}: cannot resume: {exc}") from None
         prepared = prepare(spec)
+        if summary is None or not run.file(RunDir.SPLIT).exists() or not run.file(RunDir.PREPROCESS).exists():
+            summary = summary or new_summary(spec, prepared, run, ["nnctl", *sys.argv[1:]])
+            write_setup_files(run, prepared)
         split = read_npz(run.file(RunDir.SPLIT), "split file")
         old = str(split.get("fingerprint", ""))
         if old != prepared.dataset.fingerprint:
@@ -760,7 +777,7 @@ class RunLock:
         self.fd, self.pid, self.host = fd, pid, host
 
     @classmethod
-    def acquire(cls, run: RunDir, wait: float = 2.0) -> RunLock:
+    def acquire(cls, run: RunDir, wait: float = 0.5) -> RunLock:
         import fcntl
         import json
         import os
