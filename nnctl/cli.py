@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -204,6 +205,138 @@ def resume(
     from nnctl.train import resume_run
 
     _run_training(lambda **kw: resume_run(run_dir, **kw), quiet, json_out)
+
+
+@app.command()
+@handle_errors
+def sweep(
+    config: Annotated[Path | None, typer.Argument(metavar="CONFIG", help="Experiment spec (YAML); its sweep: "
+                                                  "block, if any, is the default plan.", show_default=False)] = None,
+    grid: Annotated[list[str] | None, typer.Option(metavar="KEY=V1,V2,...", help="Values to try for a key; "
+                                                   "repeat for a product grid. Example: --grid optimizer.lr="
+                                                   "0.1,0.01 --grid model.hidden=[16],[32,32]")] = None,
+    random: Annotated[int, typer.Option(min=0, help="Random points to draw from the --space distributions.")] = 0,
+    space: Annotated[list[str] | None, typer.Option(metavar="KEY=DIST", help="uniform(a,b), loguniform(a,b), "
+                                                    "int(a,b) or choice(a,b,...); repeatable.")] = None,
+    seeds: Annotated[int | None, typer.Option(min=1, help="Replicates of every point (seeds seed, seed+1, ...)."
+                                              )] = None,
+    jobs: Annotated[int | None, typer.Option(min=1, help="Trials at once (default: the number of cores).")
+                    ] = None,
+    runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Folder that receives the sweep folder.")
+                        ] = Path("runs"),
+    name: Annotated[str | None, typer.Option(help="Sweep name (default: the config's name).")] = None,
+    dask: Annotated[str | None, typer.Option(metavar="ADDRESS", help="Run the trials on a Dask cluster, e.g. "
+                                             "tcp://127.0.0.1:8786.")] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", metavar="SWEEP_DIR", help="Run only the trials of "
+                                                "this sweep that are missing, failed or interrupted.")] = None,
+):
+    """Run many trials of CONFIG: a grid, random search, seed replicates; in parallel or on Dask.
+
+    Every trial is a separate `nnctl train` process with one BLAS thread. All of them go into
+    one folder, runs/<name>-sweep-<stamp>-<hex>/, with sweep.json listing each trial's overrides,
+    run dir and status. A failed trial never stops the others; the exit code is 1 if any failed.
+    At the end the comparison table of the sweep is printed (mean ± std over seeds).
+
+    Examples:
+
+      nnctl sweep configs/moons.yaml --grid optimizer.lr=0.001,0.01,0.1 --grid model.activation=relu,tanh
+
+      nnctl sweep configs/moons.yaml --random 20 --space optimizer.lr='loguniform(1e-4,1e-1)' --seeds 3
+
+      nnctl sweep --resume runs/moons-sweep-20261124-101500-ab12cd
+    """
+    from nnctl.sweep import Sweep, create_sweep_dir, parse_grid, parse_space, plan
+
+    if resume is not None:
+        sw = Sweep.load(resume)
+        todo = [t for t in sw.trials if t.status not in ("completed", "early_stopped", "stopped_at_loss")]
+        if jobs:
+            sw.jobs = jobs
+        if dask:
+            sw.dask = dask
+    else:
+        if config is None:
+            raise NnctlError("sweep needs CONFIG (or --resume SWEEP_DIR)")
+        from nnctl.config import load_spec
+
+        spec = load_spec(config)
+        block = spec.config.get("sweep") or {}
+        g = {k: (v if isinstance(v, list) else [v]) for k, v in (block.get("grid") or {}).items()}
+        g.update(parse_grid(grid or []))
+        sp = parse_space([f"{k}={v}" for k, v in (block.get("space") or {}).items()])
+        sp.update(parse_space(space or []))
+        n_random = random or block.get("random") or 0
+        n_seeds = seeds or block.get("seeds") or 1
+        trials = plan(g, sp, n_random, n_seeds, spec.config["seed"])
+        for t in trials:  # a bad value fails its trial up front, with the message; the rest still run
+            try:
+                load_spec(config, [a for a in t.set_args() if a != "--set"], seed=t.seed)
+            except NnctlError as exc:
+                t.status, t.error = "failed", str(exc)
+        folder = create_sweep_dir(runs_dir, name or spec.name)
+        sw = Sweep(folder, config.resolve(), ["nnctl", *sys.argv[1:]], trials, jobs or os.cpu_count() or 1, dask)
+        todo = [t for t in trials if t.status == "pending"]
+    sw.save()
+    _run_sweep(sw, todo)
+
+
+def _run_sweep(sw, todo) -> None:
+    from nnctl.compare import collect_runs, compare_table
+    from nnctl.sweep import DONE, run_dask, run_local
+
+    err = _stderr()
+    live_enabled = sys.stderr.isatty()
+    err.print(f"sweep: {len(sw.trials)} trials ({len(todo)} to run) in {_escape(str(sw.path))}, "
+              + (f"on Dask at {sw.dask}" if sw.dask else f"{sw.jobs} at a time"))
+
+    def table():
+        from rich.table import Table
+
+        counts = {s: sum(t.status == s for t in sw.trials) for s in ("pending", "running", "failed")}
+        done = sum(t.status in DONE for t in sw.trials)
+        scored = [t for t in sw.trials if t.metric is not None]
+        best = max(scored, key=lambda t: t.metric, default=None)
+        tab = Table(show_header=True, box=None)
+        for col in ("done", "running", "pending", "failed", "best so far"):
+            tab.add_column(col)
+        tab.add_row(str(done), str(counts["running"]), str(counts["pending"]), str(counts["failed"]),
+                    f"{best.metric:.4f} ({best.name}: {_escape(str(best.overrides))})" if best else "-")
+        return tab
+
+    live = None
+    if live_enabled:
+        from rich.live import Live
+
+        live = Live(table(), console=err, refresh_per_second=4, transient=True)
+        live.start()
+
+    def on_update(trial):
+        if live is not None:
+            live.update(table())
+        elif trial.status != "running":
+            extra = f": {trial.error}" if trial.error else ""
+            err.print(f"{trial.name} {trial.status}{_escape(extra)}")
+
+    try:
+        if sw.dask:
+            run_dask(sw, todo, sw.dask, on_update)
+        else:
+            run_local(sw, todo, on_update)
+    finally:
+        if live is not None:
+            live.stop()
+        sw.save()
+    found, _ = collect_runs([sw.path])
+    seeds = len({t.seed for t in sw.trials})
+    if found:
+        columns, rows = compare_table(found, group_seeds=seeds > 1)
+        _render_compare(columns, rows)
+    failed = [t for t in sw.trials if t.status not in DONE]
+    for t in failed:
+        err.print(f"[red]{t.name} {t.status}[/] {_escape(str(t.overrides))}: {_escape(t.error)}")
+    print(sw.path)
+    if failed:
+        raise typer.Exit(1)
 
 
 @app.command("eval")

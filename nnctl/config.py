@@ -464,9 +464,10 @@ def _layer_fields(model_level: bool) -> dict[str, Field]:
         "activation_options": Mapping("options of the activation, e.g. {alpha: 0.01} for leaky_relu"),
         "init": Choice(_init_names, "auto" if model_level else unset,
                        "weight init; auto = He for the ReLU family, Xavier for the others", nullable=not model_level),
-        "init_std": Num(0.01 if model_level else unset, "standard deviation for init: normal", gt=0,
+        "init_std": Num(0.01 if model_level else unset, "standard deviation for init: normal", gt=0, le=1e6,
                         nullable=not model_level),
-        "bias_init": Num(0.0 if model_level else unset, "initial value of every bias", nullable=not model_level),
+        "bias_init": Num(0.0 if model_level else unset, "initial value of every bias", ge=-1e6, le=1e6,
+                         nullable=not model_level),
         "norm": Choice(_norm_names, "none" if model_level else unset, "normalization before the activation",
                        nullable=not model_level),
         "norm_options": Mapping("options of the norm, e.g. {momentum: 0.1, eps: 1.0e-5, groups: 4}"),
@@ -538,6 +539,12 @@ SCHEMA = Section({
         "dtype": Choice(("float32", "float64"), "float32", "float64 is for checks"),
         "diagnostics": Bool(True, "per-epoch layer health (diagnostics.csv) and findings such as DEAD_RELU"),
     }, "the training loop"),
+    "sweep": Section({
+        "grid": Mapping("key -> list of values; the sweep runs their product, e.g. {optimizer.lr: [0.1, 0.01]}"),
+        "random": Num(0, "random points drawn from space", integer=True, ge=0),
+        "space": Mapping("key -> distribution: uniform(a,b), loguniform(a,b), int(a,b), choice(a,b,...)"),
+        "seeds": Num(1, "replicates of every point, with seeds seed, seed+1, ...", integer=True, ge=1),
+    }, "used by nnctl sweep only; nnctl train ignores it", default_none=True, nullable=True),
 }, required=("data",))
 
 

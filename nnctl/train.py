@@ -359,11 +359,13 @@ class Trainer:
     def _diverged(self, exc: _Diverged) -> str:
         """Keep the last finite weights, record the epoch, and explain where it broke."""
         model = self.model
-        if not np.isfinite(model.params.theta).all() and self.epoch_start_state is not None:
-            model.load_state_arrays(self.epoch_start_state)
-            kept = f"the weights from the start of epoch {self.epoch + 1} are kept"
-        else:
-            kept = "the last finite weights are kept"
+        kept = "the last finite weights are kept"
+        if not np.isfinite(model.params.theta).all():
+            try:
+                model.load_state_arrays(self.epoch_start_state or {})
+                kept = f"the weights from the start of epoch {self.epoch + 1} are kept"
+            except ValueError:  # not finite even then (e.g. an overflowing init): nothing finite to keep
+                kept = "no finite weights were left to keep"
         self.cursor = None
         self.epoch += 1
         self.rows.append({"epoch": self.epoch, "train_loss": exc.loss, "lr": exc.lr, "epoch_time_s": exc.elapsed})

@@ -1,0 +1,388 @@
+"""Sweeps: many trials of one config, run as separate processes (or on a Dask cluster).
+
+`plan` expands `--grid`, `--random`/`--space` and `--seeds` (or a `sweep:` block in the YAML) into
+trials, each a set of `--set` overrides plus a seed. `run_local` starts each trial as its own
+`nnctl train` process, `jobs` at a time, each limited to one BLAS thread so trials do not fight
+over cores; `run_dask` sends them to a Dask cluster and copies each run dir back. All trials of a
+sweep live in one folder with a `sweep.json` manifest (the command, every trial's overrides, run
+dir and status), rewritten whole after every trial, so `--resume` can rerun what is missing or
+failed. A failed trial never stops the others.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from nnctl.errors import ConfigError, NnctlError
+from nnctl.runs import RunDir, write_json
+
+MANIFEST = "sweep.json"
+DONE = ("completed", "early_stopped", "stopped_at_loss")
+
+
+@dataclass
+class Trial:
+    """One point of the sweep: overrides, a seed, and what became of it."""
+
+    id: int
+    overrides: dict[str, object]
+    seed: int
+    status: str = "pending"  # pending | running | completed | early_stopped | ... | failed | diverged
+    run_dir: str | None = None
+    error: str = ""
+    seconds: float | None = None
+    metric: float | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"t{self.id:03d}"
+
+    def set_args(self) -> list[str]:
+        out = []
+        for key, value in self.overrides.items():
+            out += ["--set", f"{key}={yaml_value(value)}"]
+        return out
+
+    def as_dict(self) -> dict:
+        return {"id": self.id, "name": self.name, "overrides": self.overrides, "seed": self.seed,
+                "status": self.status, "run_dir": self.run_dir, "error": self.error, "seconds": self.seconds,
+                "metric": self.metric}
+
+
+def yaml_value(value) -> str:
+    """A value as YAML flow text, for `--set key=...`."""
+    import yaml
+
+    return yaml.safe_dump(value, default_flow_style=True, width=10_000).strip().removesuffix("...").strip()
+
+
+# ------------------------------------------------------------------------------------ planning
+def split_values(text: str) -> list[str]:
+    """'0.1,0.01' -> ['0.1', '0.01']; commas inside [...] or {...} do not split ('[16,16],[32]')."""
+    out, depth, cur = [], 0, ""
+    for ch in text:
+        if ch in "[{(":
+            depth += 1
+        elif ch in "]})":
+            depth -= 1
+        if ch == "," and depth == 0:
+            out.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    out.append(cur)
+    return [v.strip() for v in out if v.strip()]
+
+
+def parse_grid(items: list[str]) -> dict[str, list]:
+    """['optimizer.lr=0.1,0.01', ...] -> {'optimizer.lr': [0.1, 0.01]}."""
+    from nnctl.yamlio import parse_value
+
+    grid: dict[str, list] = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--grid {item!r}: expected KEY=V1,V2,... e.g. --grid optimizer.lr=0.1,0.01")
+        key, text = item.split("=", 1)
+        values = [parse_value(v, f"--grid {key}") for v in split_values(text)]
+        if not values:
+            raise ConfigError(f"--grid {item!r}: no values")
+        grid[key.strip()] = values
+    return grid
+
+
+_DIST = re.compile(r"^\s*(uniform|loguniform|int|choice)\s*\((.*)\)\s*$")
+
+
+def parse_space(items: list[str]) -> dict[str, tuple[str, list]]:
+    """['optimizer.lr=loguniform(1e-4,1e-1)'] -> {'optimizer.lr': ('loguniform', [1e-4, 0.1])}."""
+    from nnctl.yamlio import parse_value
+
+    space = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--space {item!r}: expected KEY=DIST, e.g. optimizer.lr=loguniform(1e-4,1e-1)")
+        key, text = item.split("=", 1)
+        m = _DIST.match(text)
+        if not m:
+            raise ConfigError(f"--space {key}: {text!r} is not uniform(a,b), loguniform(a,b), int(a,b) or "
+                              f"choice(a,b,...)")
+        kind, args = m.group(1), [parse_value(v, f"--space {key}") for v in split_values(m.group(2))]
+        if kind == "choice":
+            if not args:
+                raise ConfigError(f"--space {key}: choice() needs at least one value")
+        else:
+            if len(args) != 2 or not all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in args):
+                raise ConfigError(f"--space {key}: {kind}(a, b) needs two numbers; got {text!r}")
+            a, b = args
+            if not a < b:
+                raise ConfigError(f"--space {key}: {kind}({a}, {b}) needs a < b")
+            if kind == "loguniform" and a <= 0:
+                raise ConfigError(f"--space {key}: loguniform needs a > 0")
+            if kind == "int" and not (float(a).is_integer() and float(b).is_integer()):
+                raise ConfigError(f"--space {key}: int(a, b) needs integers")
+        space[key.strip()] = (kind, args)
+    return space
+
+
+def draw(space: dict[str, tuple[str, list]], n: int, seed: int) -> list[dict]:
+    """`n` random points of `space`, the same for the same seed."""
+    rng = np.random.default_rng([seed, 2024])
+    points = []
+    for _ in range(n):
+        point = {}
+        for key, (kind, args) in space.items():
+            if kind == "uniform":
+                point[key] = float(rng.uniform(args[0], args[1]))
+            elif kind == "loguniform":
+                point[key] = float(math.exp(rng.uniform(math.log(args[0]), math.log(args[1]))))
+            elif kind == "int":
+                point[key] = int(rng.integers(int(args[0]), int(args[1]), endpoint=True))
+            else:
+                point[key] = args[int(rng.integers(len(args)))]
+        points.append(point)
+    return points
+
+
+def plan(grid: dict[str, list], space: dict[str, tuple[str, list]], n_random: int, seeds: int,
+         base_seed: int) -> list[Trial]:
+    """Grid points (product) x random points x seed replicates."""
+    grid_points = [dict(zip(grid, combo)) for combo in itertools.product(*grid.values())] if grid else [{}]
+    random_points = draw(space, n_random, base_seed) if n_random else [{}]
+    if space and not n_random:
+        raise ConfigError("--space needs --random N (how many points to draw)")
+    trials = []
+    for g in grid_points:
+        for r in random_points:
+            for k in range(seeds):
+                trials.append(Trial(len(trials), {**g, **r}, base_seed + k))
+    if len(trials) > 10_000:
+        raise ConfigError(f"the sweep has {len(trials)} trials; more than 10000 is surely a mistake")
+    return trials
+
+
+# ------------------------------------------------------------------------------------ the sweep folder
+@dataclass
+class Sweep:
+    path: Path
+    config: Path
+    command: list[str]
+    trials: list[Trial]
+    jobs: int
+    dask: str | None = None
+
+    def save(self) -> None:
+        write_json(self.path / MANIFEST, {
+            "config": str(self.config), "command": self.command, "jobs": self.jobs, "dask": self.dask,
+            "trials": [t.as_dict() for t in self.trials],
+            "counts": {s: sum(t.status == s for t in self.trials) for s in {t.status for t in self.trials}},
+        })
+
+    @classmethod
+    def load(cls, path: Path) -> Sweep:
+        from nnctl.errors import RunDirError
+
+        try:
+            doc = json.loads((Path(path) / MANIFEST).read_text(encoding="utf-8"))
+            trials = [Trial(t["id"], t["overrides"], t["seed"], t["status"], t.get("run_dir"), t.get("error", ""),
+                            t.get("seconds"), t.get("metric")) for t in doc["trials"]]
+            return cls(Path(path), Path(doc["config"]), doc["command"], trials, doc.get("jobs", 1), doc.get("dask"))
+        except FileNotFoundError:
+            raise RunDirError(f"{path}: not a sweep folder (no {MANIFEST})") from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise RunDirError(f"{Path(path) / MANIFEST}: damaged ({exc})") from None
+
+
+def create_sweep_dir(runs_dir: Path, name: str) -> Path:
+    """runs/<name>-sweep-<stamp>-<hex>/, exclusive like a run dir."""
+    return RunDir.create(runs_dir, f"{name}-sweep").path
+
+
+# ------------------------------------------------------------------------------------ running
+def trial_env() -> dict[str, str]:
+    """One BLAS/OpenMP thread per trial process: N parallel trials then use N cores, not N x cores."""
+    env = dict(os.environ)
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
+                "NUMEXPR_NUM_THREADS"):
+        env[var] = "1"
+    return env
+
+
+def _finish(trial: Trial, code: int, out: str, err: str, seconds: float) -> None:
+    trial.seconds = seconds
+    summary = None
+    for line in reversed(out.strip().splitlines()):
+        try:
+            summary = json.loads(line)
+            break
+        except ValueError:
+            continue
+    if summary is not None:
+        trial.run_dir = summary.get("run_dir")
+        trial.status = summary.get("status", "failed")
+        final = summary.get("final") or {}
+        trial.metric = final.get("val_accuracy", final.get("val_r2"))
+    else:
+        last = out.strip().splitlines()[-1] if out.strip() else None
+        if last and Path(last).is_dir():
+            trial.run_dir = last
+        trial.status = "failed" if code != 0 else "completed"
+        if code == 1 and trial.run_dir:
+            try:
+                trial.status = json.loads((Path(trial.run_dir) / "summary.json").read_text())["status"]
+            except (OSError, ValueError, KeyError):
+                trial.status = "failed"
+    lines = [ln for ln in err.strip().splitlines() if ln.startswith("error:")]
+    trial.error = lines[-1][len("error: "):] if lines and code != 0 else ""
+    if code != 0 and trial.status in DONE:
+        trial.status = "failed"
+
+
+def run_local(sweep: Sweep, todo: list[Trial], on_update: Callable[[Trial], None]) -> None:
+    """Run trials as `nnctl train` processes, `sweep.jobs` at a time; interrupt-safe."""
+    pending = list(todo)
+    running: list[tuple[Trial, subprocess.Popen, float]] = []
+    env = trial_env()
+    try:
+        while pending or running:
+            while pending and len(running) < sweep.jobs:
+                trial = pending.pop(0)
+                args = [sys.executable, "-m", "nnctl", "train", str(sweep.config), "--runs-dir", str(sweep.path),
+                        "--name", trial.name, "--seed", str(trial.seed), "--quiet", "--json", *trial.set_args()]
+                if trial.run_dir and Path(trial.run_dir).is_dir() and trial.status in ("interrupted", "running"):
+                    args = [sys.executable, "-m", "nnctl", "resume", trial.run_dir, "--quiet", "--json"]
+                proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                trial.status = "running"
+                running.append((trial, proc, time.perf_counter()))
+                on_update(trial)
+            time.sleep(0.02)
+            still = []
+            for trial, proc, t0 in running:
+                if proc.poll() is None:
+                    still.append((trial, proc, t0))
+                    continue
+                out, err = proc.communicate()
+                _finish(trial, proc.returncode, out, err, time.perf_counter() - t0)
+                sweep.save()
+                on_update(trial)
+            running = still
+    except BaseException:
+        for _, proc, _ in running:
+            proc.terminate()  # each trial checkpoints on SIGTERM and is marked interrupted
+        for trial, proc, t0 in running:
+            try:
+                out, err = proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, err = proc.communicate()
+            _finish(trial, proc.returncode, out, err, time.perf_counter() - t0)
+            if trial.status == "failed" and trial.run_dir:
+                trial.status = "interrupted"
+        sweep.save()
+        raise
+
+
+def _remote_trial(config_text: str, config_name: str, data_file: tuple[str, bytes] | None, trial: dict) -> dict:
+    """Run one trial inside a Dask worker; return its run dir as a tar archive (bytes) and a summary."""
+    import io
+    import tarfile
+    import tempfile
+
+    from threadpoolctl import threadpool_limits
+
+    from nnctl.config import load_spec
+    from nnctl.errors import NnctlError as _Err
+    from nnctl.train import train_run
+
+    with tempfile.TemporaryDirectory(prefix="nnctl-dask-") as tmp:
+        tmp = Path(tmp)
+        cfg = tmp / config_name
+        cfg.write_text(config_text)
+        overrides = [f"{k}={yaml_value(v)}" for k, v in trial["overrides"].items()]
+        if data_file is not None:  # the workers may not see the client's files: the data comes along
+            (tmp / data_file[0]).write_bytes(data_file[1])
+            overrides.append(f"data.source={tmp / data_file[0]}")
+        out = {"status": "failed", "error": "", "archive": None, "name": None, "summary": None}
+        try:
+            with threadpool_limits(limits=1, user_api="blas"):
+                spec = load_spec(cfg, overrides, name=trial["name"], seed=trial["seed"])
+                result = train_run(spec, tmp / "runs", command=["nnctl", "sweep", "(dask worker)"])
+            out.update(status=result.summary["status"], summary=result.summary)
+            run_path = result.run.path
+        except _Err as exc:
+            out["error"] = str(exc)
+            run_path = Path(exc.run_dir) if exc.run_dir else None
+            if run_path is not None:
+                try:
+                    out["status"] = json.loads((run_path / "summary.json").read_text())["status"]
+                except (OSError, ValueError, KeyError):
+                    pass
+        if run_path is not None and run_path.is_dir():
+            buf = io.BytesIO()
+            with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+                tar.add(run_path, arcname=run_path.name, filter=lambda ti: None if ti.name.endswith(".lock") else ti)
+            out["archive"], out["name"] = buf.getvalue(), run_path.name
+        return out
+
+
+def run_dask(sweep: Sweep, todo: list[Trial], address: str, on_update: Callable[[Trial], None]) -> None:
+    """Send trials to a Dask distributed scheduler; unpack each returned run dir into the sweep folder."""
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise NnctlError("--dask needs Dask's distributed scheduler: pip install 'nnctl[dask]'") from None
+    import io
+    import tarfile
+
+    from nnctl.config import load_spec
+
+    config_text = sweep.config.read_text(encoding="utf-8")
+    spec = load_spec(sweep.config)
+    data_file = None
+    src = spec.config["data"]["source"]
+    if not src.startswith("sklearn:"):
+        data_file = (Path(src).name, Path(src).read_bytes())
+    try:
+        client = Client(address, timeout="5s")
+    except (OSError, TimeoutError) as exc:
+        raise NnctlError(f"--dask {address}: cannot reach the Dask scheduler ({exc})") from None
+    try:
+        futures = {}
+        for trial in todo:
+            payload = {"overrides": trial.overrides, "seed": trial.seed, "name": trial.name}
+            fut = client.submit(_remote_trial, config_text, sweep.config.name, data_file, payload, pure=False,
+                                key=f"nnctl-{sweep.path.name}-{trial.name}-{time.time_ns()}")
+            futures[fut] = (trial, time.perf_counter())
+            trial.status = "running"
+            on_update(trial)
+        for fut in as_completed(futures):
+            trial, t0 = futures[fut]
+            try:
+                res = fut.result()
+            except Exception as exc:  # a worker died or the task raised: this trial failed, not the sweep
+                trial.status, trial.error = "failed", f"{type(exc).__name__}: {exc}"
+            else:
+                trial.status, trial.error = res["status"], res["error"]
+                if res["archive"]:
+                    with tarfile.open(fileobj=io.BytesIO(res["archive"]), mode="r:gz") as tar:
+                        tar.extractall(sweep.path, filter="data")
+                    trial.run_dir = str(sweep.path / res["name"])
+                final = (res["summary"] or {}).get("final") or {}
+                trial.metric = final.get("val_accuracy", final.get("val_r2"))
+            trial.seconds = time.perf_counter() - t0
+            sweep.save()
+            on_update(trial)
+    finally:
+        client.close()
