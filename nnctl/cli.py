@@ -165,6 +165,16 @@ def _run_training(start, quiet: bool, json_out: bool) -> None:
 
     try:
         result = start(on_start=progress.start, on_epoch=progress.update, on_finding=on_finding)
+    except NnctlError as exc:
+        if json_out and exc.run_dir is not None:  # --json: stdout is always one JSON document
+            from nnctl.runs import jsonable
+
+            try:
+                print(json.dumps(jsonable(json.loads((Path(exc.run_dir) / "summary.json").read_text()))))
+                exc.run_dir = None
+            except (OSError, ValueError):
+                pass
+        raise
     finally:
         progress.stop()
     s = result.summary
@@ -377,12 +387,12 @@ def _render_eval(result: dict) -> None:
     for note in result["notes"]:
         err.print(f"[yellow]note:[/] {_escape(note)}")
     m = result["metrics"]
-    where = "test split" if result["split"] == "test" else result["source"]
-    out.print(f"[bold]{_escape(result['name'])}[/] on the {_escape(where)} ({m['n_rows']} rows)")
+    where = "the test split" if result["split"] == "test" else result["source"]
+    out.print(f"[bold]{_escape(result['name'])}[/] on {_escape(where)} ({m['n_rows']} rows)")
     if result["task"] == "regression":
-        out.print(f"loss {m['loss']:.4f} · mse {m['mse']:.4f} · mae {m['mae']:.4f} · r2 {m['r2']:.4f}")
+        out.print(f"loss (mse) {m['loss']:.6g} · mae {m['mae']:.6g} · r2 {m['r2']:.4g}")
         return
-    out.print(f"loss {m['loss']:.4f} · accuracy {m['accuracy']:.4f} · macro-F1 {m['macro_f1']:.4f}")
+    out.print(f"loss {m['loss']:.4g} · accuracy {m['accuracy']:.4f} · macro-F1 {m['macro_f1']:.4f}")
     table = Table(title="per class")
     for col in ("class", "precision", "recall", "f1", "support"):
         table.add_column(col, justify="left" if col == "class" else "right")
@@ -492,8 +502,8 @@ def compare(
         rows = rows[:top]
     columns = select_columns(columns, [c.strip() for c in cols.split(",")] if cols else None)
     if plot is not None:
-        chosen = {r["run"] for r in rows}
-        plot_curves([r for r in found if str(r.path) in chosen or any(str(r.path) in c for c in chosen)], plot)
+        chosen = {p for r in rows for p in (r["run"] if isinstance(r["run"], list) else [r["run"]])}
+        plot_curves([r for r in found if str(r.path) in chosen], plot)
         err.print(f"wrote {_escape(str(plot))}")
     if form != "table":
         sys.stdout.write(render(columns, rows, form))
@@ -507,7 +517,12 @@ def _render_compare(columns: list[str], rows: list[dict]) -> None:
 
     from nnctl.compare import fmt
 
+    names = [r.get("name") for r in rows]
     shown = [c for c in columns if not c.endswith("_std") and c != "run"]
+    if len(set(names)) < len(names) and "run" in columns:  # same names: show which run dir is which
+        shown.insert(1, "run")
+        rows = [{**r, "run": Path(r["run"]).name if isinstance(r["run"], str) else f"{len(r['run'])} runs"}
+                for r in rows]
     table = Table(show_lines=False, header_style="bold")
     styles = {"completed": "green", "early_stopped": "green", "stopped_at_loss": "green", "running": "cyan",
               "diverged": "red", "failed": "red", "damaged": "red", "interrupted": "yellow"}
@@ -763,7 +778,10 @@ def schema(
     else:
         from nnctl.runs import write_atomic
 
-        write_atomic(output, text)
+        try:
+            write_atomic(output, text)
+        except OSError as exc:
+            raise NnctlError(f"--output {output}: cannot write ({exc.strerror})") from None
 
 
 @app.command()

@@ -194,7 +194,7 @@ def metric_values(run: RunInfo) -> dict[str, object]:
     out["best_val_loss"] = min(losses) if losses else None
     out[f"best_val_{m}"] = (max(finite) if higher else min(finite)) if finite else None
     out[f"final_val_{m}"] = finite[-1] if finite else None
-    if run.eval and isinstance(run.eval.get("metrics"), dict):
+    if run.eval and isinstance(run.eval.get("metrics"), dict) and run.eval.get("split", "test") == "test":
         out[f"test_{m}"] = run.eval["metrics"].get(m)
     out["time_s"] = run.summary.get("wall_time_s")
     out["curve"] = sparkline(curve)
@@ -211,13 +211,14 @@ def compare_table(runs: list[RunInfo], all_params: bool = False, group_seeds: bo
                 keys.append(k)
     if group_seeds:
         keys = [k for k in keys if k != "seed"]
-    if not all_params:
-        keys = [k for k in keys if len({show_value(r.params.get(k, "<unset>")) for r in runs}) > 1]
+    if not all_params:  # runs without a readable config (damaged) do not make every key "differ"
+        readable = [r for r in runs if r.params]
+        keys = [k for k in keys if len({show_value(r.params.get(k, "<unset>")) for r in readable}) > 1]
     rows = []
     for r in runs:
         row: dict[str, object] = {"name": r.name, "status": r.status}
         for k in keys:
-            row[k] = show_value(r.params[k]) if k in r.params else None
+            row[k] = r.params.get(k)  # raw: numbers stay numbers in json/csv and sort numerically
         row.update(metric_values(r))
         row["run"] = str(r.path)
         if r.problem:
@@ -255,7 +256,7 @@ def _group_by_seed(runs, rows, keys) -> list[dict]:
                 mean = sum(nums) / len(nums)
                 std = math.sqrt(sum((v - mean) ** 2 for v in nums) / (len(nums) - 1)) if len(nums) > 1 else 0.0
                 first[col], first[f"{col}_std"] = mean, std
-        first["run"] = " ".join(str(m[0].path) for m in members)
+        first["run"] = [str(m[0].path) for m in members]
         out.append(first)
     return out
 
@@ -282,8 +283,8 @@ def sort_rows(rows: list[dict], key: str, columns: list[str], descending: bool =
         raise ConfigError(f"--sort {key}: no such column{did_you_mean(key, columns)}")
     present = [r for r in rows if r.get(key) is not None]
     missing = [r for r in rows if r.get(key) is None]
-    nums = all(isinstance(r[key], (int, float)) for r in present)
-    present.sort(key=(lambda r: r[key]) if nums else (lambda r: str(r[key])), reverse=descending)
+    nums = all(isinstance(r[key], (int, float)) and not isinstance(r[key], bool) for r in present)
+    present.sort(key=(lambda r: r[key]) if nums else (lambda r: show_value(r[key])), reverse=descending)
     return present + missing
 
 
@@ -291,6 +292,8 @@ def sort_rows(rows: list[dict], key: str, columns: list[str], descending: bool =
 def fmt(value, column: str = "", std=None) -> str:
     if value is None:
         return ""
+    if isinstance(value, (bool, list, dict)):
+        return show_value(value)
     if isinstance(value, float):
         text = f"{value:.2f}" if column == "time_s" else f"{value:.4g}"
         if std is not None:
@@ -308,7 +311,8 @@ def render(columns: list[str], rows: list[dict], form: str) -> str:
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(columns)
         for r in rows:
-            w.writerow(["" if r.get(c) is None else r.get(c) for c in columns])
+            w.writerow(["" if r.get(c) is None else show_value(r.get(c)) if isinstance(r.get(c), (bool, list, dict))
+                        else r.get(c) for c in columns])
         return buf.getvalue()
     if form == "markdown":
         shown = [c for c in columns if not c.endswith("_std")]

@@ -33,6 +33,9 @@ class Origins:
 
     def where(self, path: tuple) -> str:
         """The location of the closest enclosing key that has one."""
+        for over, text in self.overrides.items():  # a key an override introduced (e.g. a typo in --set)
+            if len(over) >= len(path) > 0 and over[: len(path)] == path and path not in self.lines:
+                return text
         for i in range(len(path), -1, -1):
             prefix = path[:i]
             if prefix in self.overrides:
@@ -191,6 +194,7 @@ class Choice(Field):
         choices = self.choices
         if not isinstance(value, str) or value not in choices:
             hint = did_you_mean(value, choices) if isinstance(value, str) else ""
+            hint = hint if "did you mean" in hint else ""  # the choices are listed already
             raise origins.error(path, f"must be one of {', '.join(choices)}; {_got(value)}{hint}")
         return value
 
@@ -753,6 +757,9 @@ def _resolve_model(spec: Spec, origins: Origins) -> None:
         m["init"] = _auto_init(m["activation"])
 
     if m["layers"] is None:
+        if m["hidden"] is None and (("model", "hidden") in origins.lines or ("model", "hidden") in origins.overrides):
+            raise origins.error(("model", "hidden"), "is null; give the hidden layer sizes, e.g. [16, 16], [] for no "
+                                "hidden layer, or use model.layers")
         if m["hidden"] is None:
             m["hidden"] = [16, 16]
         layers = [{"units": u} for u in m["hidden"]]
@@ -848,8 +855,11 @@ def resolve_data_dependent(spec: Spec, task: str, n_classes: int) -> None:
         kinds = "cross_entropy or bce" if task == "classification" else "mse, mae or huber"
         raise ConfigError(f"{spec.source}: train.loss is {t['loss']}, a {loss_task} loss, but the data is a "
                           f"{task} task; use auto or {kinds}")
-    if t["loss"] == "cross_entropy" and n_classes < 2:
-        raise ConfigError(f"{spec.source}: train.loss cross_entropy needs at least 2 classes")
+    if task == "classification" and n_classes < 2:
+        raise ConfigError(f"{spec.source}: data.source has a single class; classification needs at least 2")
+    if t["loss"] == "bce" and n_classes != 2:
+        raise ConfigError(f"{spec.source}: train.loss bce is for binary tasks (one sigmoid unit); this data has "
+                          f"{n_classes} classes: use cross_entropy or auto")
     es = t["early_stopping"]
     if es is not None:
         if es["monitor"] == "val_accuracy" and task != "classification":

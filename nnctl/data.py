@@ -447,7 +447,7 @@ def encode_csv(path: Path, columns: list[dict], target_name: str | None, class_n
             blocks.append(block)
     X = np.hstack(blocks) if blocks else np.zeros((len(rows), 0))
     y = None
-    if has_target:
+    if has_target and need_target:  # predict ignores a target column: new rows often have no label yet
         t = header.index(target_name)
         cells = [(ln, r[t]) for ln, r in rows]
         if class_names is not None:

@@ -142,8 +142,11 @@ def evaluate_run(path: Path | str, data: Path | None = None) -> dict:
 
     loaded = load_run(path)
     notes: list[str] = []
+    if loaded.summary.get("status") in ("diverged", "interrupted", "running", "failed"):
+        notes.append(f"this run is {loaded.summary['status']}: its weights are not a finished model")
     if data is None:
-        X_raw, y, source, notes = _test_split(loaded)
+        X_raw, y, source, split_notes = _test_split(loaded)
+        notes += split_notes
         split = "test"
     else:
         from nnctl.data import encode_csv
@@ -156,7 +159,9 @@ def evaluate_run(path: Path | str, data: Path | None = None) -> dict:
     result = {"run_dir": str(loaded.run.path), "name": loaded.spec.name, "task": loaded.task, "split": split,
               "source": source, "metrics": score_rows(loaded, X_raw, y), "notes": notes,
               "evaluated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    loaded.run.write_json("eval.json", result)
+    # eval.json is the held-out test result (compare shows it); other data get their own file
+    result["written_to"] = str(loaded.run.file("eval.json" if split == "test" else f"eval-{Path(data).stem}.json"))
+    loaded.run.write_json(Path(result["written_to"]).name, result)
     return result
 
 

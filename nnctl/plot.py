@@ -42,8 +42,8 @@ def plot_run(run_dir: Path, output: Path | None = None) -> tuple[Path, list[str]
     from nnctl.compare import read_run
     from nnctl.evaluate import load_run
 
+    loaded = load_run(run_dir)  # checks the run dir first
     info = read_run(Path(run_dir))
-    loaded = load_run(run_dir)
     output = Path(output) if output is not None else Path(run_dir) / "plot.png"
     notes: list[str] = []
     data = None

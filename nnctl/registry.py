@@ -106,7 +106,7 @@ def type_name(value: Any) -> str:
     if isinstance(value, (int, float)):
         return f"number {value!r}"
     if isinstance(value, str):
-        return f"string {value!r}"
+        return f"string {value[:60]!r}" + ("..." if len(value) > 60 else "")
     if isinstance(value, (list, tuple)):
         return f"a list of {len(value)} item{'s' if len(value) != 1 else ''}"
     if isinstance(value, dict):

@@ -24,6 +24,15 @@ import numpy as np
 from nnctl.errors import ConfigError, RunDirError
 
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_umask()
 MAX_NAME = 60
 
 
@@ -48,6 +57,7 @@ def write_atomic(path: Path, data: bytes | str) -> None:
         with os.fdopen(fd, "wb") as f:
             _inject_fault(path)
             f.write(raw)
+            os.fchmod(f.fileno(), _FILE_MODE)  # mkstemp makes 0600; files should follow the umask
         os.replace(tmp, path)
     except BaseException as exc:
         try:
@@ -145,8 +155,8 @@ class RunDir:
             runs_dir.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError):
             raise ConfigError(f"--runs-dir {runs_dir}: exists and is not a directory") from None
-        except PermissionError:
-            raise ConfigError(f"--runs-dir {runs_dir}: permission denied") from None
+        except OSError as exc:
+            raise ConfigError(f"--runs-dir {runs_dir}: cannot create it ({exc.strerror})") from None
         base = safe_name(name)
         for _ in range(100):
             stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -156,8 +166,8 @@ class RunDir:
                 return cls(path)
             except FileExistsError:
                 continue
-            except PermissionError:
-                raise ConfigError(f"--runs-dir {runs_dir}: permission denied") from None
+            except OSError as exc:
+                raise ConfigError(f"--runs-dir {runs_dir}: cannot create a run directory ({exc.strerror})") from None
         raise RunDirError(f"{runs_dir}: could not create a unique run directory")
 
     def file(self, name: str) -> Path:

@@ -32,6 +32,30 @@ _Loader.add_implicit_resolver(
 )
 
 
+def _construct_int(loader, node):
+    """YAML 1.1 reads `010` as octal 8 and `1:30` as base-60 90; we read them as YAML 1.2 does:
+    `010` is ten, `1:30` is the string '1:30'. Hex (0x1f) and binary (0b101) stay as they are."""
+    text = loader.construct_scalar(node)
+    if ":" in text:
+        return text
+    digits = text.replace("_", "")
+    if re.fullmatch(r"[-+]?0[0-9]+", digits):
+        return int(digits, 10)
+    return yaml.SafeLoader.construct_yaml_int(loader, node)
+
+
+def _construct_float(loader, node):
+    """Base-60 floats (`1:30.5`) stay strings, as in YAML 1.2."""
+    text = loader.construct_scalar(node)
+    if ":" in text:
+        return text
+    return yaml.SafeLoader.construct_yaml_float(loader, node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+_Loader.add_constructor("tag:yaml.org,2002:float", _construct_float)
+
+
 def _mark(source: str, mark) -> str:
     return f"{source}, line {mark.line + 1}" if mark is not None else source
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -369,3 +370,51 @@ def test_datasets_lists_every_builtin():
     table = run("datasets").stdout
     for name in BUILTINS:
         assert name in table
+
+
+# ------------------------------------------------------------------------------------ review findings
+def test_json_is_json_even_when_the_run_fails(tmp_path):
+    cfg = write(tmp_path, "reg.yaml", "data: {source: 'sklearn:regression', options: {n_samples: 200}}\n"
+                                      "optimizer: {name: sgd, lr: 1.0e+6}\ntrain: {epochs: 5}\n")
+    result = train(tmp_path, cfg, "--json", expect=1)
+    assert json.loads(result.stdout)["status"] == "diverged"
+
+
+def test_filesystem_errors_exit_2_without_traceback(tmp_path):
+    assert "cannot write" in run("schema", "-o", tmp_path / "no" / "dir" / "s.json").stderr
+    cfg = write(tmp_path, "moons.yaml", MOONS)
+    result = run("train", cfg, "--runs-dir", "/proc/nope", "-q")
+    assert result.exit_code == 2 and "--runs-dir /proc/nope" in result.stderr
+    f = write(tmp_path, "f", "hi")
+    result = run("plot", f)
+    assert result.exit_code == 2 and "no such run directory" in result.stderr
+
+
+def test_yaml_octal_and_base60_are_not_silently_converted(tmp_path):
+    cfg = write(tmp_path, "c.yaml", MOONS.replace("train: {epochs: 3}", "train: {epochs: 3, batch_size: 010}"))
+    path = run_dir(train(tmp_path, cfg))
+    assert yaml.safe_load((path / "config.yaml").read_text())["train"]["batch_size"] == 10
+    result = train(tmp_path, cfg, "--set", "train.batch_size=1:30", expect=2)
+    assert "string '1:30'" in result.stderr
+
+
+def test_files_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = run_dir(train(tmp_path, write(tmp_path, "moons.yaml", MOONS)))
+    finally:
+        os.umask(old)
+    for name in ("weights.npz", "summary.json", "config.yaml", "metrics.csv"):
+        assert (path / name).stat().st_mode & 0o777 == 0o644, name
+
+
+def test_set_typo_is_blamed_on_set(tmp_path):
+    result = train(tmp_path, write(tmp_path, "moons.yaml", MOONS), "--set", "optimzer.lr=0.1", expect=2)
+    assert result.stderr.startswith("error: --set optimzer.lr=0.1: unknown key 'optimzer'")
+
+
+def test_null_hidden_and_multiclass_bce_are_errors(tmp_path):
+    cfg = write(tmp_path, "moons.yaml", MOONS)
+    assert "model.hidden is null" in train(tmp_path, cfg, "--set", "model.hidden=", expect=2).stderr
+    iris = write(tmp_path, "iris.yaml", "data: {source: 'sklearn:iris'}\ntrain: {loss: bce, epochs: 1}\n")
+    assert "bce is for binary tasks" in train(tmp_path, iris, expect=2).stderr

@@ -72,7 +72,7 @@ def test_formats_parse(runs):
 def test_sort_top_and_cols(runs):
     folder, _ = runs
     doc = json.loads(run("compare", folder, "--format", "json", "--sort=-optimizer.lr").stdout)
-    assert [r["optimizer.lr"] for r in doc] == ["0.05", "0.05", "0.001", "0.001"]
+    assert [r["optimizer.lr"] for r in doc] == [0.05, 0.05, 0.001, 0.001]  # raw numbers in json
     doc = json.loads(run("compare", folder, "--format", "json", "--sort", "best_val_loss", "--top", "2").stdout)
     assert len(doc) == 2 and doc[0]["best_val_loss"] <= doc[1]["best_val_loss"]
     doc = json.loads(run("compare", folder, "--format", "json", "--cols", "*val_accuracy").stdout)
@@ -96,6 +96,19 @@ def test_damaged_and_non_run_folders(runs, tmp_path):
     assert [r["status"] for r in doc] == ["damaged", "completed"]
     assert "summary.json unreadable" in doc[0]["problem"]
     assert "notes: not a run directory" in out.stderr
+    (broken / "config.yaml").unlink()  # a run without a config must not make every key "differ"
+    doc = json.loads(run("compare", broken, paths[1], paths[3], "--format", "json").stdout)
+    assert [k for k in doc[0] if "." in k] == ["optimizer.lr"]
+
+
+def test_same_names_show_the_run_dir(runs, tmp_path):
+    _, paths = runs
+    import shutil
+
+    twin = tmp_path / "twin"
+    shutil.copytree(paths[0], twin)
+    table = run("compare", paths[0], twin).stdout
+    assert "twin" in table and paths[0].name in table
 
 
 def test_group_seeds(tmp_path):

@@ -127,6 +127,10 @@ def test_eval_on_a_csv_and_unknown_labels(iris_run, tmp_path):
     out = run("eval", iris_run, "--data", ROOT / "datasets" / "iris.csv", "--json")
     doc = json.loads(out.stdout)
     assert doc["split"] == "csv" and doc["metrics"]["n_rows"] == 150
+    assert (iris_run / "eval-iris.json").exists()  # eval.json stays the held-out test result
+    blank = tmp_path / "blank.csv"  # predict ignores the target column, even when it is empty
+    blank.write_text("sepal_length,sepal_width,petal_length,petal_width,species\n5.0,3.4,1.5,0.2,\n")
+    assert run("predict", iris_run, blank).stdout.strip().splitlines()[1].endswith(",setosa")
     bad = tmp_path / "bad.csv"
     bad.write_text("sepal_length,sepal_width,petal_length,petal_width,species\n1,2,3,4,tulip\n")
     out = run("eval", iris_run, "--data", bad)
