@@ -71,10 +71,16 @@ def load_builtin(name: str, options: dict) -> Dataset:
 
     entry = BUILTINS[name]
     opts = {**entry.options, **options}
-    try:
-        X, y, feature_names, class_names = entry.make(**opts)
-    except (ValueError, TypeError) as exc:  # scikit-learn's InvalidParameterError is both
-        raise ConfigError(f"data.options: sklearn:{name} rejected the options: {exc}") from None
+    cached = _cache_read(name, opts) if entry.uses_sklearn else None
+    if cached is not None:
+        X, y, feature_names, class_names = cached
+    else:
+        try:
+            X, y, feature_names, class_names = entry.make(**opts)
+        except (ValueError, TypeError) as exc:  # scikit-learn's InvalidParameterError is both
+            raise ConfigError(f"data.options: sklearn:{name} rejected the options: {exc}") from None
+        if entry.uses_sklearn:
+            _cache_write(name, opts, X, y, feature_names, class_names)
     X = np.asarray(X, dtype=np.float64)
     if entry.task == "classification":
         labels, y = np.unique(y, return_inverse=True)
@@ -90,6 +96,64 @@ def load_builtin(name: str, options: dict) -> Dataset:
     columns = [{"name": n, "kind": "numeric"} for n in feature_names]
     return Dataset(X, y, entry.task, list(feature_names), class_names, f"sklearn:{name}",
                    h.hexdigest(), columns, "target")
+
+
+# scikit-learn takes about a second to import; sweeps start hundreds of processes that all want
+# the same toy data. So its datasets are cached on disk, keyed by generator, options and the
+# scikit-learn version; nnctl's own generators (xor, spiral, sine) are cheap and never cached.
+def cache_dir() -> Path:
+    """NNCTL_CACHE_DIR, else $XDG_CACHE_HOME/nnctl, else ~/.cache/nnctl."""
+    import os
+
+    if os.environ.get("NNCTL_CACHE_DIR"):
+        return Path(os.environ["NNCTL_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "nnctl"
+
+
+def _cache_path(name: str, opts: dict) -> Path | None:
+    import json
+    import os
+    from importlib import metadata
+
+    if os.environ.get("NNCTL_NO_CACHE"):
+        return None
+    try:
+        version = metadata.version("scikit-learn")
+    except metadata.PackageNotFoundError:
+        return None
+    key = json.dumps([name, sorted(opts.items()), version], default=str)
+    return cache_dir() / "datasets" / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:24]}.npz"
+
+
+def _cache_read(name: str, opts: dict):
+    import json
+
+    path = _cache_path(name, opts)
+    if path is None or not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            classes = json.loads(str(z["class_names"]))
+            return z["X"], z["y"], [str(f) for f in z["feature_names"]], classes
+    except Exception:  # a damaged cache entry is regenerated, never trusted
+        return None
+
+
+def _cache_write(name, opts, X, y, feature_names, class_names) -> None:
+    import json
+
+    from nnctl.runs import write_npz
+
+    path = _cache_path(name, opts)
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_npz(path, {"X": np.asarray(X), "y": np.asarray(y), "feature_names": np.array(feature_names, dtype=str),
+                         "class_names": np.array(json.dumps(class_names))})
+    except (OSError, ValueError):
+        pass  # a read-only home or full disk only costs the next run a second
 
 
 def file_fingerprint(path: Path) -> str:

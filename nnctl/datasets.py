@@ -27,16 +27,17 @@ class Builtin:
     make: Callable[..., tuple[np.ndarray, np.ndarray, list[str] | None, list[str] | None]]
     option_help: dict[str, str] = field(default_factory=dict)
     shape: str = ""  # for `nnctl datasets`, with default options
+    uses_sklearn: bool = True  # made by scikit-learn (cached on disk), or by nnctl itself
 
 
 BUILTINS: dict[str, Builtin] = {}
 
 
-def builtin(name, task, summary, options, shape, option_help=None):
+def builtin(name, task, summary, options, shape, option_help=None, uses_sklearn=True):
     """Decorator registering a dataset maker returning (X, y, feature_names, class_names)."""
 
     def add(fn):
-        BUILTINS[name] = Builtin(name, task, summary, options, fn, option_help or {}, shape)
+        BUILTINS[name] = Builtin(name, task, summary, options, fn, option_help or {}, shape, uses_sklearn)
         return fn
 
     return add
@@ -146,7 +147,7 @@ def _diabetes(scaled=True):
 @builtin("xor", "classification",
          "points in [-1, 1]^2, class = sign(x0 * x1): no straight line separates it",
          {"n_samples": 400, "noise": 0.1, "random_state": 0}, "400 x 2, 2 classes",
-         {"noise": "std of Gaussian noise added to the points after labelling"})
+         {"noise": "std of Gaussian noise added to the points after labelling"}, uses_sklearn=False)
 def _xor(n_samples=400, noise=0.1, random_state=0):
     _check_count(n_samples)
     rng = np.random.default_rng(random_state)
@@ -159,7 +160,8 @@ def _xor(n_samples=400, noise=0.1, random_state=0):
 @builtin("spiral", "classification", "interleaved spiral arms, one class per arm (CS231n's spiral)",
          {"n_samples": 600, "n_classes": 3, "noise": 0.2, "turns": 1.0, "random_state": 0},
          "600 x 2, 3 classes",
-         {"n_samples": "total points, split evenly across arms", "turns": "revolutions of each arm"})
+         {"n_samples": "total points, split evenly across arms", "turns": "revolutions of each arm"},
+         uses_sklearn=False)
 def _spiral(n_samples=600, n_classes=3, noise=0.2, turns=1.0, random_state=0):
     _check_count(n_samples)
     if not isinstance(n_classes, int) or n_classes < 2:
@@ -177,7 +179,7 @@ def _spiral(n_samples=600, n_classes=3, noise=0.2, turns=1.0, random_state=0):
 
 @builtin("sine", "regression", "y = sin(x) on [-pi * periods, pi * periods], for universal approximation",
          {"n_samples": 500, "noise": 0.1, "periods": 1.0, "random_state": 0}, "500 x 1, 1 target",
-         {"noise": "std of Gaussian noise added to y", "periods": "how many periods of sin to fit"})
+         {"noise": "std of Gaussian noise added to y", "periods": "how many periods of sin to fit"}, uses_sklearn=False)
 def _sine(n_samples=500, noise=0.1, periods=1.0, random_state=0):
     _check_count(n_samples)
     rng = np.random.default_rng(random_state)

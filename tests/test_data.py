@@ -95,3 +95,23 @@ def test_every_builtin_dataset_loads_with_defaults(name):
     assert ds.task == BUILTINS[name].task
     again = load_dataset({"source": f"sklearn:{name}", "options": {}, "task": "auto"}, None)
     assert again.fingerprint == ds.fingerprint  # random_state 0: the data never changes
+
+
+def test_sklearn_datasets_are_cached_on_disk(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("NNCTL_CACHE_DIR", str(tmp_path))
+    spec = {"source": "sklearn:moons", "options": {"n_samples": 50, "noise": 0.1}, "task": "auto"}
+    first = load_dataset(spec, None)
+    assert len(list((tmp_path / "datasets").glob("moons-*.npz"))) == 1
+    again = load_dataset(spec, None)
+    assert again.fingerprint == first.fingerprint and np.array_equal(again.X, first.X)
+    code = ("import sys; from nnctl.data import load_dataset; "
+            "load_dataset({'source': 'sklearn:moons', 'options': {'n_samples': 50, 'noise': 0.1}, 'task': 'auto'}, "
+            "None); print('sklearn' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**__import__("os").environ, "NNCTL_CACHE_DIR": str(tmp_path)})
+    assert out.stdout.strip() == "False"  # a cache hit never imports scikit-learn
+    next((tmp_path / "datasets").glob("moons-*.npz")).write_bytes(b"garbage")
+    assert load_dataset(spec, None).fingerprint == first.fingerprint  # damaged entries are regenerated
