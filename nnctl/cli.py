@@ -53,6 +53,9 @@ def handle_errors(fn):
             if exc.run_dir is not None:
                 print(exc.run_dir)  # scripts still learn where the (failed) run is
             raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:  # Ctrl-C before training started (loading data, importing)
+            _error("interrupted")
+            raise typer.Exit(1) from None
 
     return wrapper
 

@@ -698,11 +698,11 @@ def execute(run: RunDir, lock: RunLock, spec: Spec, trainer: Trainer, summary: d
     trainer.checkpoint = lambda tr: (write_checkpoint(run, tr, digest), flush(tr.rows))
     summary["pid"], summary["host"] = lock.pid, lock.host
     try:
-        flush(trainer.rows)  # a resumed run's metrics.csv is cut back to the checkpoint here
-        if on_start is not None:
-            on_start({**summary, "columns": columns})
         with StopOnSignals(trainer):
             try:
+                flush(trainer.rows)  # a resumed run's metrics.csv is cut back to the checkpoint here
+                if on_start is not None:
+                    on_start({**summary, "columns": columns})
                 result = trainer.fit()
             except KeyboardInterrupt:  # a second Ctrl-C: stop now, keep the last checkpoint as it is
                 summary.update(status="interrupted", message="interrupted at once (second signal); resume "
