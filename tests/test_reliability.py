@@ -119,6 +119,7 @@ def test_sigkill_at_random_points_then_resume_is_bit_identical(reference, tmp_pa
             nnctl("resume", run, "-q", check=0)
             survived += 1
         assert_identical(ref, run)
+    print(f"{name}: {survived} of {KILLS_PER_CONFIG} kills landed mid-run and resumed bit-identically")
     assert survived >= 1, "no kill landed while the run was training"
 
 
