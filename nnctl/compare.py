@@ -315,7 +315,8 @@ def render(columns: list[str], rows: list[dict], form: str) -> str:
                         else r.get(c) for c in columns])
         return buf.getvalue()
     if form == "markdown":
-        shown = [c for c in columns if not c.endswith("_std")]
+        names = [r.get("name") for r in rows]
+        shown = [c for c in columns if not c.endswith("_std") and (c != "run" or len(set(names)) < len(names))]
         lines = ["| " + " | ".join(shown) + " |", "|" + "|".join(" --- " for _ in shown) + "|"]
         for r in rows:
             cells = [fmt(r.get(c), c, r.get(f"{c}_std")).replace("|", "\\|") for c in shown]

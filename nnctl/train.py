@@ -209,6 +209,7 @@ class Trainer:
         self.best_state: dict[str, np.ndarray] | None = None
         self.waited = 0
         self.train_seconds = 0.0
+        self._xbuf = self._ybuf = None  # per-batch gather buffers (shuffled epochs)
         self.cursor: dict | None = None  # mid-epoch position, set when a stop request interrupts an epoch
         self.epoch_start_state: dict[str, np.ndarray] | None = None  # last finite weights, if a step diverges
         self.stop_requested = False
@@ -417,7 +418,12 @@ class Trainer:
                 c["abs_err"], c["sse"]
             self.cursor = None
         if order is not None:
-            X, Y, y = X[order], Y[order], y[order]
+            y = y[order]
+            # gather each batch into reused buffers: a shuffled copy of the whole training matrix
+            # every epoch costs a large allocation and its page faults (188 MB on W3)
+            Xbuf = self._xbuf if self._xbuf is not None else np.empty((batch, X.shape[1]), dtype=X.dtype)
+            Ybuf = self._ybuf if self._ybuf is not None else np.empty((batch, Y.shape[1]), dtype=Y.dtype)
+            self._xbuf, self._ybuf = Xbuf, Ybuf
         dropout_rng = p.rngs["dropout"]
         step = first // batch
         for start in range(first, n, batch):
@@ -425,7 +431,13 @@ class Trainer:
             step += 1
             if self.has_batchnorm and stop - start < 2:
                 continue  # batch statistics of one row are undefined: drop a 1-row remainder
-            Xb, Yb = X[start:stop], Y[start:stop]
+            if order is None:
+                Xb, Yb = X[start:stop], Y[start:stop]
+            else:
+                idx = order[start:stop]
+                Xb, Yb = Xbuf[: stop - start], Ybuf[: stop - start]
+                np.take(X, idx, axis=0, out=Xb)
+                np.take(Y, idx, axis=0, out=Yb)
             Z, cache = model.forward(Xb, train=True, rng=dropout_rng)
             loss, dZ = model.loss.value_and_grad(Z, Yb)
             model.backward(dZ, cache)

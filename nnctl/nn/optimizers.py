@@ -43,6 +43,13 @@ class Optimizer:
     def state_names(self) -> tuple[str, ...]:
         return ()
 
+    def _buf(self, like: np.ndarray) -> np.ndarray:
+        """A scratch vector the size of theta, reused across steps (not part of the state)."""
+        buf = getattr(self, "_scratch", None)
+        if buf is None or buf.shape != like.shape or buf.dtype != like.dtype:
+            buf = self._scratch = np.empty_like(like)
+        return buf
+
     def _decayed(self, theta, grad):
         """grad + weight_decay * theta (L2, coupled), computed into grad."""
         if self.weight_decay:
@@ -226,7 +233,11 @@ class Adam(Optimizer):
         else:
             g = self._decayed(theta, grad)
         m, v = self.state["exp_avg"], self.state["exp_avg_sq"]
-        m += (1.0 - self.beta1) * (g - m)  # torch: exp_avg.lerp_(grad, 1 - beta1)
+        # torch: exp_avg.lerp_(grad, 1 - beta1) = m + (1 - beta1)(g - m), computed in place in a
+        # reused scratch vector: no parameter-sized temporaries per step
+        d = np.subtract(g, m, out=self._buf(g))
+        d *= 1.0 - self.beta1
+        m += d
         v *= self.beta2
         g *= g
         g *= 1.0 - self.beta2
