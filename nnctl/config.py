@@ -220,12 +220,15 @@ class Mapping(Field):
         return {"type": "object"}
 
 
-class IntList(Field):
-    """A list of integers >= minimum (hidden layer sizes)."""
+MAX_UNITS = 1 << 16  # a layer wider than this is a typo, and would exhaust memory before saying so
 
-    def __init__(self, default=None, help="", minimum=1, nullable=False):
+
+class IntList(Field):
+    """A list of integers in [minimum, maximum] (hidden layer sizes)."""
+
+    def __init__(self, default=None, help="", minimum=1, nullable=False, maximum=MAX_UNITS):
         super().__init__(default, help, nullable)
-        self.minimum = minimum
+        self.minimum, self.maximum = minimum, maximum
 
     def check_value(self, value, path, origins):
         if isinstance(value, int) and not isinstance(value, bool):
@@ -233,12 +236,12 @@ class IntList(Field):
         if not isinstance(value, list):
             raise origins.error(path, f"must be a list of integers >= {self.minimum} (e.g. [64, 32]); {_got(value)}")
         for i, v in enumerate(value):
-            if isinstance(v, bool) or not isinstance(v, int) or v < self.minimum:
-                raise origins.error((*path, i), f"must be an integer >= {self.minimum}; {_got(v)}")
+            if isinstance(v, bool) or not isinstance(v, int) or not self.minimum <= v <= self.maximum:
+                raise origins.error((*path, i), f"must be an integer from {self.minimum} to {self.maximum}; {_got(v)}")
         return list(value)
 
     def value_schema(self):
-        return {"type": "array", "items": {"type": "integer", "minimum": self.minimum}}
+        return {"type": "array", "items": {"type": "integer", "minimum": self.minimum, "maximum": self.maximum}}
 
 
 class Column(Field):
@@ -461,7 +464,7 @@ def _layer_fields(model_level: bool) -> dict[str, Field]:
     unset = None  # per-layer keys default to the model-level value
     f: dict[str, Field] = {}
     if not model_level:
-        f["units"] = Num(None, "units (neurons) in this layer", integer=True, ge=1)
+        f["units"] = Num(None, "units (neurons) in this layer", integer=True, ge=1, le=MAX_UNITS)
     f.update({
         "activation": Choice(_activation_names, "relu" if model_level else unset, "hidden-layer activation",
                              nullable=not model_level),
@@ -524,7 +527,7 @@ SCHEMA = Section({
         "clip_grad_norm": Num(None, "clip the global gradient norm to this value", gt=0, nullable=True),
     }, "how the weights are updated"),
     "train": Section({
-        "epochs": Num(100, "passes over the training data", integer=True, ge=1),
+        "epochs": Num(100, "passes over the training data", integer=True, ge=1, le=10_000_000),
         "gd": Choice(("batch", "stochastic", "minibatch"), "minibatch",
                      "batch: all rows per step; stochastic: one row; minibatch: batch_size rows"),
         "batch_size": Num(32, "rows per step for gd: minibatch", integer=True, ge=1),
@@ -541,6 +544,8 @@ SCHEMA = Section({
         "checkpoint_every": Num(1, "epochs between resumable checkpoints (at most one a second)", integer=True,
                                 ge=1),
         "dtype": Choice(("float32", "float64"), "float32", "float64 is for checks"),
+        "threads": Num("auto", "BLAS threads while training; auto: 1 unless the layers' products are large "
+                       "enough for a second core to pay off", integer=True, ge=1, le=256, auto=True),
         "diagnostics": Bool(True, "per-epoch layer health (diagnostics.csv) and findings such as DEAD_RELU"),
     }, "the training loop"),
     "sweep": Section({
@@ -698,7 +703,9 @@ def _check_data(spec: Spec, origins: Origins) -> None:
                                   f"valid options: {valid}")
             default = entry.options[key]
             if default is not None and not isinstance(default, bool) and isinstance(default, (int, float)):
-                Num(integer=isinstance(default, int), nullable=True).check(value, ("data", "options", key), origins)
+                # bounded: 10**30 samples would exhaust memory long before any message
+                Num(integer=isinstance(default, int), nullable=True, ge=-1e7, le=1e7).check(
+                    value, ("data", "options", key), origins)
         # the resolved config lists every option, so the run records exactly what data it saw
         d["options"] = {**entry.options, **d["options"]}
     else:

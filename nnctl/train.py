@@ -210,6 +210,7 @@ class Trainer:
         self.waited = 0
         self.train_seconds = 0.0
         self._xbuf = self._ybuf = None  # per-batch gather buffers (shuffled epochs)
+        self.threads = choose_threads(t["threads"], model, self.batch)
         self.cursor: dict | None = None  # mid-epoch position, set when a stop request interrupts an epoch
         self.epoch_start_state: dict[str, np.ndarray] | None = None  # last finite weights, if a step diverges
         self.stop_requested = False
@@ -306,7 +307,7 @@ class Trainer:
     def fit(self) -> FitResult:
         """Run the remaining epochs and return how training ended."""
         # divergence is detected after each epoch, so NumPy's overflow warnings are noise
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"), blas_threads(self.threads):
             status, message = self._fit()
         weights_epoch = self.epoch
         if self.best_state is not None and status not in ("diverged", "interrupted"):  # an interrupted
@@ -509,6 +510,32 @@ class _Diverged(Exception):
                     break
 
 
+# Below this many multiply-adds in a step's largest product, a second BLAS thread costs more in
+# synchronisation than it saves (measured: W2's 64x128 layers lose, W3's 128x784x256 gain).
+THREADS_MIN_MACS = 10_000_000
+
+
+def choose_threads(setting, model: MLP, batch: int) -> int:
+    """train.threads: an explicit count, or auto = all cores only for wide products."""
+    import os
+
+    if setting != "auto":
+        return int(setting)
+    largest = max(batch * layer.fan_in * layer.width for layer in model.layers)
+    return (os.cpu_count() or 1) if largest >= THREADS_MIN_MACS else 1
+
+
+def blas_threads(n: int):
+    """A context limiting NumPy's BLAS to `n` threads (threadpoolctl), restored on exit."""
+    import contextlib
+
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=n, user_api="blas")
+
+
 def checkpoint_seconds() -> float:
     """Minimum seconds between checkpoints (NNCTL_CHECKPOINT_SECONDS overrides, e.g. 0 in tests)."""
     import os
@@ -708,6 +735,7 @@ def execute(run: RunDir, lock: RunLock, spec: Spec, trainer: Trainer, summary: d
 
     trainer.flush = flush
     trainer.checkpoint = lambda tr: (write_checkpoint(run, tr, digest), flush(tr.rows))
+    summary["threads"] = trainer.threads  # BLAS threads used while training (train.threads)
     summary["pid"], summary["host"] = lock.pid, lock.host
     try:
         with StopOnSignals(trainer):

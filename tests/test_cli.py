@@ -279,7 +279,7 @@ def test_exponent_floats_are_numbers(tmp_path):
     ("optimizer.lr", "expected KEY=VALUE"),
     ("optimizer.lr=-5", "--set optimizer.lr=-5: optimizer.lr must be a number > 0"),
     ("model.hiden=[3]", "unknown key 'model.hiden' (did you mean 'hidden'?)"),
-    ("model.hidden=[3, x]", "model.hidden[1] must be an integer >= 1"),
+    ("model.hidden=[3, x]", "model.hidden[1] must be an integer from 1 to 65536"),
     ("optimizer.lr=[1", "cannot parse value"),
     ("model..x=1", "not a dotted key path"),
 ])
