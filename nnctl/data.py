@@ -377,7 +377,7 @@ def split_indices(n: int, y: np.ndarray | None, val: float, test: float, stratif
     n_test, n_val = math.ceil(test * n), math.ceil(val * n)
     if n - n_test - n_val < 2:
         raise DataError(
-            f"{source}: {n} rows are too few for the split (val {val}, test {test}): "
+            f"{source}: {n} rows are too few for data.split (val {val}, test {test}): "
             f"training would get {max(n - n_test - n_val, 0)} rows; need at least 2"
         )
     perm = rng.permutation(n)

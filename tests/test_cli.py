@@ -335,7 +335,7 @@ def test_csv_target_by_index_and_features(tmp_path):
     (IRIS_LIKE, ", target: species", "no column 'species' for data.target"),
     (IRIS_LIKE.replace("\n2,1,", "\n2,x1,", 1), "", "line 4, column 'b': expected a number, found 'x1'"),
     ("a,b\n" + "".join(f"{i},1\n" for i in range(20)), "", "target column 'b' has the same value (1) in every row"),
-    ("a,b\n1,0\n2,1\n3,0\n", "", "too few for the split"),
+    ("a,b\n1,0\n2,1\n3,0\n", "", "too few for data.split"),
     ("", "", "empty"),
 ])
 def test_bad_csv_exits_2_naming_line_and_column(tmp_path, csv_text, extra, message):

@@ -29,7 +29,7 @@ def test_split_is_deterministic_and_seed_dependent():
 
 
 def test_too_few_rows():
-    with pytest.raises(DataError, match="too few for the split"):
+    with pytest.raises(DataError, match="too few for data.split"):
         split_indices(3, None, 0.2, 0.2, False, np.random.default_rng(0), "tiny.csv")
 
 
