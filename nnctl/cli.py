@@ -24,6 +24,10 @@ app = typer.Typer(
     "Start with:  nnctl train configs/moons.yaml",
     no_args_is_help=True,
     add_completion=False,
+    # plain help text and plain tracebacks (for bugs only: user errors never show one): typer's
+    # rich help and rich tracebacks import markdown-it and friends, ~50 ms on every start-up
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
     pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -140,10 +144,9 @@ def train(
 
     Examples:
 
+    \b
       nnctl train configs/moons.yaml
-
       nnctl train configs/moons.yaml --set optimizer.lr=0.01 --set model.hidden=[32] --seed 3
-
       nnctl train configs/iris_csv.yaml --json | jq .best
     """
     from nnctl.config import load_spec
@@ -252,10 +255,9 @@ def sweep(
 
     Examples:
 
+    \b
       nnctl sweep configs/moons.yaml --grid optimizer.lr=0.001,0.01,0.1 --grid model.activation=relu,tanh
-
       nnctl sweep configs/moons.yaml --random 20 --space optimizer.lr='loguniform(1e-4,1e-1)' --seeds 3
-
       nnctl sweep --resume runs/moons-sweep-20261124-101500-ab12cd
     """
     from nnctl.sweep import Sweep, create_sweep_dir, parse_grid, parse_space, plan
@@ -368,8 +370,8 @@ def eval_(
 
     Examples:
 
+    \b
       nnctl eval runs/moons-20261124-101500-ab12cd
-
       nnctl eval runs/iris-csv-... --data new_flowers.csv --json
     """
     from nnctl.evaluate import evaluate_run
@@ -482,10 +484,9 @@ def compare(
 
     Examples:
 
+    \b
       nnctl compare runs/*
-
       nnctl compare runs --sort=-best_val_accuracy --top 5 --format markdown
-
       nnctl compare runs/lr-* --cols 'optimizer.*,*val_accuracy' --plot curves.png
     """
     from nnctl.compare import collect_runs, compare_table, plot_curves, render, select_columns, sort_rows
