@@ -123,7 +123,13 @@ class NnctlEngine:
         p.spec.config["train"]["epochs"] = epochs
         p.model.load_state_arrays(self.initial)
         p.rngs = random_streams(SEED)
-        return Trainer(p)
+        trainer = Trainer(p)
+        # the Trainer sets its own BLAS thread count (train.threads: auto may pick 2 for W3); use
+        # exactly the count this measurement is for, like the other engines
+        from threadpoolctl import threadpool_info
+
+        trainer.threads = min(d["num_threads"] for d in threadpool_info() if d.get("user_api") == "blas")
+        return trainer
 
     def run(self, epochs: int) -> list[float]:
         trainer = self.trainer(epochs)
