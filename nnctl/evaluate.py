@@ -16,7 +16,7 @@ import numpy as np
 from nnctl.data import Preprocessor
 from nnctl.errors import ConfigError, DataError, NnctlError, RunDirError
 from nnctl.nn.model import MLP
-from nnctl.runs import RunDir, read_npz
+from nnctl.runs import RunDir, open_run, read_npz
 
 
 @dataclass
@@ -35,26 +35,12 @@ class LoadedRun:
     summary: dict
 
 
-def read_summary(run: RunDir) -> dict:
-    """summary.json as a dict; RunDirError if missing or unreadable."""
-    path = run.file(RunDir.SUMMARY)
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RunDirError(f"{run.path}: not a run directory (no summary.json)") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise RunDirError(f"{path}: damaged ({exc})") from None
-
-
 def load_run(path: Path | str) -> LoadedRun:
     """Rebuild a run's model from its directory. Raises RunDirError naming the file at fault."""
     from nnctl.config import load_spec
     from nnctl.train import build_model
 
-    run = RunDir(Path(path))
-    if not run.path.is_dir():
-        raise RunDirError(f"{run.path}: no such run directory")
-    summary = read_summary(run)
+    run, summary = open_run(path)
     config_path = run.file(RunDir.CONFIG)
     if not config_path.is_file():
         raise RunDirError(f"{run.path}: no config.yaml; the run directory is incomplete")

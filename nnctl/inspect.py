@@ -11,13 +11,9 @@ from nnctl.errors import RunDirError
 
 def inspect_run(path: Path | str, max_epochs: int = 6) -> dict:
     """{'name', 'rows' (selected epochs x layers), 'all_rows', 'findings', 'first_last_grad_ratio'}."""
-    from nnctl.evaluate import read_summary
-    from nnctl.runs import RunDir
+    from nnctl.runs import RunDir, open_run
 
-    run = RunDir(Path(path))
-    if not run.path.is_dir():
-        raise RunDirError(f"{run.path}: no such run directory")
-    summary = read_summary(run)
+    run, summary = open_run(path)
     diag = run.file(RunDir.DIAGNOSTICS)
     if not diag.is_file():
         raise RunDirError(f"{run.path}: no diagnostics.csv (train.diagnostics was false, or the run stopped "

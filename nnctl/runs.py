@@ -137,6 +137,23 @@ def read_npz(path: Path, what: str = "file") -> dict[str, np.ndarray]:
         raise RunDirError(f"{path}: not a readable .npz {what} ({type(exc).__name__}: {exc})") from None
 
 
+def open_run(path: Path | str) -> tuple[RunDir, dict]:
+    """An existing run directory and its summary.json; RunDirError if either is missing or damaged."""
+    import json
+
+    run = RunDir(Path(path))
+    if not run.path.is_dir():
+        raise RunDirError(f"{run.path}: no such run directory")
+    summary_path = run.file(RunDir.SUMMARY)
+    try:
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunDirError(f"{run.path}: not a run directory (no summary.json)") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RunDirError(f"{summary_path}: damaged ({exc})") from None
+    return run, summary
+
+
 class RunDir:
     """One run's folder and the files in it."""
 

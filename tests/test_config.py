@@ -77,7 +77,8 @@ def test_zeros_init_warns():
 def test_error_points_at_file_line_and_key(tmp_path):
     p = tmp_path / "c.yaml"
     p.write_text("data:\n  source: sklearn:moons\ntrain:\n  epochs: 0\n")
-    with pytest.raises(ConfigError, match=r"c\.yaml, line 4: train\.epochs must be an integer >= 1 and <= 10000000; got number 0"):
+    message = r"c\.yaml, line 4: train\.epochs must be an integer >= 1 and <= 10000000; got number 0"
+    with pytest.raises(ConfigError, match=message):
         load_spec(p)
 
 
