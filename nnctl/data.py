@@ -36,6 +36,7 @@ class Dataset:
     fingerprint: str  # sha256 of the file, or of the generated arrays
     columns: list[dict] = field(default_factory=list)  # CSV input columns: name, kind, categories
     target_name: str | None = None
+    n_features: int = 0  # X's width, kept when training frees X
 
     @property
     def n_classes(self) -> int:
@@ -47,14 +48,14 @@ class Dataset:
 
 
 # ------------------------------------------------------------------------------------ loading
-def load_dataset(data_spec: dict, base_dir: Path) -> Dataset:
+def load_dataset(data_spec: dict, base_dir: Path, dtype=np.float64) -> Dataset:
     """Load the dataset a validated `data:` section describes (paths relative to `base_dir`)."""
     source = data_spec["source"]
     if source.startswith("sklearn:"):
         ds = load_builtin(source[len("sklearn:"):], data_spec.get("options") or {})
     else:
         ds = load_csv(resolve_path(source, base_dir), data_spec.get("target"), data_spec.get("features"),
-                      data_spec.get("task", "auto"))
+                      data_spec.get("task", "auto"), dtype)
         ds.source = source
     return finish_task(ds, data_spec.get("task", "auto"))
 
@@ -235,9 +236,12 @@ def _column_index(path, header, key, what) -> int:
     return header.index(key)
 
 
-def load_csv(path: Path, target: Any, features: Any, task: str) -> Dataset:
-    """Read a CSV: header row, numeric or string columns, one target column."""
-    fast = _read_numeric_csv(path)
+def load_csv(path: Path, target: Any, features: Any, task: str, dtype=np.float64) -> Dataset:
+    """Read a CSV: header row, numeric or string columns, one target column.
+
+    `dtype` is what an all-numeric file is parsed to: float32 for float32 training halves the
+    memory of a large file (the model sees float32 values either way)."""
+    fast = _read_numeric_csv(path, dtype)
     if fast is not None:  # all numbers, nothing missing: NumPy's C parser, 10x faster, no per-cell objects
         header, M = fast
         rows = []
@@ -292,7 +296,7 @@ def load_csv(path: Path, target: Any, features: Any, task: str) -> Dataset:
     return ds
 
 
-def _read_numeric_csv(path: Path) -> tuple[list[str], np.ndarray] | None:
+def _read_numeric_csv(path: Path, dtype=np.float64) -> tuple[list[str], np.ndarray] | None:
     """(header, matrix) if every data cell is a finite number; None sends the file to the careful
     reader, which names the line and column of whatever is wrong."""
     try:
@@ -305,7 +309,7 @@ def _read_numeric_csv(path: Path) -> tuple[list[str], np.ndarray] | None:
 
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # "input contained no data": the careful reader says it better
-                M = np.loadtxt(f, delimiter=",", dtype=np.float64, ndmin=2, comments=None)
+                M = np.loadtxt(f, delimiter=",", dtype=dtype, ndmin=2, comments=None)
     except (OSError, ValueError, UnicodeDecodeError, csv.Error):
         return None
     if M.shape[0] == 0 or M.shape[1] != len(header) or not np.isfinite(M).all():
@@ -314,8 +318,9 @@ def _read_numeric_csv(path: Path) -> tuple[list[str], np.ndarray] | None:
 
 
 def _numeric_dataset(path, header, M, t, f_idx, task) -> Dataset:
-    X = np.ascontiguousarray(M[:, f_idx])
-    y = M[:, t].copy()
+    y = M[:, t].astype(np.float64)
+    contiguous = f_idx == list(range(f_idx[0], f_idx[-1] + 1))
+    X = M[:, f_idx[0]:f_idx[-1] + 1] if contiguous else M[:, f_idx]  # a view when it can be: no copy
     names = [header[i] for i in f_idx]
     columns = [{"name": n, "kind": "numeric"} for n in names]
     ds = Dataset(X, y, task, names, None, str(path), file_fingerprint(path), columns, header[t])
@@ -441,6 +446,14 @@ class Preprocessor:
             out /= self.post_scale
         return out
 
+    def transform_rows(self, X: np.ndarray, idx: np.ndarray, dtype, chunk: int = 16384) -> np.ndarray:
+        """transform(X[idx]) cast to `dtype`, computed in chunks of rows into one output array, so a
+        large data set never has several full-size float64 temporaries alive at once."""
+        out = np.empty((len(idx), self.n_outputs), dtype=dtype)
+        for start in range(0, len(idx), chunk):
+            out[start:start + chunk] = self.transform(X[idx[start:start + chunk]])
+        return out
+
     def arrays(self) -> dict[str, np.ndarray]:
         """Arrays for preprocess.npz."""
         out = {"method": np.array(self.method), "shift": self.shift, "scale": self.scale}
@@ -458,8 +471,17 @@ class Preprocessor:
                    arrays.get("post_scale"), arrays.get("explained_variance_ratio"))
 
 
-def fit_preprocessor(method: str, X: np.ndarray, pca_components: int | float | None) -> Preprocessor:
-    """Fit a preprocessing method on training features X (n, d)."""
+def fit_preprocessor(method: str, X: np.ndarray, pca_components: int | float | None,
+                     rows: np.ndarray | None = None) -> Preprocessor:
+    """Fit a preprocessing method on training features X (n, d), or on X[rows].
+
+    With `rows`, the per-column statistics of none/center/standardize/minmax are accumulated in
+    chunks, so a large data set is never copied whole; pca/whiten need the rows together.
+    """
+    if rows is not None:
+        if method in ("none", "center", "standardize", "minmax"):
+            return _fit_columnwise(method, X, rows)
+        X = X[rows]
     n, d = X.shape
     zero, one = np.zeros(d), np.ones(d)
     if method == "none":
@@ -481,6 +503,28 @@ def fit_preprocessor(method: str, X: np.ndarray, pca_components: int | float | N
     Vt = _flip_signs(Vt[:k])
     post = np.sqrt(np.where(var[:k] > 0, var[:k], 1.0)) if method == "whiten" else None
     return Preprocessor(method, mean, one, Vt.T.copy(), post, ratio[:k])
+
+
+def _fit_columnwise(method: str, X: np.ndarray, rows: np.ndarray, chunk: int = 16384) -> Preprocessor:
+    d = X.shape[1]
+    zero, one = np.zeros(d), np.ones(d)
+    if method == "none":
+        return Preprocessor(method, zero, one)
+    def parts():  # one chunk of rows at a time, never the whole training matrix
+        for i in range(0, len(rows), chunk):
+            yield X[rows[i:i + chunk]].astype(np.float64, copy=False)
+
+    if method == "minmax":
+        lo = np.min([p.min(axis=0) for p in parts()], axis=0)
+        hi = np.max([p.max(axis=0) for p in parts()], axis=0)
+        return Preprocessor(method, lo, np.where(hi > lo, hi - lo, 1.0))
+    mean = np.sum([p.sum(axis=0) for p in parts()], axis=0) / len(rows)
+    if method == "center":
+        return Preprocessor(method, mean, one)
+    # two passes (mean, then squared deviations): as exact as np.std, and never a full-size temporary
+    var = np.sum([((p - mean) ** 2).sum(axis=0) for p in parts()], axis=0) / len(rows)
+    std = np.sqrt(var)  # ddof=0, as sklearn's StandardScaler
+    return Preprocessor(method, mean, np.where(std > 0, std, 1.0))
 
 
 def _n_components(spec, ratio, max_k) -> int:

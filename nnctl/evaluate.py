@@ -160,7 +160,7 @@ def _test_split(loaded: LoadedRun):
         raise RunDirError(f"{loaded.run.file(RunDir.SPLIT)}: no 'test' indices")
     d = loaded.spec.config["data"]
     try:
-        ds = load_dataset(d, loaded.spec.base_dir)
+        ds = load_dataset(d, loaded.spec.base_dir, loaded.model.dtype)  # as training read it
     except NnctlError as exc:
         raise DataError(f"cannot re-create the training data of {loaded.run.path}: {exc}; "
                         f"evaluate on a CSV with --data instead") from None

@@ -88,7 +88,7 @@ def _training_data(loaded, notes):
     from nnctl.runs import RunDir, read_npz
 
     try:
-        ds = load_dataset(loaded.spec.config["data"], loaded.spec.base_dir)
+        ds = load_dataset(loaded.spec.config["data"], loaded.spec.base_dir, loaded.model.dtype)
         split = read_npz(loaded.run.file(RunDir.SPLIT), "split file")
         idx = split["train"]
         if len(idx) and int(idx.max()) >= len(ds.y):

@@ -114,7 +114,7 @@ def prepare(spec: Spec) -> Prepared:
     """Load data, split, fit preprocessing on train, build and initialise the model."""
     c = spec.config
     d = c["data"]
-    ds = load_dataset(d, spec.base_dir)
+    ds = load_dataset(d, spec.base_dir, np.dtype(c["train"]["dtype"]))
     resolve_data_dependent(spec, ds.task, ds.n_classes)
     rngs = random_streams(c["seed"])
     s = d["split"]
@@ -122,7 +122,7 @@ def prepare(spec: Spec) -> Prepared:
     train, val, test = split_indices(len(ds.y), stratify_y, s["val"], s["test"], s["stratify"], rngs["split"],
                                      d["source"])
     split = {"train": train, "val": val, "test": test}
-    pre = fit_preprocessor(d["preprocess"], ds.X[train], d["pca_components"])
+    pre = fit_preprocessor(d["preprocess"], ds.X, d["pca_components"], rows=train)
     dtype = np.dtype(c["train"]["dtype"])
     loss = LOSSES.get(c["train"]["loss"])
     n_outputs = loss.n_outputs(ds.n_classes, ds.n_targets)
@@ -132,9 +132,11 @@ def prepare(spec: Spec) -> Prepared:
         load_weights_into(model, Path(c["model"]["init_from"]), "model.init_from")
     X, Y, y = {}, {}, {}
     for part, idx in split.items():
-        X[part] = np.ascontiguousarray(pre.transform(ds.X[idx]), dtype=dtype)
+        X[part] = pre.transform_rows(ds.X, idx, dtype)
         y[part] = ds.y[idx]
-        Y[part] = loss.encode(ds.y[idx], ds.n_classes, dtype)
+        Y[part] = loss.encode(y[part], ds.n_classes, dtype)
+    ds.n_features = ds.X.shape[1]
+    ds.X = None  # the raw features are not needed once split and transformed: free them for training
     _check_batch_sizes(spec, len(train))
     return Prepared(spec, ds, split, pre, model, X, Y, y, rngs)
 
@@ -618,7 +620,7 @@ def new_summary(spec: Spec, prepared: Prepared, run: RunDir, command: list[str] 
     c = spec.config
     return {
         "status": "running", "name": spec.name, "run_dir": str(run.path), "task": ds.task,
-        "loss": c["train"]["loss"], "classes": ds.class_names, "n_features": int(ds.X.shape[1]),
+        "loss": c["train"]["loss"], "classes": ds.class_names, "n_features": int(ds.n_features),
         "n_inputs": int(prepared.pre.n_outputs), "n_outputs": int(model.output_layer.units),
         "n_rows": {k: int(len(v)) for k, v in prepared.split.items()},
         "n_params": int(model.n_params()), "seed": c["seed"], "epochs_planned": c["train"]["epochs"],
