@@ -28,6 +28,9 @@ def save_figure(fig, output: Path) -> None:
     from nnctl.runs import write_atomic
 
     plt = pyplot()
+    if Path(output).suffix.lower() != ".png":
+        plt.close(fig)
+        raise NnctlError(f"{output}: plots are written as PNG; give a file name ending in .png")
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)

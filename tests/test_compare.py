@@ -145,3 +145,10 @@ def test_plot_default_location_and_non_2d(tmp_path):
     assert out.exit_code == 0 and (rd / "plot.png").stat().st_size > 5000
     assert int.from_bytes((rd / "plot.png").read_bytes()[16:20], "big") == 1100  # 13-D input: curves only
     assert run("plot", tmp_path / "nope").exit_code == 2
+
+
+def test_plot_names_must_end_in_png(runs, tmp_path):
+    _, paths = runs
+    out = run("plot", paths[0], "-o", tmp_path / "x.txt")
+    assert out.exit_code == 2 and "ending in .png" in out.stderr
+    assert not (tmp_path / "x.txt").exists()
