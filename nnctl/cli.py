@@ -332,12 +332,24 @@ def _run_sweep(sw, todo) -> None:
             extra = f": {trial.error}" if trial.error else ""
             err.print(f"{trial.name} {trial.status}{_escape(extra)}")
 
+    import signal
+
+    def on_term(signum, frame):  # SIGTERM stops the sweep like Ctrl-C: trials checkpoint, then exit 1
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
     try:
         if sw.dask:
             run_dask(sw, todo, sw.dask, on_update)
         else:
             run_local(sw, todo, on_update)
+    except KeyboardInterrupt:
+        from nnctl.errors import TrainingFailed
+
+        raise TrainingFailed(f"sweep interrupted; running trials were checkpointed. Continue with: "
+                             f"nnctl sweep --resume {sw.path}") from None
     finally:
+        signal.signal(signal.SIGTERM, previous)
         if live is not None:
             live.stop()
         sw.save()

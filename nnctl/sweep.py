@@ -279,6 +279,12 @@ def run_local(sweep: Sweep, todo: list[Trial], on_update: Callable[[Trial], None
                 on_update(trial)
             running = still
     except BaseException:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():  # a second signal must not cut the
+            signal.signal(signal.SIGINT, signal.SIG_IGN)             # clean-up short: the manifest
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)            # would be left saying "running"
         for _, proc, _ in running:
             proc.terminate()  # each trial checkpoints on SIGTERM and is marked interrupted
         for trial, proc, t0 in running:

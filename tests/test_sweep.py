@@ -158,3 +158,31 @@ def test_dask_unreachable_is_a_clear_error(tmp_path):
     out = nnctl("sweep", cfg, "--grid", "optimizer.lr=0.01", "--dask", f"tcp://127.0.0.1:{_free_port()}",
                 "--runs-dir", tmp_path / "runs", timeout=120)
     assert out.returncode == 2 and "cannot reach the Dask scheduler" in out.stderr
+
+
+def test_sigterm_checkpoints_running_trials_and_resume_finishes_them(tmp_path):
+    import signal
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("data: {source: 'sklearn:spiral', options: {n_samples: 300}}\nmodel: {hidden: [16]}\n"
+                   "train: {epochs: 1500, batch_size: 8}\n")
+    proc = subprocess.Popen([sys.executable, "-m", "nnctl", "sweep", str(cfg), "--grid", "optimizer.lr=0.01,0.02",
+                             "--jobs", "2", "--runs-dir", str(tmp_path / "runs")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # wait until both trials have started training
+        runs = list((tmp_path / "runs").glob("*/t00*/metrics.csv"))
+        if len(runs) == 2:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1 and "nnctl sweep --resume" in err and "Traceback" not in err
+    folder = next((tmp_path / "runs").iterdir())
+    trials = json.loads((folder / "sweep.json").read_text())["trials"]
+    assert [t["status"] for t in trials] == ["interrupted", "interrupted"]
+    out = nnctl("sweep", "--resume", folder)
+    assert out.returncode == 0, out.stderr
+    trials = json.loads((folder / "sweep.json").read_text())["trials"]
+    assert [t["status"] for t in trials] == ["completed", "completed"]
+    assert len([p for p in folder.iterdir() if p.is_dir()]) == 2  # resumed in place, not retrained elsewhere
