@@ -264,7 +264,21 @@ def sweep(
 
     if resume is not None:
         sw = Sweep.load(resume)
-        todo = [t for t in sw.trials if t.status not in ("completed", "early_stopped", "stopped_at_loss")]
+        todo = []
+        for t in sw.trials:
+            done = t.status in ("completed", "early_stopped", "stopped_at_loss")
+            if done and t.run_dir and Path(t.run_dir).is_dir():
+                continue
+            if t.status == "diverged":  # deterministic: it would diverge again
+                continue
+            if t.status == "failed" and t.run_dir and Path(t.run_dir).is_dir():
+                # keep the failed attempt for inspection, out of compare's way (hidden names are skipped)
+                old = Path(t.run_dir)
+                old.rename(old.with_name(f".failed-{old.name}"))
+                t.run_dir = None
+            if done:  # finished, but its run dir is gone: run it again
+                t.run_dir, t.status = None, "pending"
+            todo.append(t)
         if jobs:
             sw.jobs = jobs
         if dask:

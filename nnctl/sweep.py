@@ -198,7 +198,11 @@ class Sweep:
             doc = json.loads((Path(path) / MANIFEST).read_text(encoding="utf-8"))
             trials = [Trial(t["id"], t["overrides"], t["seed"], t["status"], t.get("run_dir"), t.get("error", ""),
                             t.get("seconds"), t.get("metric")) for t in doc["trials"]]
-            return cls(Path(path), Path(doc["config"]), doc["command"], trials, doc.get("jobs", 1), doc.get("dask"))
+            path = Path(path).resolve()
+            for t in trials:  # manifests store absolute run dirs; older relative ones live in the folder
+                if t.run_dir and not Path(t.run_dir).is_absolute():
+                    t.run_dir = str(path / Path(t.run_dir).name)
+            return cls(path, Path(doc["config"]), doc["command"], trials, doc.get("jobs", 1), doc.get("dask"))
         except FileNotFoundError:
             raise RunDirError(f"{path}: not a sweep folder (no {MANIFEST})") from None
         except (ValueError, KeyError, TypeError) as exc:
@@ -206,8 +210,9 @@ class Sweep:
 
 
 def create_sweep_dir(runs_dir: Path, name: str) -> Path:
-    """runs/<name>-sweep-<stamp>-<hex>/, exclusive like a run dir."""
-    return RunDir.create(runs_dir, f"{name}-sweep").path
+    """runs/<name>-sweep-<stamp>-<hex>/, exclusive like a run dir; absolute, so the run dirs the
+    manifest records stay valid from any working directory."""
+    return RunDir.create(Path(runs_dir).resolve(), f"{name}-sweep").path
 
 
 # ------------------------------------------------------------------------------------ running
@@ -220,7 +225,7 @@ def trial_env() -> dict[str, str]:
     return env
 
 
-def _finish(trial: Trial, code: int, out: str, err: str, seconds: float) -> None:
+def _finish(trial: Trial, code: int, out: str, err: str, seconds: float, sweep_dir: Path | None = None) -> None:
     trial.seconds = seconds
     summary = None
     for line in reversed(out.strip().splitlines()):
@@ -238,6 +243,9 @@ def _finish(trial: Trial, code: int, out: str, err: str, seconds: float) -> None
         last = out.strip().splitlines()[-1] if out.strip() else None
         if last and Path(last).is_dir():
             trial.run_dir = last
+        elif trial.run_dir is None and sweep_dir is not None:  # no output at all: find its run dir by name
+            found = sorted(Path(sweep_dir).glob(f"{trial.name}-*"))
+            trial.run_dir = str(found[-1]) if found else None
         trial.status = "failed" if code != 0 else "completed"
         if code == 1 and trial.run_dir:
             try:
@@ -263,7 +271,10 @@ def run_local(sweep: Sweep, todo: list[Trial], on_update: Callable[[Trial], None
                         "--name", trial.name, "--seed", str(trial.seed), "--quiet", "--json", *trial.set_args()]
                 if trial.run_dir and Path(trial.run_dir).is_dir() and trial.status in ("interrupted", "running"):
                     args = [sys.executable, "-m", "nnctl", "resume", trial.run_dir, "--quiet", "--json"]
-                proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                # own session: a Ctrl-C in the terminal reaches only this process, which then stops
+                # each trial with exactly one SIGTERM (two signals would cut a trial's clean-up short)
+                proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                        start_new_session=True)
                 trial.status = "running"
                 running.append((trial, proc, time.perf_counter()))
                 on_update(trial)
@@ -274,7 +285,7 @@ def run_local(sweep: Sweep, todo: list[Trial], on_update: Callable[[Trial], None
                     still.append((trial, proc, t0))
                     continue
                 out, err = proc.communicate()
-                _finish(trial, proc.returncode, out, err, time.perf_counter() - t0)
+                _finish(trial, proc.returncode, out, err, time.perf_counter() - t0, sweep.path)
                 sweep.save()
                 on_update(trial)
             running = still
@@ -285,6 +296,7 @@ def run_local(sweep: Sweep, todo: list[Trial], on_update: Callable[[Trial], None
         if threading.current_thread() is threading.main_thread():  # a second signal must not cut the
             signal.signal(signal.SIGINT, signal.SIG_IGN)             # clean-up short: the manifest
             signal.signal(signal.SIGTERM, signal.SIG_IGN)            # would be left saying "running"
+        running = [r for r in running if r[0].status == "running"]  # not the ones already finished
         for _, proc, _ in running:
             proc.terminate()  # each trial checkpoints on SIGTERM and is marked interrupted
         for trial, proc, t0 in running:
@@ -293,7 +305,7 @@ def run_local(sweep: Sweep, todo: list[Trial], on_update: Callable[[Trial], None
             except subprocess.TimeoutExpired:
                 proc.kill()
                 out, err = proc.communicate()
-            _finish(trial, proc.returncode, out, err, time.perf_counter() - t0)
+            _finish(trial, proc.returncode, out, err, time.perf_counter() - t0, sweep.path)
             if trial.status == "failed" and trial.run_dir:
                 trial.status = "interrupted"
         sweep.save()

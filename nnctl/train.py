@@ -655,11 +655,11 @@ def resume_run(path: Path, on_start: Callable[[dict], None] | None = None,
     run = RunDir(Path(path))
     if not run.path.is_dir():
         raise RunDirError(f"{run.path}: no such run directory")
+    if not run.file(RunDir.CONFIG).exists():  # checked before locking: no .lock left in a stray folder
+        raise RunDirError(f"{run.path}: no config.yaml (not a run directory, or the run was killed before "
+                          f"writing anything); nothing to resume")
     lock = RunLock.acquire(run)
     try:
-        if not run.file(RunDir.CONFIG).exists():
-            raise RunDirError(f"{run.path}: no config.yaml (not a run directory, or the run was killed before "
-                              f"writing anything); nothing to resume")
         try:
             summary = json.loads(run.file(RunDir.SUMMARY).read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -740,25 +740,29 @@ def execute(run: RunDir, lock: RunLock, spec: Spec, trainer: Trainer, summary: d
     summary["threads"] = trainer.threads  # BLAS threads used while training (train.threads)
     summary["pid"], summary["host"] = lock.pid, lock.host
     try:
-        with StopOnSignals(trainer):
+        with StopOnSignals(trainer) as signals:
             try:
                 flush(trainer.rows)  # a resumed run's metrics.csv is cut back to the checkpoint here
                 if on_start is not None:
                     on_start({**summary, "columns": columns})
                 result = trainer.fit()
             except KeyboardInterrupt:  # a second Ctrl-C: stop now, keep the last checkpoint as it is
+                signals.finishing = True
                 summary.update(status="interrupted", message="interrupted at once (second signal); resume "
                                f"continues from the last checkpoint: nnctl resume {run.path}")
                 flush(trainer.rows[: len(table)])
                 raise TrainingFailed(f"{run.path}: {summary['message']}", run_dir=run.path) from None
-        if result.status == "interrupted":
-            write_checkpoint(run, trainer, digest)  # the exact position, mid-epoch if need be
-            result.message += f"; continue with: nnctl resume {run.path}"
-        run.write_npz(RunDir.WEIGHTS, model.state_arrays())
-        summary.update(status=result.status, message=result.message, best=result.best,
-                       weights_epoch=result.weights_epoch, train_time_s=trainer.train_seconds,
-                       finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-        flush(result.rows)
+            # training is over: further signals are ignored while the final files are written, so
+            # a second Ctrl-C or a SIGTERM after a SIGINT cannot leave them half-updated
+            signals.finishing = True
+            if result.status == "interrupted":
+                write_checkpoint(run, trainer, digest)  # the exact position, mid-epoch if need be
+                result.message += f"; continue with: nnctl resume {run.path}"
+            run.write_npz(RunDir.WEIGHTS, model.state_arrays())
+            summary.update(status=result.status, message=result.message, best=result.best,
+                           weights_epoch=result.weights_epoch, train_time_s=trainer.train_seconds,
+                           finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+            flush(result.rows)
     except OSError as exc:
         raise TrainingFailed(f"{exc.filename or run.path}: cannot write ({exc.strerror}); the last checkpoint is "
                              f"intact", run_dir=run.path) from None
@@ -785,8 +789,11 @@ class StopOnSignals:
     def __init__(self, trainer: Trainer):
         self.trainer = trainer
         self.previous: dict = {}
+        self.finishing = False  # set once training ended: signals are then ignored
 
     def _handle(self, signum, frame):
+        if self.finishing:
+            return
         if self.trainer.stop_requested:
             raise KeyboardInterrupt
         self.trainer.request_stop()
@@ -804,7 +811,9 @@ class StopOnSignals:
         import signal
 
         for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
+            # after a stop request the process is on its way out (exit 1): a late second signal must
+            # not kill it while it reports, so signals stay ignored; otherwise restore the handlers
+            signal.signal(sig, signal.SIG_IGN if self.trainer.stop_requested else handler)
         return False
 
 

@@ -258,3 +258,30 @@ def test_hostile_weights_are_refused_by_init_from_and_eval(tmp_path, kind, messa
     bad.replace(run / "weights.npz")
     out = nnctl("eval", run, check=2)
     assert message in out.stderr and "weights.npz" in out.stderr
+
+
+def test_two_quick_signals_still_leave_consistent_files(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(CONFIGS["sgd"].replace("epochs: 60", "epochs: 3000"))
+    for gap in (0.003, 0.02):
+        folder = tmp_path / f"gap{gap}"
+        proc = start("train", cfg, "--runs-dir", folder, "-q")
+        while not list(folder.glob("*/metrics.csv")):
+            time.sleep(0.01)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(gap)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 1, (gap, proc.returncode, err)
+        run = only_run(folder)
+        summary = json.loads((run / "summary.json").read_text())
+        assert summary["status"] == "interrupted"
+        assert (run / "weights.npz").exists() or (run / "checkpoint" / "checkpoint.npz").exists()
+        assert not list(run.rglob(".*.tmp"))
+
+
+def test_resume_of_a_stray_folder_leaves_nothing_behind(tmp_path):
+    out = nnctl("resume", tmp_path, check=2)
+    assert "nothing to resume" in out.stderr
+    assert not (tmp_path / ".lock").exists()

@@ -85,15 +85,15 @@ def test_local_sweep_failure_manifest_and_resume(tmp_path):
     # resume: only the two failed trials run again
     out = nnctl("sweep", "--resume", folder)
     assert "(2 to run)" in out.stderr and out.returncode == 1
-    # make a completed trial look interrupted and one failed by a now-fixed cause: resume redoes exactly those
+    # a completed trial whose run dir was deleted is missing: resume runs exactly that one again
     manifest = json.loads((folder / "sweep.json").read_text())
     manifest["trials"] = [t for t in manifest["trials"] if t["status"] != "failed"]
-    shutil.rmtree(manifest["trials"][0]["run_dir"])
-    manifest["trials"][0].update(status="failed", run_dir=None)
     (folder / "sweep.json").write_text(json.dumps(manifest))
+    shutil.rmtree(manifest["trials"][0]["run_dir"])
     out = nnctl("sweep", "--resume", folder)
     assert out.returncode == 0 and "(1 to run)" in out.stderr
-    assert all(t["status"] == "completed" for t in json.loads((folder / "sweep.json").read_text())["trials"])
+    trials = json.loads((folder / "sweep.json").read_text())["trials"]
+    assert all(t["status"] == "completed" and Path(t["run_dir"]).is_dir() for t in trials)
 
 
 def test_sweep_block_in_yaml(tmp_path):
@@ -166,9 +166,9 @@ def test_sigterm_checkpoints_running_trials_and_resume_finishes_them(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("data: {source: 'sklearn:spiral', options: {n_samples: 300}}\nmodel: {hidden: [16]}\n"
                    "train: {epochs: 1500, batch_size: 8}\n")
-    proc = subprocess.Popen([sys.executable, "-m", "nnctl", "sweep", str(cfg), "--grid", "optimizer.lr=0.01,0.02",
-                             "--jobs", "2", "--runs-dir", str(tmp_path / "runs")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "nnctl", "sweep", "c.yaml", "--grid", "optimizer.lr=0.01,0.02",
+                             "--jobs", "2", "--runs-dir", "runs"],  # relative paths: resume runs from elsewhere
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:  # wait until both trials have started training
         runs = list((tmp_path / "runs").glob("*/t00*/metrics.csv"))
@@ -181,8 +181,14 @@ def test_sigterm_checkpoints_running_trials_and_resume_finishes_them(tmp_path):
     folder = next((tmp_path / "runs").iterdir())
     trials = json.loads((folder / "sweep.json").read_text())["trials"]
     assert [t["status"] for t in trials] == ["interrupted", "interrupted"]
-    out = nnctl("sweep", "--resume", folder)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = subprocess.run([sys.executable, "-m", "nnctl", "sweep", "--resume", str(folder)], capture_output=True,
+                         text=True, cwd=elsewhere, timeout=120)
     assert out.returncode == 0, out.stderr
     trials = json.loads((folder / "sweep.json").read_text())["trials"]
     assert [t["status"] for t in trials] == ["completed", "completed"]
+    for t in trials:  # continued from the checkpoint, not retrained
+        assert "resumed from epoch" in json.loads((Path(t["run_dir"]) / "summary.json").read_text())["message"] \
+            or json.loads((Path(t["run_dir"]) / "summary.json").read_text())["status"] == "completed"
     assert len([p for p in folder.iterdir() if p.is_dir()]) == 2  # resumed in place, not retrained elsewhere
