@@ -91,7 +91,7 @@ class Field:
         if self.help:
             s["description"] = self.help
         if self.default is not None or self.nullable:
-            s["default"] = _json_default(self.default)
+            s["default"] = _copy(self.default)
         return s
 
     def value_schema(self) -> dict:
@@ -104,10 +104,6 @@ def _copy(v):
     if isinstance(v, (list, tuple)):
         return [_copy(x) for x in v]
     return v
-
-
-def _json_default(v):
-    return _copy(v)
 
 
 class Num(Field):
@@ -565,7 +561,6 @@ class Spec:
     config: dict
     source: str  # the file (or '<config>') it came from, for messages
     base_dir: Path  # relative data paths are relative to this
-    warnings: list[str] = field(default_factory=list)
     layer_specs: list[dict] = field(default_factory=list)  # resolved hidden layers, shorthand or not
     check_files: bool = True
 
@@ -817,10 +812,6 @@ def _resolve_model(spec: Spec, origins: Origins) -> None:
         if spec.check_files and not p.is_file():
             raise origins.error(("model", "init_from"), f"file not found: {p}")
         m["init_from"] = str(p.resolve())
-    inits = {r["init"] for r in resolved} | {m["init"]}
-    if "zeros" in inits and resolved:
-        spec.warnings.append("init: zeros gives every unit of a layer the same weights, so they all learn the "
-                             "same thing (symmetry is never broken); use auto, he_normal or xavier_uniform")
 
 
 def _resolve_optimizer(spec: Spec, origins: Origins) -> None:

@@ -199,10 +199,6 @@ class RunDir:
     def write_npz(self, name: str, arrays: dict[str, np.ndarray]) -> None:
         write_npz(self.file(name), arrays)
 
-    def write_metrics(self, columns: list[str], rows: Iterable[dict]) -> None:
-        """metrics.csv, whole: a header and one row per epoch (empty cell for a missing value)."""
-        self.write_text(self.METRICS, MetricsTable(columns).extend(rows).text())
-
 
 class MetricsTable:
     """metrics.csv kept as formatted lines, so rewriting the whole file each epoch costs a copy, not a

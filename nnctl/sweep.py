@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +44,6 @@ class Trial:
     error: str = ""
     seconds: float | None = None
     metric: float | None = None
-    extra: dict = field(default_factory=dict)
 
     @property
     def name(self) -> str:

@@ -24,7 +24,7 @@ import numpy as np
 from nnctl.config import Spec, resolve_data_dependent, resolved_yaml
 from nnctl.data import Dataset, Preprocessor, fit_preprocessor, load_dataset, split_indices
 from nnctl.diagnostics import DIAG_COLUMNS, config_findings, diag_table_rows
-from nnctl.errors import ConfigError, NnctlError, RunDirError, TrainingFailed
+from nnctl.errors import NnctlError, RunDirError, TrainingFailed
 from nnctl.nn.losses import LOSSES
 from nnctl.nn.model import MLP, LayerDef
 from nnctl.nn.optimizers import OPTIMIZERS
@@ -137,21 +137,13 @@ def prepare(spec: Spec) -> Prepared:
         Y[part] = loss.encode(y[part], ds.n_classes, dtype)
     ds.n_features = ds.X.shape[1]
     ds.X = None  # the raw features are not needed once split and transformed: free them for training
-    _check_batch_sizes(spec, len(train))
     return Prepared(spec, ds, split, pre, model, X, Y, y, rngs)
-
-
-def _check_batch_sizes(spec: Spec, n_train: int) -> None:
-    t = spec.config["train"]
-    if any(r["norm"] == "batch" for r in spec.layer_specs) and t["gd"] == "batch" and n_train < 2:
-        raise ConfigError(f"{spec.source}: batch norm needs at least 2 training rows per step")
 
 
 def load_weights_into(model: MLP, path: Path, what: str) -> None:
     """Load a weights.npz into `model`; RunDirError naming the file and key on any mismatch."""
     arrays = read_npz(path, "weights file")
-    # init_from may come from a run without batch norm state etc.: only parameters must match
-    try:
+    try:  # every array must match: parameters and norm statistics alike
         model.load_state_arrays(arrays)
     except ValueError as exc:
         raise RunDirError(f"{path} ({what}): {exc}") from None
@@ -626,7 +618,7 @@ def new_summary(spec: Spec, prepared: Prepared, run: RunDir, command: list[str] 
         "n_params": int(model.n_params()), "seed": c["seed"], "epochs_planned": c["train"]["epochs"],
         "epochs_run": 0, "best": None, "final": None, "wall_time_s": None,
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "finished_at": None,
-        "command": command if command is not None else sys.argv, "warnings": list(spec.warnings),
+        "command": command if command is not None else sys.argv,
         "versions": versions(), "blas": blas_info(), "message": "", "findings": config_findings(spec),
     }
 

@@ -71,7 +71,11 @@ def test_early_stopping_true_means_defaults():
 
 
 def test_zeros_init_warns():
-    assert "symmetry" in " ".join(spec_of(model={"init": "zeros"}).warnings)
+    from nnctl.diagnostics import config_findings
+
+    found = config_findings(spec_of(model={"init": "zeros"}))
+    assert [f["code"] for f in found] == ["ZEROS_INIT", "ZEROS_INIT"]  # both hidden layers
+    assert "same thing" in found[0]["why"]
 
 
 def test_error_points_at_file_line_and_key(tmp_path):
