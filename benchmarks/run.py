@@ -265,6 +265,40 @@ class GemmFloor:
         return times
 
 
+class OptimizerStep:
+    """nnctl's own optimizer (Adam, lr 1e-3) alone: one epoch's worth of `step` calls on a flat
+    float32 vector the size of nnctl's parameters, with a fixed gradient. Only the step calls are
+    timed (the gradient is copied in first, as backward would write it). Together with the GEMM floor
+    this bounds what a NumPy engine with this optimizer can reach: the GEMMs and the update cannot
+    overlap, and NumPy cannot fuse the update's vector passes into one."""
+
+    name = "Adam step"
+
+    def __init__(self, n_params: int, n: int, batch: int):
+        rng = np.random.default_rng(SEED)
+        self.theta = rng.standard_normal(n_params, dtype=np.float32)
+        self.g0 = rng.standard_normal(n_params, dtype=np.float32)
+        self.g = np.empty_like(self.g0)
+        self.steps = math.ceil(n / batch)
+        self.n_params = n_params
+        self.note = f"{n_params:,} parameters, {self.steps} steps per epoch"
+
+    def run(self, epochs: int) -> list[float]:
+        from nnctl.nn.optimizers import OPTIMIZERS
+
+        opt = OPTIMIZERS.get("adam", {}).bind(self.theta, 0.0)
+        times = []
+        for _ in range(epochs):
+            spent = 0.0
+            for _ in range(self.steps):
+                np.copyto(self.g, self.g0)
+                t0 = time.perf_counter()
+                opt.step(self.theta, self.g, 1e-3)
+                spent += time.perf_counter() - t0
+            times.append(spent)
+        return times
+
+
 def gemm_peak(size: int, reps: int = 5) -> float:
     """GFLOP/s of the fastest of `reps` size x size float32 matmuls (after one warm-up)."""
     rng = np.random.default_rng(SEED)
@@ -387,6 +421,7 @@ def run_workload(w: Workload, options: dict, epochs: int, rounds: int, thread_li
         engines.append(TorchEngine(w, X, y))
     engines.append(GemmFloor(nn_engine.dims, X, w.batch))
     n = len(X)
+    engines.append(OptimizerStep(p.model.n_params(), n, w.batch))
     results = []
     for threads in thread_list:
         with thread_limit(threads, torch_mod):
@@ -410,6 +445,13 @@ def run_workload(w: Workload, options: dict, epochs: int, rounds: int, thread_li
         for e in engines:
             all_epochs = [t for rnd in per_round[e.name] for t in rnd]
             s = median(all_epochs)
+            if isinstance(e, OptimizerStep):
+                floor = res["engines"]["GEMM floor"]
+                bound = floor["s_per_epoch"] + s
+                res["bound"] = {"optimizer_s_per_epoch": s, "round_medians": [median(r) for r in per_round[e.name]],
+                                "n_params": e.n_params, "steps": e.steps, "gemm_plus_optimizer_s": bound,
+                                "pct_peak": 100 * floor["gemm_flops_per_epoch"] / bound / 1e9 / peak}
+                continue
             flops = gemm_flops_per_epoch(e.dims, n, w.batch)
             res["engines"][e.name] = {
                 "s_per_epoch": s, "round_medians": [median(rnd) for rnd in per_round[e.name]],
@@ -488,6 +530,13 @@ def render(doc: dict) -> str:
             out.append(f"  {name:<11} {e['s_per_epoch']:10.5f} {min(rm):12.5f}..{max(rm):<12.5f} "
                        f"{e['samples_per_s']:11,.0f} {e['gflops']:8.2f} {e['pct_peak']:5.1f}% {ratio:>8}  "
                        f"{'-'.join(map(str, e['dims']))}")
+        b = res.get("bound")
+        if b:
+            out.append(f"  {'Adam step':<11} {b['optimizer_s_per_epoch']:10.5f} {min(b['round_medians']):12.5f}.."
+                       f"{max(b['round_medians']):<12.5f} nnctl's optimizer alone, {b['steps']} steps on "
+                       f"{b['n_params']:,} parameters")
+            out.append(f"  bound: GEMM floor + Adam step = {b['gemm_plus_optimizer_s']:.5f} s/epoch = "
+                       f"{b['pct_peak']:.1f}% of peak, the best a NumPy loop with this update can do")
         for t in res["targets"]:
             val = "n/a" if t["value"] is None else (f"{t['value']:.1f}%" if "%" in t["limit"]
                                                     else f"{t['value']:.3f}x")

@@ -446,11 +446,19 @@ class Preprocessor:
             out /= self.post_scale
         return out
 
-    def transform_rows(self, X: np.ndarray, idx: np.ndarray, dtype, chunk: int = 16384) -> np.ndarray:
+    def transform_rows(self, X: np.ndarray, idx: np.ndarray, dtype, chunk: int = 16384,
+                       consume: bool = False) -> np.ndarray:
         """transform(X[idx]) cast to `dtype`, computed in chunks of rows into one output array, so a
-        large data set never has several full-size float64 temporaries alive at once."""
-        out = np.empty((len(idx), self.n_outputs), dtype=dtype)
+        large data set never has several full-size float64 temporaries alive at once.
+
+        consume=True allows writing the result over X's own memory when that is safe (see
+        `_compaction_buffer`): X's contents are then destroyed, and the training matrix of a large
+        CSV needs no second copy of the data."""
+        out = _compaction_buffer(X, idx, self.n_outputs, dtype) if consume else None
+        if out is None:
+            out = np.empty((len(idx), self.n_outputs), dtype=dtype)
         for start in range(0, len(idx), chunk):
+            # the chunk's source rows are gathered (copied) before its output rows are written
             out[start:start + chunk] = self.transform(X[idx[start:start + chunk]])
         return out
 
@@ -469,6 +477,30 @@ class Preprocessor:
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> Preprocessor:
         return cls(str(arrays["method"]), arrays["shift"], arrays["scale"], arrays.get("projection"),
                    arrays.get("post_scale"), arrays.get("explained_variance_ratio"))
+
+
+def _compaction_buffer(X: np.ndarray, idx: np.ndarray, width: int, dtype) -> np.ndarray | None:
+    """A C-contiguous (len(idx), width) array over the start of the memory that X's rows live in,
+    or None when writing X[idx]'s transformed rows there in order could clobber a row before it is read.
+
+    Writing output row i (bytes [i w e, (i+1) w e) from the buffer start) is safe when every row read
+    later starts beyond it: with idx strictly increasing, a later row is X[idx[j]] with
+    idx[j] >= j > i, which starts at least j * X.strides[0] bytes in, so row strides of at least
+    w e bytes suffice (w = width, e = itemsize). The memory must belong to a plain array (no memmap,
+    no foreign buffer) of the same dtype.
+    """
+    dtype = np.dtype(dtype)
+    owner = X
+    while isinstance(owner.base, np.ndarray):
+        owner = owner.base
+    if (owner.base is not None or not owner.flags.owndata or not owner.flags.c_contiguous
+            or not owner.flags.writeable or owner.dtype != dtype or X.dtype != dtype or X.ndim != 2
+            or min(X.strides) <= 0 or X.strides[0] < width * dtype.itemsize
+            or owner.size < len(idx) * width or len(idx) == 0):
+        return None
+    if len(idx) > 1 and not bool(np.all(idx[1:] > idx[:-1])):
+        return None
+    return owner.reshape(-1)[:len(idx) * width].reshape(len(idx), width)
 
 
 def fit_preprocessor(method: str, X: np.ndarray, pca_components: int | float | None,

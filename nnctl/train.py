@@ -131,10 +131,12 @@ def prepare(spec: Spec) -> Prepared:
     if c["model"]["init_from"]:
         load_weights_into(model, Path(c["model"]["init_from"]), "model.init_from")
     X, Y, y = {}, {}, {}
-    for part, idx in split.items():
-        X[part] = pre.transform_rows(ds.X, idx, dtype)
+    for part in ("val", "test", "train"):  # train last: it may be written over the raw features' memory
+        idx = split[part]
+        X[part] = pre.transform_rows(ds.X, idx, dtype, consume=part == "train")
         y[part] = ds.y[idx]
         Y[part] = loss.encode(y[part], ds.n_classes, dtype)
+    X, Y, y = ({part: d[part] for part in ("train", "val", "test")} for d in (X, Y, y))
     ds.n_features = ds.X.shape[1]
     ds.X = None  # the raw features are not needed once split and transformed: free them for training
     return Prepared(spec, ds, split, pre, model, X, Y, y, rngs)
