@@ -299,17 +299,24 @@ def load_csv(path: Path, target: Any, features: Any, task: str, dtype=np.float64
 def _read_numeric_csv(path: Path, dtype=np.float64) -> tuple[list[str], np.ndarray] | None:
     """(header, matrix) if every data cell is a finite number; None sends the file to the careful
     reader, which names the line and column of whatever is wrong."""
+    from nnctl.fastcsv import read_numeric
+
     try:
-        with open(path, encoding="utf-8-sig", newline="") as f:
-            first = f.readline()
+        with open(path, "rb") as f:
+            first = f.readline().decode("utf-8-sig")
             header = next(csv.reader([first]), None)
             if not header or any(not h.strip() for h in header) or len({h.strip() for h in header}) != len(header):
                 return None
-            import warnings
+            body = f.tell()
+            M = read_numeric(f, len(header), dtype)  # plain decimal numbers: vectorized, ~4x loadtxt
+            if M is None:  # anything else (nan, spaces, quotes, 16+ digits...): NumPy's C parser
+                import warnings
 
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # "input contained no data": the careful reader says it better
-                M = np.loadtxt(f, delimiter=",", dtype=dtype, ndmin=2, comments=None)
+                f.seek(body)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # "input contained no data": the careful reader says it better
+                    text = io.TextIOWrapper(f, encoding="utf-8", newline="")
+                    M = np.loadtxt(text, delimiter=",", dtype=dtype, ndmin=2, comments=None)
     except (OSError, ValueError, UnicodeDecodeError, csv.Error):
         return None
     if M.shape[0] == 0 or M.shape[1] != len(header) or not np.isfinite(M).all():
