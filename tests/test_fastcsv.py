@@ -24,13 +24,13 @@ EXAMPLES = int(os.environ.get("NNCTL_FUZZ_EXAMPLES", "300"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 
 
-def read(text: str | bytes, ncols: int, block: int | None = None, dtype=np.float64):
+def read(text: str | bytes, ncols: int, block: int | None = None, dtype=np.float64, workers: int | None = None):
     data = text.encode() if isinstance(text, str) else text
     old = fastcsv.BLOCK
     if block is not None:
         fastcsv.BLOCK = block
     try:
-        return fastcsv.read_numeric(io.BytesIO(data), ncols, dtype)
+        return fastcsv.read_numeric(io.BytesIO(data), ncols, dtype, workers)
     finally:
         fastcsv.BLOCK = old
 
@@ -81,10 +81,10 @@ def bodies(draw):
 
 
 @FUZZ
-@given(bodies(), st.sampled_from([None, 7, 64]))
-def test_matches_float_exactly_or_declines(body, block):
+@given(bodies(), st.sampled_from([None, 7, 64]), st.sampled_from([1, 2, 3]))
+def test_matches_float_exactly_or_declines(body, block, workers):
     text, ncols, plain = body
-    got, want = read(text, ncols, block), expected(text, ncols)
+    got, want = read(text, ncols, block, workers=workers), expected(text, ncols)
     assert want is not None
     if plain:
         assert got is not None, text
@@ -101,7 +101,7 @@ def test_corrupted_text_is_never_misread(body, data):
         pos = data.draw(st.integers(0, len(text)))
         ch = data.draw(st.sampled_from(chars))
         text = text[:pos] + ch + text[pos + data.draw(st.integers(0, 1)):]
-    got = read(text, ncols, data.draw(st.sampled_from([None, 5, 48])))
+    got = read(text, ncols, data.draw(st.sampled_from([None, 5, 48])), workers=data.draw(st.sampled_from([1, 2])))
     want = expected(text, ncols)
     if want is None:
         assert got is None, (text, got)
@@ -137,11 +137,12 @@ def test_declined_forms(text):
 
 def test_float32_is_the_double_rounded_once_like_loadtxt():
     rng = np.random.default_rng(0)
-    values = rng.normal(size=(500, 4)) * 10.0 ** rng.integers(-6, 6, size=(500, 4))
+    values = rng.normal(size=(3000, 4)) * 10.0 ** rng.integers(-6, 6, size=(3000, 4))
     text = "\n".join(",".join(f"{v:.9g}" for v in row) for row in values) + "\n"
-    got = read(text, 4, 1000, dtype=np.float32)
     want = np.loadtxt(io.StringIO(text), delimiter=",", dtype=np.float32)
-    assert got is not None and got.dtype == np.float32 and same_bits(got, want)
+    for workers in (1, 2):  # 2 threads, many blocks: every block's rows at their own place
+        got = read(text, 4, 1000, dtype=np.float32, workers=workers)
+        assert got is not None and got.dtype == np.float32 and same_bits(got, want)
 
 
 def test_load_csv_falls_back_for_what_the_fast_reader_declines(tmp_path):
