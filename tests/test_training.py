@@ -260,3 +260,18 @@ def test_train_run_writes_a_checkpoint_file(tmp_path, monkeypatch):
     assert meta["config_sha256"] == train_mod.config_digest(spec)
     assert arrays["rows"].shape[0] == 2 and "model/W1" in arrays and "optimizer/exp_avg_sq_scaled" in arrays
     assert not list((tmp_path / result.run.path.name / "checkpoint").glob("*.tmp"))
+
+
+def test_float32_reaches_the_float64_metric_on_every_example_config():
+    """benchmarks/float32_accuracy.py: each configs/*.yaml trained in float32 and in float64 (same
+    seed) ends within one validation row of accuracy (0.01 of r2) of each other."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.float32_accuracy"], cwd=repo, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    same, _, total = proc.stdout.strip().splitlines()[-1].split()[:3]
+    assert same == total == str(len(list((repo / "configs").glob("*.yaml")))), proc.stdout
