@@ -2,8 +2,8 @@
 """Large-CSV loading time and peak memory of training on it (issue 8, item 4).
 
 Writes a CSV of 1,000,000 rows x 20 numeric feature columns + an integer label (fixed seed,
-`%.6g` numbers, about 185 MB) into a temporary folder, or uses `--csv PATH` if given (the file is
-created there if it does not exist yet, and kept). Then it measures:
+`%.6g` numbers, about 185 MB) into a temporary folder, or to `--csv PATH` if that does not exist
+yet (and keeps it there for the next run: PATH must be a file this script wrote). Then it measures:
 
 - load time: nnctl's CSV loader (`nnctl.data.load_csv`, parsing to float32 as float32 training
   does) against pandas' `read_csv` (default options, if pandas is installed) in interleaved
@@ -76,15 +76,15 @@ def train_peak_rss(path: Path, workdir: Path) -> tuple[float, float]:
                       "  split: {val: 0.1, test: 0.1}\nmodel:\n  hidden: [16]\n"
                       "train:\n  epochs: 1\n  batch_size: 256\n")
     cmd = [sys.executable, "-m", "nnctl", "train", str(config), "--runs-dir", str(workdir / "runs"), "--quiet"]
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    err = proc.stderr.read().decode(errors="replace")
-    proc.stderr.close()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise RuntimeError(f"nnctl train failed ({proc.returncode}): {err[-2000:]}")
+    with open(workdir / "train.stderr", "w+b") as err:  # a file, not a pipe: wait4 cannot deadlock on it
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            err.seek(0)
+            raise RuntimeError(f"nnctl train failed ({proc.returncode}): {err.read()[-2000:].decode(errors='replace')}")
     return usage.ru_maxrss * 1024.0, wall  # Linux reports kilobytes
 
 
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--csv", type=Path, help="CSV to use (written there first if it does not exist)")
+    parser.add_argument("--csv", type=Path, help="where to keep the generated CSV (reused if it exists)")
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="nnctl-csv-") as tmp:

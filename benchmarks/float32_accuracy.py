@@ -2,8 +2,8 @@
 same accuracy as float64 on the example configs").
 
 Trains each `configs/*.yaml` twice in-process, `train.dtype: float32` and `float64`, same seed (so
-the same split, initial weights and batches), and prints the validation metric each reaches: the
-best epoch's value when early stopping restores it, else the final epoch's. A config passes when
+the same split, initial weights and batches), and prints the validation metric of the weights each
+run ends with (the final epoch's, or the best epoch's when early stopping restores it). A config passes when
 the two differ by at most `--tolerance` (default: one validation row's worth of accuracy, or 0.01
 of r2). Exit status 1 if any config fails.
 
@@ -30,7 +30,9 @@ def final_metric(config: Path, dtype: str) -> tuple[str, float, int, str]:
     result = Trainer(prepared).fit()
     task = prepared.dataset.task
     name = "val_accuracy" if task == "classification" else "val_r2"
-    row = result.best if (result.weights_epoch is not None and result.best) else result.rows[-1]
+    # the metric of the weights the run ends with: the last epoch's, or the restored best epoch's
+    epoch = result.weights_epoch if result.weights_epoch is not None else result.rows[-1]["epoch"]
+    row = next(r for r in result.rows if r["epoch"] == epoch)
     return name, float(row[name]), len(prepared.y["val"]), result.status
 
 

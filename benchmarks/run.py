@@ -269,8 +269,9 @@ class OptimizerStep:
     """nnctl's own optimizer (Adam, lr 1e-3) alone: one epoch's worth of `step` calls on a flat
     float32 vector the size of nnctl's parameters, with a fixed gradient. Only the step calls are
     timed (the gradient is copied in first, as backward would write it). Together with the GEMM floor
-    this bounds what a NumPy engine with this optimizer can reach: the GEMMs and the update cannot
-    overlap, and NumPy cannot fuse the update's vector passes into one."""
+    this bounds what nnctl's loop can reach: the GEMMs and the update cannot overlap on one core,
+    and NumPy cannot fuse the update's vector passes into one. The bound is optimistic: here the
+    update's vectors stay in cache between steps, in training the GEMMs evict them."""
 
     name = "Adam step"
 
@@ -536,7 +537,7 @@ def render(doc: dict) -> str:
                        f"{max(b['round_medians']):<12.5f} nnctl's optimizer alone, {b['steps']} steps on "
                        f"{b['n_params']:,} parameters")
             out.append(f"  bound: GEMM floor + Adam step = {b['gemm_plus_optimizer_s']:.5f} s/epoch = "
-                       f"{b['pct_peak']:.1f}% of peak, the best a NumPy loop with this update can do")
+                       f"{b['pct_peak']:.1f}% of peak, the ceiling for nnctl's loop (Adam timed with warm caches)")
         for t in res["targets"]:
             val = "n/a" if t["value"] is None else (f"{t['value']:.1f}%" if "%" in t["limit"]
                                                     else f"{t['value']:.3f}x")

@@ -59,10 +59,15 @@ def read_numeric(f: BinaryIO, ncols: int, dtype, workers: int | None = None) -> 
         rows += 1  # a last line without its newline
     if rows == 0:
         return None
+    f.seek(start)
+    first = next(_blocks(f), b"")
+    if parse_block(first, ncols) is None:  # not plain numbers: decline before allocating the matrix
+        return None
     out = np.empty((rows, ncols), dtype=dtype)
     f.seek(start)
     if workers is None:
-        workers = min(2, os.cpu_count() or 1) if size > 4 * BLOCK else 1
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        workers = min(2, cores) if size > 4 * BLOCK else 1
 
     def parse_into(block: bytes, at: int) -> bool:
         values = parse_block(block, ncols)
@@ -97,19 +102,22 @@ def read_numeric(f: BinaryIO, ncols: int, dtype, workers: int | None = None) -> 
 
 
 def _blocks(f: BinaryIO):
-    """The rest of `f` in blocks of whole lines, each ending in b"\n", with \r\n made \n."""
-    rest = b""
+    """The rest of `f` in blocks of whole lines, each ending in b"\\n", with \\r\\n made \\n.
+    A line longer than a block is gathered chunk by chunk and joined once (linear time)."""
+    pieces: list[bytes] = []  # the start of an unfinished line, possibly over several chunks
     while True:
         chunk = f.read(BLOCK)
         if not chunk:
-            if rest:
-                yield rest + b"\n"  # a last line without its newline
+            if pieces:
+                yield b"".join(pieces) + b"\n"  # a last line without its newline
             return
-        block = rest + chunk
-        cut = block.rfind(b"\n") + 1
-        block, rest = block[:cut], block[cut:]
-        if block:
-            yield block.replace(b"\r\n", b"\n") if b"\r" in block else block
+        cut = chunk.rfind(b"\n") + 1
+        if cut == 0:
+            pieces.append(chunk)
+            continue
+        block = b"".join([*pieces, chunk[:cut]]) if pieces else chunk[:cut]
+        pieces = [chunk[cut:]] if cut < len(chunk) else []
+        yield block.replace(b"\r\n", b"\n") if b"\r" in block else block
 
 
 def parse_block(block: bytes, ncols: int) -> np.ndarray | None:

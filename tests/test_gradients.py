@@ -103,3 +103,31 @@ def test_gradcheck_detects_a_wrong_gradient(monkeypatch):
     X, Y = _data(5, 3, "mse", 1)
     errors = gradient_errors(model, X, Y)
     assert errors["W1"][0] > 1e-3
+
+
+@pytest.mark.parametrize("name", ["cross_entropy", "bce", "mse", "mae", "huber"])
+def test_training_loss_matches_value_and_float64_in_float32(name):
+    """value_and_grad's loss (what train_loss, stop_at_loss and no-val early stopping see) equals
+    value() and, in float32, the float64 loss to float32 accuracy -- also for large, confident
+    logits, where a difference of large batch sums would cancel catastrophically (and go negative)."""
+    from nnctl.nn.losses import LOSSES
+
+    rng = np.random.default_rng(1)
+    n, k = 4096, 10
+    loss = LOSSES.get(name)
+    y = rng.integers(0, k, n)
+    Z64 = rng.normal(size=(n, k)) * 3 + (1000.0 if name == "cross_entropy" else 0.0)
+    if name == "cross_entropy":
+        Z64[np.arange(n), y] += 25.0  # confident and right: the true loss is tiny
+        Y64 = loss.encode(y, k, np.float64)
+    elif name == "bce":
+        Y64 = loss.encode(y % 2, 2, np.float64)
+        Z64 = Z64[:, :1]
+    else:
+        Y64 = rng.normal(size=(n, k))
+    want = loss.value(Z64, Y64)
+    got64 = loss.value_and_grad(Z64.copy(), Y64)[0]
+    assert got64 == pytest.approx(want, rel=1e-12, abs=1e-15)
+    got32 = loss.value_and_grad(Z64.astype(np.float32), Y64.astype(np.float32))[0]
+    assert got32 >= 0.0
+    assert got32 == pytest.approx(want, rel=1e-5, abs=1e-6)

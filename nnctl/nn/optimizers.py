@@ -212,10 +212,11 @@ class Adam(Optimizer):
 
     torch's rule: m = b1 m + (1 - b1) g, v = b2 v + (1 - b2) g^2,
     theta -= lr (m / bc1) / (sqrt(v / bc2) + eps) with bc_i = 1 - b_i^t.
-    The state holds m' = m / (1 - b1) and v' = v / (1 - b2) instead, which obey m' = b1 m' + g and
-    v' = b2 v' + g^2 (two vector passes fewer per step); with s = sqrt((1 - b2) / bc2) the same update
-    is theta -= (lr (1 - b1) / (bc1 s)) m' / (sqrt(v') + eps / s) -- equal in exact arithmetic, and
-    within rounding of torch's numbers in floating point (tests/test_optimizers.py checks both).
+    The state holds m' = m / (1 - b1) instead of m, which obeys m' = b1 m' + g (one vector pass
+    fewer per step), and torch's own v (scaling v the same way would make it overflow float32 a
+    thousand times sooner). The same update is then
+    theta -= (lr (1 - b1) sqrt(bc2) / bc1) m' / (sqrt(v) + eps sqrt(bc2)) -- equal in exact
+    arithmetic and within rounding of torch's numbers (tests/test_optimizers.py checks both).
     """
 
     decoupled = False
@@ -230,24 +231,18 @@ class Adam(Optimizer):
         self.beta1, self.beta2, self.eps, self.amsgrad = float(b1), float(b2), eps, amsgrad
 
     def state_names(self):
-        return ("exp_avg_scaled", "exp_avg_sq_scaled") + (("max_exp_avg_sq_scaled",) if self.amsgrad else ())
+        return ("exp_avg_scaled", "exp_avg_sq") + (("max_exp_avg_sq",) if self.amsgrad else ())
 
     def load_state_dict(self, state: dict) -> None:
-        # checkpoints written before the scaled state hold torch's exp_avg / exp_avg_sq
+        # checkpoints written before the scaled state hold torch's exp_avg
         if "exp_avg" in state and "exp_avg_scaled" not in state:
             state = dict(state)
-            for name, beta in (("exp_avg", self.beta1), ("exp_avg_sq", self.beta2), ("max_exp_avg_sq", self.beta2)):
-                if name in state:
-                    state[f"{name}_scaled"] = state.pop(name) / (1.0 - beta)
+            state["exp_avg_scaled"] = state.pop("exp_avg") / (1.0 - self.beta1)
         super().load_state_dict(state)
 
     def exp_avg(self) -> np.ndarray:
         """torch's exp_avg (m), recomputed from the scaled state."""
         return self.state["exp_avg_scaled"] * (1.0 - self.beta1)
-
-    def exp_avg_sq(self) -> np.ndarray:
-        """torch's exp_avg_sq (v), recomputed from the scaled state."""
-        return self.state["exp_avg_sq_scaled"] * (1.0 - self.beta2)
 
     def step(self, theta, grad, lr):
         self.t += 1
@@ -257,22 +252,23 @@ class Adam(Optimizer):
             g = grad
         else:
             g = self._decayed(theta, grad)
-        m, v = self.state["exp_avg_scaled"], self.state["exp_avg_sq_scaled"]
+        m, v = self.state["exp_avg_scaled"], self.state["exp_avg_sq"]
         m *= self.beta1
         m += g
         np.square(g, out=g)
+        g *= 1.0 - self.beta2
         v *= self.beta2
         v += g
         if self.amsgrad:
-            vmax = self.state["max_exp_avg_sq_scaled"]
+            vmax = self.state["max_exp_avg_sq"]
             np.maximum(vmax, v, out=vmax)
             v = vmax
         bc1 = 1.0 - self.beta1**self.t
-        s = math.sqrt((1.0 - self.beta2) / (1.0 - self.beta2**self.t))
+        bc2_sqrt = math.sqrt(1.0 - self.beta2**self.t)
         denom = np.sqrt(v, out=g)  # reuse the gradient buffer; it is not needed any more
-        denom += self.eps / s
+        denom += self.eps * bc2_sqrt
         np.divide(m, denom, out=denom)
-        denom *= lr * (1.0 - self.beta1) / (bc1 * s)
+        denom *= lr * (1.0 - self.beta1) * bc2_sqrt / bc1
         theta -= denom
 
 
