@@ -158,3 +158,13 @@ def test_load_csv_falls_back_for_what_the_fast_reader_declines(tmp_path):
     bad.write_text("a,b,y\n1,2,0\n3,nan,1\n5,6,0\n")
     with pytest.raises(DataError, match=r"line 3, column 'b'"):
         load_csv(bad, "y", None, "classification")
+
+
+def test_cr_only_line_ends_still_take_a_numeric_path(tmp_path):
+    """Old-Mac \\r-only files are not the fast reader's: loadtxt reads them, to the training dtype
+    (the careful reader would give float64)."""
+    path = tmp_path / "cr.csv"
+    path.write_bytes(b"a,b,y\r1.5,2,0\r3,4,1\r5,6,0\r7,8,1\r")
+    ds = load_csv(path, "y", None, "classification", dtype=np.float32)
+    assert ds.X.dtype == np.float32
+    np.testing.assert_array_equal(ds.X, [[1.5, 2], [3, 4], [5, 6], [7, 8]])
