@@ -45,7 +45,7 @@ def read_numeric(f: BinaryIO, ncols: int, dtype, workers: int | None = None) -> 
     """The (rows, ncols) matrix of the rest of binary file `f` (positioned after the header), or
     None if any part of it is not plain decimal numbers (the file position is then undefined).
 
-    Blocks are parsed by `workers` threads (default: 2 if the machine has 2 cores and the file
+    Blocks are parsed by `workers` threads (default: 2 if 2 cores are usable and the file
     spans several blocks): NumPy releases the GIL inside each operation, so two threads parse
     almost twice as fast. Each block's rows land at their own offset: the result does not depend
     on the thread count."""
