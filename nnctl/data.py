@@ -242,12 +242,12 @@ def load_csv(path: Path, target: Any, features: Any, task: str, dtype=np.float64
     `dtype` is what an all-numeric file is parsed to: float32 for float32 training halves the
     memory of a large file (the model sees float32 values either way)."""
     fast = _read_numeric_csv(path, dtype)
-    if fast is not None:  # all numbers, nothing missing: NumPy's C parser, 10x faster, no per-cell objects
-        header, M = fast
+    if fast is not None:  # all numbers, nothing missing: parsed in whole arrays, no per-cell objects
+        header, M, fingerprint = fast
         rows = []
     else:
         header, rows = read_csv_table(path)
-        M = None
+        M = fingerprint = None
     t = _column_index(path, header, -1 if target is None else target, "target")
     if features is None:
         f_idx = [i for i in range(len(header)) if i != t]
@@ -260,7 +260,7 @@ def load_csv(path: Path, target: Any, features: Any, task: str, dtype=np.float64
     if not f_idx:
         raise DataError(f"{path}: no feature columns (only the target {header[t]!r})")
     if M is not None:
-        return _numeric_dataset(path, header, M, t, f_idx, task)
+        return _numeric_dataset(path, header, M, t, f_idx, task, fingerprint or file_fingerprint(path))
     if not rows:
         raise DataError(f"{path}: no data rows after the header")
 
@@ -296,23 +296,25 @@ def load_csv(path: Path, target: Any, features: Any, task: str, dtype=np.float64
     return ds
 
 
-def _read_numeric_csv(path: Path, dtype=np.float64) -> tuple[list[str], np.ndarray] | None:
-    """(header, matrix) if every data cell is a finite number; None sends the file to the careful
-    reader, which names the line and column of whatever is wrong."""
+def _read_numeric_csv(path: Path, dtype=np.float64) -> tuple[list[str], np.ndarray, str | None] | None:
+    """(header, matrix, sha256 of the file or None) if every data cell is a finite number; None
+    sends the file to the careful reader, which names the line and column of whatever is wrong."""
     from nnctl.fastcsv import read_numeric
 
     try:
-        M = None
+        M, fingerprint = None, None
         with open(path, "rb") as f:
             first = f.readline()
             if b"\r" not in first.rstrip(b"\r\n"):  # \n or \r\n line ends (old Mac \r-only: loadtxt below)
                 header = _numeric_header(first.decode("utf-8-sig"))
                 if header is None:
                     return None
+                hasher = hashlib.sha256(first)  # the reader hashes the rest while its threads parse
                 try:  # plain decimal numbers: vectorized, 3x loadtxt
-                    M = read_numeric(f, len(header), dtype)
+                    M = read_numeric(f, len(header), dtype, hasher=hasher)
                 except (IndexError, MemoryError):  # not expected (the fuzz tests look for it): loadtxt decides
                     M = None
+                fingerprint = hasher.hexdigest() if M is not None else None
         if M is None:  # anything else (nan, spaces, quotes, 16+ digits...): NumPy's C parser
             with open(path, encoding="utf-8-sig", newline="") as f:
                 header = _numeric_header(f.readline())
@@ -327,7 +329,7 @@ def _read_numeric_csv(path: Path, dtype=np.float64) -> tuple[list[str], np.ndarr
         return None
     if M.shape[0] == 0 or M.shape[1] != len(header) or not np.isfinite(M).all():
         return None
-    return header, M
+    return header, M, fingerprint
 
 
 def _numeric_header(line: str) -> list[str] | None:
@@ -338,13 +340,13 @@ def _numeric_header(line: str) -> list[str] | None:
     return [h.strip() for h in header]
 
 
-def _numeric_dataset(path, header, M, t, f_idx, task) -> Dataset:
+def _numeric_dataset(path, header, M, t, f_idx, task, fingerprint: str) -> Dataset:
     y = M[:, t].astype(np.float64)
     contiguous = f_idx == list(range(f_idx[0], f_idx[-1] + 1))
     X = M[:, f_idx[0]:f_idx[-1] + 1] if contiguous else M[:, f_idx]  # a view when it can be: no copy
     names = [header[i] for i in f_idx]
     columns = [{"name": n, "kind": "numeric"} for n in names]
-    ds = Dataset(X, y, task, names, None, str(path), file_fingerprint(path), columns, header[t])
+    ds = Dataset(X, y, task, names, None, str(path), fingerprint, columns, header[t])
     if len(np.unique(y)) < 2:
         raise DataError(f"{path}: target column {header[t]!r} has the same value ({_fmt_number(y[0])}) in every "
                         f"row: nothing to learn")

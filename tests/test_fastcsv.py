@@ -168,3 +168,18 @@ def test_cr_only_line_ends_still_take_a_numeric_path(tmp_path):
     ds = load_csv(path, "y", None, "classification", dtype=np.float32)
     assert ds.X.dtype == np.float32
     np.testing.assert_array_equal(ds.X, [[1.5, 2], [3, 4], [5, 6], [7, 8]])
+
+
+@pytest.mark.parametrize("text", ["a,b,y\n1,2,0\n3,4,1\n5,6,0\n", "a,b,y\r\n1,2,0\r\n3,4,1\r\n5,6,0",
+                                  "a,b,y\n 1,2,0\n3,4,1\n5,6,0\n", "a,b,y\r1,2,0\r3,4,1\r5,6,0\r"])
+def test_the_fingerprint_is_the_files_sha256_on_every_path(tmp_path, text):
+    """The fast reader hashes the file while counting its lines; loadtxt's and the careful reader's
+    paths hash it separately: the same sha256 of the file's bytes either way."""
+    import hashlib
+
+    from nnctl.data import file_fingerprint
+
+    path = tmp_path / "d.csv"
+    path.write_bytes(text.encode())
+    ds = load_csv(path, "y", None, "classification", dtype=np.float32)
+    assert ds.fingerprint == file_fingerprint(path) == hashlib.sha256(text.encode()).hexdigest()
