@@ -1,7 +1,7 @@
 """A vectorized reader for CSV bodies made only of plain decimal numbers, in NumPy alone.
 
 `np.loadtxt` parses about 50 MB of text a second; this reader does the same work with whole-array
-operations on blocks of 512 KB, on two threads, three to four times faster. It accepts fields of
+operations on blocks of 512 KB, on two threads, about four times faster. It accepts fields of
 the form `[+-]digits[.digits][(e|E)[+-]digits]` (or `.5`, `5.`) with at most 15 digits before the
 exponent, separated by commas, one row per line (`\n` or `\r\n`). Anything else -- spaces, quotes,
 `nan`, a ragged row, an empty field, 16+ digit mantissas, exponents that need more than one
