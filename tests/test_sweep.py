@@ -177,10 +177,10 @@ def test_sigterm_checkpoints_running_trials_and_resume_finishes_them(tmp_path):
         time.sleep(0.05)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 1 and "nnctl sweep --resume" in err and "Traceback" not in err
+    assert proc.returncode == 1 and "nnctl sweep --resume" in err and "Traceback" not in err, (proc.returncode, err)
     folder = next((tmp_path / "runs").iterdir())
     trials = json.loads((folder / "sweep.json").read_text())["trials"]
-    assert [t["status"] for t in trials] == ["interrupted", "interrupted"]
+    assert [t["status"] for t in trials] == ["interrupted", "interrupted"], (trials, err)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     out = subprocess.run([sys.executable, "-m", "nnctl", "sweep", "--resume", str(folder)], capture_output=True,
