@@ -191,6 +191,7 @@ def parse_block(block: bytes, ncols: int) -> np.ndarray | None:
     neg = first == 45
     lead = starts + (neg | (first == 43))
     dot = mant_end.copy()  # no dot: the integer run ends where the mantissa does
+    n_frac = np.zeros(nf, dtype=np.int64)
     if len(dots):
         fd = dot_field
         if len(fd) > 1 and not bool((fd[1:] > fd[:-1]).all()):
@@ -198,11 +199,7 @@ def parse_block(block: bytes, ncols: int) -> np.ndarray | None:
         if bool((dots >= mant_end[fd]).any()):
             return None  # a dot in the exponent
         dot[fd] = dots
-        has_dot = np.zeros(nf, dtype=bool)
-        has_dot[fd] = True
-        n_frac = np.where(has_dot, mant_end - dot - 1, 0)
-    else:
-        n_frac = np.zeros(nf, dtype=np.int64)
+        n_frac[fd] = mant_end[fd] - dots - 1
     n_int = dot - lead
     n_digits = n_int + n_frac
     if n_int.min() < 0 or n_digits.min() < 1 or n_digits.max() > MAX_DIGITS:
