@@ -5,7 +5,7 @@ Writes a CSV of 1,000,000 rows x 20 numeric feature columns + an integer label (
 `%.6g` numbers, about 185 MB) into a temporary folder, or to `--csv PATH` if that does not exist
 yet (and keeps it there for the next run: PATH must be a file this script wrote). Then it measures:
 
-- load time: nnctl's CSV loader (`nnctl.data.load_csv`, parsing to float32 as float32 training
+- load time: nnctl's CSV loader (`nnctl.data.reading.load_csv`, parsing to float32 as float32 training
   does) against pandas' `read_csv` (default options, if pandas is installed) in interleaved
   rounds; target: nnctl at most 2x pandas;
 - peak memory: the peak resident set size (ru_maxrss of the child process, interpreter included)
@@ -48,7 +48,7 @@ def write_csv(path: Path, rows: int, seed: int = 0) -> None:
 
 
 def time_loads(path: Path, rounds: int) -> dict[str, list[float]]:
-    from nnctl.data import load_csv
+    from nnctl.data.reading import load_csv
 
     loaders = {"nnctl load_csv": lambda: load_csv(path, "label", None, "classification", dtype=np.float32)}
     try:

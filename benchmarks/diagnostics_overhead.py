@@ -28,8 +28,9 @@ def w2_config(diagnostics: bool, epochs: int) -> dict:
 
 
 def seconds_per_epoch(diagnostics: bool, epochs: int) -> float:
-    from nnctl.config import load_spec
-    from nnctl.train import Trainer, prepare
+    from nnctl.build import prepare
+    from nnctl.config.load import load_spec
+    from nnctl.training.loop import Trainer
 
     prepared = prepare(load_spec(data=w2_config(diagnostics, epochs)))
     trainer = Trainer(prepared)

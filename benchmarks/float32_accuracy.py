@@ -22,8 +22,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 def final_metric(config: Path, dtype: str) -> tuple[str, float, int, str]:
     """(metric name, value, validation rows, status) of one training run."""
-    from nnctl.config import load_spec
-    from nnctl.train import Trainer, prepare
+    from nnctl.build import prepare
+    from nnctl.config.load import load_spec
+    from nnctl.training.loop import Trainer
 
     spec = load_spec(config, [f"train.dtype={dtype}", "train.diagnostics=false"])
     prepared = prepare(spec)

@@ -107,20 +107,23 @@ class NnctlEngine:
     name = "nnctl"
 
     def __init__(self, w: Workload, options: dict):
-        from nnctl.config import load_spec
-        from nnctl.train import prepare
+        from nnctl.build import prepare
+        from nnctl.config.load import load_spec
 
         self.prepared = prepare(load_spec(data=nnctl_config(w, options, 1)))
         self.initial = self.prepared.model.state_arrays()
         p = self.prepared
         self.dims = [p.model.n_inputs] + [layer.width for layer in p.model.layers]
-        self.note = f"loss {p.spec.config['train']['loss']}, {self.dims[-1]} output unit(s)"
+        self.note = f"loss {p.spec.train.loss}, {self.dims[-1]} output unit(s)"
 
     def trainer(self, epochs: int):
-        from nnctl.train import Trainer, random_streams
+        from dataclasses import replace
+
+        from nnctl.build import random_streams
+        from nnctl.training.loop import Trainer
 
         p = self.prepared
-        p.spec.config["train"]["epochs"] = epochs
+        p.spec = p.spec.replace(train=replace(p.spec.train, epochs=epochs))
         p.model.load_state_arrays(self.initial)
         p.rngs = random_streams(SEED)
         trainer = Trainer(p)

@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 
-from nnctl.config import Spec
+from nnctl.build import batch_size, build_optimizer, prepare
+from nnctl.config.spec import Spec
 from nnctl.errors import NnctlError
 
 GRADCHECK_TOL = 1e-5
@@ -17,18 +18,18 @@ def gradcheck_spec(spec: Spec, rows: int = 8, tol: float = GRADCHECK_TOL) -> dic
 
     Returns {"passed", "tol", "rows", "tensors": [{key, shape, rel_error, passed}]}.
     """
-    from nnctl.nn.gradcheck import gradient_errors
-    from nnctl.train import prepare
+    from dataclasses import replace
 
-    spec.config["train"]["dtype"] = "float64"  # float32 rounding swamps a central difference
-    prepared = prepare(spec)
+    from nnctl.nn.gradcheck import gradient_errors
+
+    # float32 rounding swamps a central difference
+    prepared = prepare(spec.replace(train=replace(spec.train, dtype="float64")))
     X, Y = prepared.X["train"][:rows], prepared.Y["train"][:rows]
     model = prepared.model
     if model.n_params() > 200_000:
         raise NnctlError(f"{spec.source}: {model.n_params()} parameters are too many for a full finite-difference "
                          f"check (2 forward passes each); check a smaller model, e.g. --set model.hidden=[8]")
-    has_bn = any(layer.spec.norm == "batch" for layer in model.hidden)
-    if has_bn and len(X) < 2:
+    if spec.model.needs_batch_stats and len(X) < 2:
         raise NnctlError("batch norm needs at least 2 rows for a gradient check")
     errors = gradient_errors(model, X, Y)
     tensors = [{"key": key, "shape": list(model.params.shapes[key]), "rel_error": err, "passed": err <= tol}
@@ -44,20 +45,16 @@ def lr_find(spec: Spec, start: float = 1e-7, end: float = 10.0, steps: int = 100
     rate with the lowest smoothed loss, capped at the rate where the loss falls fastest.
     Returns {"lrs", "losses", "smoothed", "suggestion", "min_loss_lr", "steepest_lr", "stopped_early"}.
     """
-    from nnctl.nn.optimizers import OPTIMIZERS
-    from nnctl.train import prepare
-
     if not 0 < start < end:
         raise NnctlError(f"--start {start:g} and --end {end:g}: need 0 < start < end")
     prepared = prepare(spec)
-    c = spec.config
-    model, o, t = prepared.model, c["optimizer"], c["train"]
+    model = prepared.model
     X, Y = prepared.X["train"], prepared.Y["train"]
     n = len(X)
-    batch = {"batch": n, "stochastic": 1, "minibatch": min(t["batch_size"], n)}[t["gd"]]
-    if any(layer.spec.norm == "batch" for layer in model.hidden):
+    batch = batch_size(spec, n)
+    if spec.model.needs_batch_stats:
         batch = max(batch, 2)
-    optimizer = OPTIMIZERS.get(o["name"], o["options"]).bind(model.params.theta, o["weight_decay"])
+    optimizer = build_optimizer(spec, model.params.theta)
     rng = prepared.rngs["shuffle"]
     factor = (end / start) ** (1.0 / max(steps - 1, 1))
     lrs, losses, smoothed = [], [], []
@@ -98,4 +95,4 @@ def lr_find(spec: Spec, start: float = 1e-7, end: float = 10.0, steps: int = 100
     suggestion = min(lrs[i_min] / 10, lrs[i_steep])
     return {"lrs": lrs, "losses": losses, "smoothed": smoothed, "suggestion": suggestion,
             "min_loss_lr": lrs[i_min], "steepest_lr": lrs[i_steep], "stopped_early": stopped,
-            "optimizer": o["name"], "batch_size": batch}
+            "optimizer": spec.optimizer.name, "batch_size": batch}

@@ -1,8 +1,9 @@
 """Line up many runs: one row each, the hyperparameters that differ, best/final/test metrics.
 
-`collect_runs` turns command-line paths (run dirs, or folders of runs) into `RunInfo`s; a run that
-is running, diverged, interrupted or damaged is reported as such, never a crash. `compare_table`
-builds the rows and columns; `render` formats them as a rich table, csv, json or markdown.
+`runs.collect_runs` turns command-line paths (run dirs, or folders of runs) into `RunInfo`s; a run
+that is running, diverged, interrupted or damaged is reported as such, never a crash.
+`compare_table` builds the rows and columns; `render_text` formats them as csv, json or markdown (the
+CLI draws the rich table from the same rows).
 """
 
 from __future__ import annotations
@@ -12,146 +13,12 @@ import fnmatch
 import io
 import json
 import math
-from dataclasses import dataclass, field
-from pathlib import Path
 
-import yaml
-
-from nnctl.errors import ConfigError
+from nnctl.errors import ConfigError, did_you_mean
+from nnctl.runs import RunInfo
 
 SPARK = "▁▂▃▄▅▆▇█"
 IGNORED_PARAMS = {"name"}  # shown as its own column
-
-
-@dataclass
-class RunInfo:
-    """What compare knows about one run directory."""
-
-    path: Path
-    name: str
-    status: str
-    params: dict[str, object] = field(default_factory=dict)  # flattened resolved config
-    summary: dict = field(default_factory=dict)
-    rows: list[dict] = field(default_factory=list)  # metrics.csv
-    eval: dict | None = None
-    problem: str = ""  # why a run is damaged
-
-    @property
-    def task(self) -> str:
-        return self.summary.get("task") or ("regression" if any("val_r2" in r for r in self.rows) else
-                                            "classification")
-
-    @property
-    def metric(self) -> str:
-        return "accuracy" if self.task == "classification" else "r2"
-
-
-def is_run_dir(path: Path) -> bool:
-    """A run dir has a summary.json or a config.yaml next to a metrics.csv/weights.npz."""
-    return path.is_dir() and ((path / "summary.json").exists() or (path / "config.yaml").exists())
-
-
-def collect_runs(paths: list[Path]) -> tuple[list[RunInfo], list[str]]:
-    """RunInfos for the given paths (run dirs, or folders holding run dirs), and notes on skipped ones."""
-    runs, notes, seen = [], [], set()
-    for p in paths:
-        p = Path(p)
-        if not p.exists():
-            notes.append(f"{p}: no such file or directory; skipped")
-            continue
-        if is_run_dir(p):
-            candidates = [p]
-        elif p.is_dir():
-            candidates = sorted(c for c in p.iterdir() if c.is_dir() and not c.name.startswith("."))
-            runs_here = [c for c in candidates if is_run_dir(c)]
-            if not runs_here:
-                notes.append(f"{p}: not a run directory and holds none; skipped")
-            for c in candidates:
-                if not is_run_dir(c):
-                    notes.append(f"{c}: not a run directory; skipped")
-            candidates = runs_here
-        else:
-            notes.append(f"{p}: not a run directory; skipped")
-            continue
-        for c in candidates:
-            key = c.resolve()
-            if key not in seen:
-                seen.add(key)
-                runs.append(read_run(c))
-    return runs, notes
-
-
-def read_run(path: Path) -> RunInfo:
-    """Read what there is of a run; anything unreadable makes it 'damaged' with the reason."""
-    info = RunInfo(path=path, name=path.name, status="damaged")
-    problems = []
-    try:
-        info.summary = json.loads((path / "summary.json").read_text(encoding="utf-8"))
-        if not isinstance(info.summary, dict):
-            raise ValueError("not a JSON object")
-        info.status = str(info.summary.get("status", "unknown"))
-        info.name = str(info.summary.get("name", path.name))
-    except FileNotFoundError:
-        problems.append("no summary.json")
-    except (ValueError, UnicodeDecodeError) as exc:
-        info.summary = {}
-        problems.append(f"summary.json unreadable ({exc})")
-    try:
-        config = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8"))
-        if isinstance(config, dict):
-            info.params = flatten(config)
-            info.name = info.summary.get("name") or str(config.get("name") or path.name)
-    except FileNotFoundError:
-        problems.append("no config.yaml")
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        problems.append(f"config.yaml unreadable ({type(exc).__name__})")
-    try:
-        with open(path / "metrics.csv", newline="", encoding="utf-8") as f:
-            for r in csv.DictReader(f):
-                info.rows.append({k: _num(v) for k, v in r.items() if k is not None})
-    except FileNotFoundError:
-        pass
-    except (csv.Error, UnicodeDecodeError) as exc:
-        problems.append(f"metrics.csv unreadable ({exc})")
-    try:
-        info.eval = json.loads((path / "eval.json").read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        pass
-    except (ValueError, UnicodeDecodeError):
-        problems.append("eval.json unreadable")
-    if info.status == "running":
-        from nnctl.train import lock_is_held
-
-        if not lock_is_held(path):  # the process that wrote "running" is gone (killed)
-            info.status = "interrupted"
-            problems.append("stale 'running' status: the training process was killed; nnctl resume continues it")
-    if problems:
-        info.problem = "; ".join(problems)
-        if info.status not in ("damaged",) and any("summary" in p for p in problems):
-            info.status = "damaged"
-    return info
-
-
-def _num(v):
-    if v is None or v == "":
-        return None
-    try:
-        f = float(v)
-    except ValueError:
-        return v
-    return int(f) if f.is_integer() and "." not in v and "e" not in v.lower() else f
-
-
-def flatten(d: dict, prefix: str = "") -> dict[str, object]:
-    """{'a': {'b': 1}} -> {'a.b': 1}; lists stay values (shown compactly)."""
-    out = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict) and v:
-            out.update(flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
 
 
 def show_value(v) -> str:
@@ -278,8 +145,6 @@ def sort_rows(rows: list[dict], key: str, columns: list[str], descending: bool =
     if key.startswith("-"):
         key, descending = key[1:], not descending
     if key not in columns:
-        from nnctl.errors import did_you_mean
-
         raise ConfigError(f"--sort {key}: no such column{did_you_mean(key, columns)}")
     present = [r for r in rows if r.get(key) is not None]
     missing = [r for r in rows if r.get(key) is None]
@@ -302,7 +167,7 @@ def fmt(value, column: str = "", std=None) -> str:
     return str(value)
 
 
-def render(columns: list[str], rows: list[dict], form: str) -> str:
+def render_text(columns: list[str], rows: list[dict], form: str) -> str:
     """csv, json or markdown text (the rich table is drawn by the CLI from the same rows)."""
     if form == "json":
         return json.dumps([{c: r.get(c) for c in columns} for r in rows], indent=2) + "\n"
@@ -323,26 +188,3 @@ def render(columns: list[str], rows: list[dict], form: str) -> str:
             lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines) + "\n"
     raise ConfigError(f"--format {form}: expected table, csv, json or markdown")
-
-
-def plot_curves(runs: list[RunInfo], output: Path) -> None:
-    """Overlay the validation metric and loss curves of `runs` into one PNG."""
-    from nnctl.plot import pyplot
-
-    plt = pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for run in runs:
-        epochs = [r.get("epoch") for r in run.rows]
-        axes[0].plot(epochs, [r.get("val_loss") for r in run.rows], label=run.name)
-        axes[1].plot(epochs, [r.get(f"val_{run.metric}") for r in run.rows], label=run.name)
-    axes[0].set_title("validation loss")
-    axes[1].set_title("validation " + ("/".join(sorted({r.metric for r in runs})) or "metric"))
-    for ax in axes:
-        ax.set_xlabel("epoch")
-        ax.grid(alpha=0.3)
-    if len(runs) <= 12:
-        axes[1].legend(fontsize=8)
-    fig.tight_layout()
-    from nnctl.plot import save_figure
-
-    save_figure(fig, output)

@@ -129,22 +129,21 @@ CATALOGUE: dict[str, Concept] = {c.code: c for c in [
 
 def config_findings(spec) -> list[dict]:
     """Findings knowable from the config alone (before training)."""
-    from nnctl.nn.activations import ACTIVATIONS
+    from nnctl.nn.optimizers import OPTIMIZERS
 
     out = []
-    layers = spec.layer_specs
-    c = spec.config
-    for i, r in enumerate(layers, start=1):
-        act = ACTIVATIONS.entry(r["activation"])
-        if act.bounds is not None and r["init"].startswith("he_"):
-            out.append(finding("HE_INIT_SATURATING", None, i, f"layer {i}: {r['init']} with {r['activation']}"))
-        if r["init"] == "zeros":
+    for i, layer in enumerate(spec.model.layers, start=1):
+        act = layer.activation
+        if act.bounds is not None and layer.init.startswith("he_"):
+            out.append(finding("HE_INIT_SATURATING", None, i, f"layer {i}: {layer.init} with {act.registry_name}"))
+        if layer.init == "zeros":
             out.append(finding("ZEROS_INIT", None, i, f"layer {i}: init zeros"))
-    t, o = c["train"], c["optimizer"]
-    if any(r["norm"] == "batch" for r in layers) and t["gd"] == "minibatch" and t["batch_size"] < 8:
-        out.append(finding("BATCHNORM_SMALL_BATCH", None, None, f"batch norm with batch_size {t['batch_size']}"))
-    if o["name"] in ("adam", "adamw") and o["lr"] >= 0.1:
-        out.append(finding("ADAM_HIGH_LR", None, None, f"{o['name']} with lr {o['lr']:g}"))
+    t, o = spec.train, spec.optimizer
+    if spec.model.needs_batch_stats and t.gd == "minibatch" and t.batch_size < 8:
+        out.append(finding("BATCHNORM_SMALL_BATCH", None, None, f"batch norm with batch_size {t.batch_size}"))
+    high = OPTIMIZERS.entry(o.name).high_lr
+    if high is not None and o.lr >= high:
+        out.append(finding("ADAM_HIGH_LR", None, None, f"{o.name} with lr {o.lr:g}"))
     return out
 
 
@@ -181,7 +180,7 @@ class Probe:
         params = model.params
         # activations in inference mode (what the network computes), gradients in training mode
         # with frozen batch-norm statistics and fixed dropout masks
-        _, (caches, _) = model.forward(self.X)
+        caches = model.forward(self.X)[1].hidden
         model.loss_and_grad(self.X, self.Y, rng=np.random.default_rng(self.seed), update_stats=False)
         rows = []
         norms = []
@@ -198,7 +197,7 @@ class Probe:
                    "update_ratio": (float(np.linalg.norm(w1 - w0) / max(np.linalg.norm(w0), 1e-12))
                                     if w0 is not None else float("nan"))}
             if i < len(model.hidden):
-                _, Z, H, _, _ = caches[i]
+                Z, H = caches[i].Z, caches[i].H
                 H64 = H.astype(np.float64)
                 row["act_mean"] = float(H64.mean())
                 row["act_std"] = float(H64.std())
@@ -220,6 +219,17 @@ class Probe:
         self.rows.extend(rows)
         return rows
 
+    def state_dict(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """The rows so far as one float matrix in DIAG_COLUMNS order (NaN: not measured)."""
+        matrix = np.array([[r.get(c, np.nan) for c in DIAG_COLUMNS] for r in self.rows],
+                          dtype=np.float64).reshape(len(self.rows), len(DIAG_COLUMNS))
+        return {"initial_loss": self.initial_loss}, {"rows": matrix}
+
+    def load_state_dict(self, meta: dict, arrays: dict[str, np.ndarray]) -> None:
+        self.rows = [{c: (int(v) if c in ("epoch", "layer", "units") else float(v))
+                      for c, v in zip(DIAG_COLUMNS, r) if not np.isnan(v)} for r in arrays["rows"]]
+        self.initial_loss = float(meta["initial_loss"])
+
 
 # ------------------------------------------------------------------------------------ findings
 class Findings:
@@ -231,6 +241,13 @@ class Findings:
         self.n_classes = n_classes
         self.reported: set[tuple[str, int | None]] = set()
         self.items: list[dict] = []
+
+    def state_dict(self) -> list[dict]:
+        return list(self.items)
+
+    def load_state_dict(self, items: list[dict]) -> None:
+        self.items = list(items)
+        self.reported = {(f["code"], f["layer"]) for f in self.items}
 
     def _add(self, code, epoch, layer, detail) -> dict | None:
         key = (code, layer)

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from nnctl.data import Preprocessor
+from nnctl.config.spec import Spec
+from nnctl.data.preprocess import Preprocessor
 from nnctl.errors import ConfigError, DataError, NnctlError, RunDirError
+from nnctl.metrics import classification_report, regression_report
 from nnctl.nn.model import MLP
 from nnctl.runs import RunDir, open_run, read_npz
 
@@ -24,7 +26,7 @@ class LoadedRun:
     """A run directory's trained model and everything needed to feed it new rows."""
 
     run: RunDir
-    spec: object  # nnctl.config.Spec
+    spec: Spec
     model: MLP
     pre: Preprocessor
     task: str
@@ -34,11 +36,16 @@ class LoadedRun:
     target_name: str | None
     summary: dict
 
+    def logits(self, X_raw: np.ndarray) -> np.ndarray:
+        """Inference-mode logits for raw feature rows: the run's preprocessing, then the network."""
+        X = np.ascontiguousarray(self.pre.transform(X_raw), dtype=self.model.dtype)
+        return self.model.logits(X)  # batch norm uses running statistics, no dropout
+
 
 def load_run(path: Path | str) -> LoadedRun:
     """Rebuild a run's model from its directory. Raises RunDirError naming the file at fault."""
-    from nnctl.config import load_spec
-    from nnctl.train import build_model
+    from nnctl.build import build_model
+    from nnctl.config.load import load_spec
 
     run, summary = open_run(path)
     config_path = run.file(RunDir.CONFIG)
@@ -48,7 +55,7 @@ def load_run(path: Path | str) -> LoadedRun:
         spec = load_spec(config_path, check_files=False)
     except ConfigError as exc:
         raise RunDirError(f"{run.path}: its config.yaml is invalid: {exc}") from None
-    if spec.config["train"]["loss"] == "auto" or spec.config["data"]["task"] == "auto":
+    if spec.train.loss == "auto" or spec.data.task == "auto":
         raise RunDirError(f"{config_path}: not a resolved config (loss or task is still auto); was training "
                           f"started by this version of nnctl?")
     pre_arrays = read_npz(run.file(RunDir.PREPROCESS), "preprocess file")
@@ -62,10 +69,10 @@ def load_run(path: Path | str) -> LoadedRun:
     except (KeyError, ValueError) as exc:
         raise RunDirError(f"{run.file(RunDir.PREPROCESS)}: damaged or from another tool ({exc})") from None
     weights = read_npz(run.file(RunDir.WEIGHTS), "weights file")
-    out_key = f"W{len(spec.layer_specs) + 1}"
+    out_key = f"W{len(spec.model.layers) + 1}"
     if out_key not in weights:
         raise RunDirError(f"{run.file(RunDir.WEIGHTS)}: missing key {out_key!r} (the config has "
-                          f"{len(spec.layer_specs)} hidden layers)")
+                          f"{len(spec.model.layers)} hidden layers)")
     model = build_model(spec, pre.n_outputs, int(weights[out_key].shape[1]))
     try:
         model.load_state_arrays(weights)
@@ -74,44 +81,10 @@ def load_run(path: Path | str) -> LoadedRun:
     return LoadedRun(run, spec, model, pre, task, classes, columns, feature_names, target_name, summary)
 
 
-# ------------------------------------------------------------------------------------ metrics
-def classification_report(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]) -> dict:
-    """Accuracy, macro-F1, per-class precision/recall/F1/support and the confusion matrix."""
-    k = len(classes)
-    cm = np.zeros((k, k), dtype=np.int64)  # rows: true class, columns: predicted class
-    np.add.at(cm, (y_true, y_pred), 1)
-    tp = np.diag(cm).astype(np.float64)
-    predicted, actual = cm.sum(axis=0), cm.sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        precision = np.where(predicted > 0, tp / predicted, 0.0)  # sklearn's zero_division=0
-        recall = np.where(actual > 0, tp / actual, 0.0)
-        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
-    present = actual > 0
-    per_class = {c: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
-                     "support": int(actual[i])} for i, c in enumerate(classes)}
-    return {
-        "accuracy": float(tp.sum() / max(len(y_true), 1)),
-        # macro over the classes that occur in y_true or y_pred, as sklearn's f1_score(average="macro")
-        "macro_f1": float(f1[present | (predicted > 0)].mean()) if len(y_true) else float("nan"),
-        "per_class": per_class,
-        "confusion_matrix": {"labels": classes, "matrix": cm.tolist()},
-    }
-
-
-def regression_report(T: np.ndarray, P: np.ndarray) -> dict:
-    """mse, mae and r2 (averaged over target columns)."""
-    from nnctl.train import r2_score
-
-    T = T.reshape(len(T), -1).astype(np.float64)
-    P = P.reshape(len(P), -1).astype(np.float64)
-    return {"mse": float(np.mean((T - P) ** 2)), "mae": float(np.mean(np.abs(T - P))), "r2": r2_score(T, P)}
-
-
 def score_rows(loaded: LoadedRun, X_raw: np.ndarray, y: np.ndarray) -> dict:
     """Loss and the task's report for raw feature rows and their targets."""
     model = loaded.model
-    X = np.ascontiguousarray(loaded.pre.transform(X_raw), dtype=model.dtype)
-    Z = model.logits(X)  # inference mode: batch norm uses running statistics, no dropout
+    Z = loaded.logits(X_raw)
     n_classes = len(loaded.classes) if loaded.classes else 0
     Y = model.loss.encode(y, n_classes, model.dtype)
     out = {"n_rows": int(len(y)), "loss": float(model.loss.value(Z, Y))}
@@ -135,7 +108,7 @@ def evaluate_run(path: Path | str, data: Path | None = None) -> dict:
         notes += split_notes
         split = "test"
     else:
-        from nnctl.data import encode_csv
+        from nnctl.data.columns import encode_csv
 
         X_raw, y, _, _ = encode_csv(Path(data), loaded.columns, loaded.target_name, loaded.classes,
                                     need_target=True)
@@ -146,34 +119,34 @@ def evaluate_run(path: Path | str, data: Path | None = None) -> dict:
               "source": source, "metrics": score_rows(loaded, X_raw, y), "notes": notes,
               "evaluated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     # eval.json is the held-out test result (compare shows it); other data get their own file
-    result["written_to"] = str(loaded.run.file("eval.json" if split == "test" else f"eval-{Path(data).stem}.json"))
+    result["written_to"] = str(loaded.run.file(RunDir.EVAL if split == "test" else f"eval-{Path(data).stem}.json"))
     loaded.run.write_json(Path(result["written_to"]).name, result)
     return result
 
 
 def _test_split(loaded: LoadedRun):
     """Re-create the run's data and pick its test rows; note a changed fingerprint."""
-    from nnctl.data import load_dataset
+    from nnctl.data.sources import load_dataset
 
     split = read_npz(loaded.run.file(RunDir.SPLIT), "split file")
     if "test" not in split:
         raise RunDirError(f"{loaded.run.file(RunDir.SPLIT)}: no 'test' indices")
-    d = loaded.spec.config["data"]
+    d = loaded.spec.data
     try:
-        ds = load_dataset(d, loaded.spec.base_dir, loaded.model.dtype)  # as training read it
+        ds = load_dataset(d, loaded.model.dtype)  # as training read it
     except NnctlError as exc:
         raise DataError(f"cannot re-create the training data of {loaded.run.path}: {exc}; "
                         f"evaluate on a CSV with --data instead") from None
     notes = []
     fingerprint = str(split.get("fingerprint", ""))
     if fingerprint and fingerprint != ds.fingerprint:
-        notes.append(f"the data at {d['source']} changed since training (fingerprint {fingerprint[:12]} -> "
+        notes.append(f"the data at {d.source} changed since training (fingerprint {fingerprint[:12]} -> "
                      f"{ds.fingerprint[:12]}): the test rows may differ from the ones held out")
     test = split["test"]
     if len(test) and int(test.max()) >= len(ds.y):
-        raise DataError(f"{d['source']}: has {len(ds.y)} rows now, but the run's test split refers to row "
+        raise DataError(f"{d.source}: has {len(ds.y)} rows now, but the run's test split refers to row "
                         f"{int(test.max())}; the data changed since training")
-    return ds.X[test], ds.y[test], d["source"], notes
+    return ds.X[test], ds.y[test], d.source, notes
 
 
 # ------------------------------------------------------------------------------------ prediction
@@ -183,13 +156,13 @@ def predict_csv(path: Path | str, input_csv: Path, proba: bool = False) -> tuple
     The output repeats the input columns, then `prediction` (original label names for
     classification) and, with `proba`, one `p_<class>` column per class.
     """
-    from nnctl.data import encode_csv
+    from nnctl.data.columns import encode_csv
 
     loaded = load_run(path)
     X_raw, _, header, rows = encode_csv(Path(input_csv), loaded.columns, loaded.target_name, loaded.classes,
                                         need_target=False)
     model = loaded.model
-    Z = model.logits(np.ascontiguousarray(loaded.pre.transform(X_raw), dtype=model.dtype))
+    Z = loaded.logits(X_raw)
     out_header = list(header)
     if loaded.task == "classification":
         labels = [loaded.classes[i] for i in model.loss.predict(Z)]
@@ -199,8 +172,6 @@ def predict_csv(path: Path | str, input_csv: Path, proba: bool = False) -> tuple
             P = model.loss.output(Z).astype(np.float64)
             if P.shape[1] == 1:  # one sigmoid unit: probability of the second class
                 P = np.hstack([1.0 - P, P])
-            elif model.loss.link == "sigmoid":  # one-vs-rest sigmoids: normalise to sum to 1
-                P = P / P.sum(axis=1, keepdims=True)
             out_header += [f"p_{c}" for c in loaded.classes]
             out_rows = [[*r, *(f"{v:.6g}" for v in p)] for r, p in zip(out_rows, P)]
     else:

@@ -1,5 +1,7 @@
-"""Pictures of a run: learning curves and lr, the decision boundary of a 2-D classifier, the fitted
-function of a 1-D regression. matplotlib is imported here only (Agg backend: no display needed)."""
+"""Every figure nnctl draws: a run's learning curves and lr with its decision boundary (2-D
+classification) or fitted function (1-D regression); the validation curves of many runs (compare);
+per-layer health (inspect); loss against learning rate (lr-find). matplotlib is imported here only,
+with the Agg backend (no display needed)."""
 
 from __future__ import annotations
 
@@ -42,8 +44,8 @@ def save_figure(fig, output: Path) -> None:
 
 def plot_run(run_dir: Path, output: Path | None = None) -> tuple[Path, list[str]]:
     """Draw a run's curves (and its boundary or fit for 1-D/2-D inputs); returns (png path, notes)."""
-    from nnctl.compare import read_run
     from nnctl.evaluate import load_run
+    from nnctl.runs import read_run
 
     loaded = load_run(run_dir)  # checks the run dir first
     info = read_run(Path(run_dir))
@@ -87,11 +89,11 @@ def plot_run(run_dir: Path, output: Path | None = None) -> tuple[Path, list[str]
 
 
 def _training_data(loaded, notes):
-    from nnctl.data import load_dataset
+    from nnctl.data.sources import load_dataset
     from nnctl.runs import RunDir, read_npz
 
     try:
-        ds = load_dataset(loaded.spec.config["data"], loaded.spec.base_dir, loaded.model.dtype)
+        ds = load_dataset(loaded.spec.data, loaded.model.dtype)
         split = read_npz(loaded.run.file(RunDir.SPLIT), "split file")
         idx = split["train"]
         if len(idx) and int(idx.max()) >= len(ds.y):
@@ -102,18 +104,12 @@ def _training_data(loaded, notes):
         return None
 
 
-def _predict_raw(loaded, X_raw):
-    model = loaded.model
-    Z = model.logits(np.ascontiguousarray(loaded.pre.transform(X_raw), dtype=model.dtype))
-    return Z
-
-
 def _decision_boundary(ax, loaded, X, y):
     pad = 0.1 * (X.max(axis=0) - X.min(axis=0) + 1e-9)
     lo, hi = X.min(axis=0) - pad, X.max(axis=0) + pad
     g0, g1 = np.meshgrid(np.linspace(lo[0], hi[0], 250), np.linspace(lo[1], hi[1], 250))
     grid = np.column_stack([g0.ravel(), g1.ravel()])
-    pred = loaded.model.loss.predict(_predict_raw(loaded, grid)).reshape(g0.shape)
+    pred = loaded.model.loss.predict(loaded.logits(grid)).reshape(g0.shape)
     k = len(loaded.classes)
     ax.contourf(g0, g1, pred, levels=np.arange(k + 1) - 0.5, cmap="tab10", alpha=0.25, vmin=0, vmax=9)
     for c in range(k):
@@ -128,10 +124,73 @@ def _decision_boundary(ax, loaded, X, y):
 
 def _fit_1d(ax, loaded, X, y):
     xs = np.linspace(X[:, 0].min(), X[:, 0].max(), 400)[:, None]
-    pred = loaded.model.loss.predict(_predict_raw(loaded, xs)).astype(np.float64)
+    pred = loaded.model.loss.predict(loaded.logits(xs)).astype(np.float64)
     ax.scatter(X[:, 0], np.asarray(y).reshape(len(y), -1)[:, 0], s=6, color="C0", alpha=0.5,
                label="training rows")
     ax.plot(xs[:, 0], pred[:, 0], color="C3", lw=2, label="network")
     ax.set_title("fitted function")
     ax.set_xlabel(loaded.feature_names[0])
     ax.legend(fontsize=8)
+
+
+def plot_curves(runs: list, output: Path) -> None:
+    """Overlay the validation loss and metric curves of `runs` (RunInfos) into one PNG."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for run in runs:
+        epochs = [r.get("epoch") for r in run.rows]
+        axes[0].plot(epochs, [r.get("val_loss") for r in run.rows], label=run.name)
+        axes[1].plot(epochs, [r.get(f"val_{run.metric}") for r in run.rows], label=run.name)
+    axes[0].set_title("validation loss")
+    axes[1].set_title("validation " + ("/".join(sorted({r.metric for r in runs})) or "metric"))
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    if len(runs) <= 12:
+        axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, output)
+
+
+def plot_health(report: dict, output: Path) -> None:
+    """Per-layer curves of an `inspect_run` report: dead fraction, saturated fraction, gradient RMS,
+    update ratio."""
+    import math
+
+    plt = pyplot()
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7))
+    panels = [("dead_frac", "dead ReLU fraction", False), ("saturated_frac", "saturated fraction", False),
+              ("grad_rms", "gradient RMS", True), ("update_ratio", "update / weight ratio", True)]
+    layers = sorted({r["layer"] for r in report["all_rows"]})
+    for ax, (key, title, log) in zip(axes.ravel(), panels):
+        for layer in layers:
+            pts = [(r["epoch"], r.get(key)) for r in report["all_rows"] if r["layer"] == layer]
+            pts = [(e, v) for e, v in pts if isinstance(v, (int, float)) and math.isfinite(v) and (v > 0 or not log)]
+            if pts:
+                ax.plot(*zip(*pts), label=f"layer {layer}")
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        if log and ax.lines:
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend(fontsize=7)
+    fig.suptitle(f"{report['name']}: layer health")
+    fig.tight_layout()
+    save_figure(fig, output)
+
+
+def plot_lr_find(result: dict, output: Path) -> None:
+    """Loss against learning rate of an lr-find result, with the suggested rate."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(result["lrs"], result["losses"], alpha=0.3, label="loss")
+    ax.plot(result["lrs"], result["smoothed"], label="smoothed")
+    ax.axvline(result["suggestion"], color="C3", ls="--", label=f"suggested {result['suggestion']:.2g}")
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("training loss")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    save_figure(fig, output)

@@ -1,8 +1,8 @@
 """Name -> component tables with option checking and "did you mean" suggestions.
 
 Every activation, initializer, loss, optimizer, schedule and normalization is one entry in a
-`Registry`. The registries also feed `--help` choices, `nnctl schema` and the README lists, so a
-new entry needs no other edit.
+`Registry`. The config's choices, its option checks and `nnctl schema` are read from the
+registries, so a new entry is accepted, validated and documented in the schema with no other edit.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable, Iterator
+from types import MappingProxyType
 from typing import Any
 
 from nnctl.errors import ConfigError, did_you_mean
@@ -60,13 +61,16 @@ class Registry:
         return check_options(self.entry(name, where), options, where, f"{self.kind} '{name}'")
 
     def get(self, name: str, options: dict | None = None, where: str = ""):
-        """Build the entry `name` with validated `options`."""
+        """Build the entry `name` with validated `options`; the object keeps them as `options`
+        (read-only, defaults filled in), so the resolved config can say what it was built with."""
         where = where or self.kind
         opts = self.check_options(name, options or {}, where)
         try:
-            return self.entry(name, where)(**opts)
+            built = self.entry(name, where)(**opts)
         except ValueError as exc:  # entries reject out-of-range options with ValueError
             raise ConfigError(f"{where}: {exc}") from None
+        built.options = MappingProxyType(opts)
+        return built
 
 
 def option_defaults(entry) -> dict[str, Any]:

@@ -1,8 +1,10 @@
-"""Run directories: created with an exclusive mkdir, every file written whole (temp file + rename).
+"""Run directories: created with an exclusive mkdir, every file written whole, locked while training.
 
 A run dir is `<runs_dir>/<name>-<YYYYmmdd-HHMMSS>-<hex>/`. Two processes never share one: the
 mkdir fails if the name exists and we draw a new suffix. Readers (compare, eval) never see half a
 file: each file is written to a temporary name in the same folder, then renamed over the target.
+A training process holds `RunLock` on the run's `.lock`, so a reader can tell a live run from a
+killed one. `read_run` reads what there is of a run for compare, never failing on a damaged one.
 """
 
 from __future__ import annotations
@@ -10,30 +12,26 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import re
 import secrets
-import tempfile
+import sys
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+from nnctl.errors import ConfigError, RunDirError, TrainingFailed
 
-from nnctl.errors import ConfigError, RunDirError
+if TYPE_CHECKING:
+    import numpy as np
 
+# NumPy is imported only where arrays are written or read: compare and inspect read runs without it.
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_FILE_MODE = 0o666 & ~_umask()
 MAX_NAME = 60
+FINISHED = ("completed", "early_stopped", "stopped_at_loss")  # the statuses of a run that ended well
 
 
 def safe_name(name: str) -> str:
@@ -42,22 +40,31 @@ def safe_name(name: str) -> str:
     return cleaned or "run"
 
 
+# ------------------------------------------------------------------------------------ whole files
 def write_atomic(path: Path, data: bytes | str) -> None:
     """Write a file whole: a temp file in the same folder, then rename over `path`.
 
-    An OSError (disk full, permission) names `path` and leaves the previous file untouched.
+    The temp file is created with mode 0666, so the process umask at the time of writing decides
+    the permissions, as for any file a program creates. An OSError (disk full, permission) names
+    `path` and leaves the previous file untouched.
     """
     path = Path(path)
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise OSError(exc.errno, exc.strerror, str(path)) from None
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666)
+            break
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+    else:
+        raise OSError(17, "could not create a temporary file", str(path))
     try:
         with os.fdopen(fd, "wb") as f:
             _inject_fault(path)
             f.write(raw)
-            os.fchmod(f.fileno(), _FILE_MODE)  # mkstemp makes 0600; files should follow the umask
         os.replace(tmp, path)
     except BaseException as exc:
         try:
@@ -94,24 +101,30 @@ def write_json(path: Path, obj: Any) -> None:
 
 
 def jsonable(obj):
+    """Plain JSON data: NumPy numbers and arrays converted, non-finite floats as None (null)."""
     if isinstance(obj, dict):
         return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [jsonable(v) for v in obj]
-    if isinstance(obj, (np.floating, float)):
-        f = float(obj)
-        return f if np.isfinite(f) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.ndarray):
-        return jsonable(obj.tolist())
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
     if isinstance(obj, Path):
         return str(obj)
+    np = sys.modules.get("numpy")  # NumPy values exist only if NumPy was imported
+    if np is not None:
+        if isinstance(obj, np.floating):
+            return jsonable(float(obj))
+        if isinstance(obj, np.integer):
+            return int(obj)
+        if isinstance(obj, np.ndarray):
+            return jsonable(obj.tolist())
     return obj
 
 
 def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Atomic .npz of plain numeric/string arrays (never object arrays, so no pickles)."""
+    import numpy as np
+
     buf = io.BytesIO()
     for key, value in arrays.items():
         if np.asarray(value).dtype == object:
@@ -122,6 +135,8 @@ def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 def read_npz(path: Path, what: str = "file") -> dict[str, np.ndarray]:
     """Load an .npz without pickles; RunDirError naming the file if it is missing or damaged."""
+    import numpy as np
+
     path = Path(path)
     if not path.is_file():
         raise RunDirError(f"{path}: no such {what}")
@@ -137,29 +152,65 @@ def read_npz(path: Path, what: str = "file") -> dict[str, np.ndarray]:
         raise RunDirError(f"{path}: not a readable .npz {what} ({type(exc).__name__}: {exc})") from None
 
 
-def open_run(path: Path | str) -> tuple[RunDir, dict]:
-    """An existing run directory and its summary.json; RunDirError if either is missing or damaged."""
-    import json
+class MetricsTable:
+    """A CSV kept as formatted lines, so rewriting the whole file each epoch costs a copy, not a
+    re-format of every row (the file is always written whole, never appended)."""
 
-    run = RunDir(Path(path))
-    if not run.path.is_dir():
-        raise RunDirError(f"{run.path}: no such run directory")
-    summary_path = run.file(RunDir.SUMMARY)
+    def __init__(self, columns: list[str]):
+        self.columns = columns
+        self.lines = [",".join(columns) + "\n"]
+
+    def extend(self, rows: Iterable[dict]) -> MetricsTable:
+        out = io.StringIO()
+        w = csv.writer(out, lineterminator="\n")
+        for row in rows:
+            w.writerow([_cell(row.get(c)) for c in self.columns])
+        if out.getvalue():
+            self.lines.extend(out.getvalue().splitlines(keepends=True))
+        return self
+
+    def __len__(self) -> int:
+        return len(self.lines) - 1
+
+    def text(self) -> str:
+        return "".join(self.lines)
+
+
+def _cell(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return "nan" if math.isnan(v) else repr(v)
+    return str(v)
+
+
+def read_csv_rows(path: Path, strict: bool = False) -> list[dict]:
+    """The rows of a CSV nnctl wrote (metrics.csv, diagnostics.csv), numbers parsed, empty cells None.
+
+    A cell that is not a number stays a string, or raises ValueError when `strict`."""
+    with open(path, newline="", encoding="utf-8") as f:
+        return [{k: _number(v, strict) for k, v in r.items() if k is not None} for r in csv.DictReader(f)]
+
+
+def _number(v: str | None, strict: bool):
+    if v is None or v == "":
+        return None
     try:
-        summary = json.loads(summary_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RunDirError(f"{run.path}: not a run directory (no summary.json)") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise RunDirError(f"{summary_path}: damaged ({exc})") from None
-    return run, summary
+        f = float(v)
+    except ValueError:
+        if strict:
+            raise
+        return v
+    return int(f) if f.is_integer() and not any(c in v.lower() for c in ".en") else f
 
 
+# ------------------------------------------------------------------------------------ the run dir
 class RunDir:
     """One run's folder and the files in it."""
 
     CONFIG, METRICS, SUMMARY = "config.yaml", "metrics.csv", "summary.json"
     WEIGHTS, PREPROCESS, SPLIT = "weights.npz", "preprocess.npz", "split.npz"
-    DIAGNOSTICS = "diagnostics.csv"
+    DIAGNOSTICS, EVAL = "diagnostics.csv", "eval.json"
 
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -200,33 +251,208 @@ class RunDir:
         write_npz(self.file(name), arrays)
 
 
-class MetricsTable:
-    """metrics.csv kept as formatted lines, so rewriting the whole file each epoch costs a copy, not a
-    re-format of every row (the file is always written whole, never appended)."""
-
-    def __init__(self, columns: list[str]):
-        self.columns = columns
-        self.lines = [",".join(columns) + "\n"]
-
-    def extend(self, rows: Iterable[dict]) -> MetricsTable:
-        out = io.StringIO()
-        w = csv.writer(out, lineterminator="\n")
-        for row in rows:
-            w.writerow([_cell(row.get(c)) for c in self.columns])
-        if out.getvalue():
-            self.lines.extend(out.getvalue().splitlines(keepends=True))
-        return self
-
-    def __len__(self) -> int:
-        return len(self.lines) - 1
-
-    def text(self) -> str:
-        return "".join(self.lines)
+def open_run(path: Path | str) -> tuple[RunDir, dict]:
+    """An existing run directory and its summary.json; RunDirError if either is missing or damaged."""
+    run = RunDir(Path(path))
+    if not run.path.is_dir():
+        raise RunDirError(f"{run.path}: no such run directory")
+    summary_path = run.file(RunDir.SUMMARY)
+    try:
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunDirError(f"{run.path}: not a run directory (no summary.json)") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RunDirError(f"{summary_path}: damaged ({exc})") from None
+    return run, summary
 
 
-def _cell(v) -> str:
-    if v is None:
+# ------------------------------------------------------------------------------------ the lock
+class RunLock:
+    """An exclusive flock on RUN_DIR/.lock, held while a process trains in the run dir.
+
+    The kernel drops the lock when the holder dies (even by SIGKILL), so a stale lock cannot
+    exist: a run marked "running" whose lock is free was killed.
+    """
+
+    NAME = ".lock"
+
+    def __init__(self, fd: int, pid: int, host: str):
+        self.fd, self.pid, self.host = fd, pid, host
+
+    @classmethod
+    def acquire(cls, run: RunDir, wait: float = 0.5) -> RunLock:
+        """Take the lock, waiting up to `wait` seconds; TrainingFailed (exit 1) naming the holder if busy."""
+        import fcntl
+        import socket
+
+        path = run.file(cls.NAME)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    holder = _read_holder(path)
+                    os.close(fd)
+                    raise TrainingFailed(f"{run.path}: in use by another nnctl process{holder}; wait for it "
+                                         f"to finish or stop it") from None
+                time.sleep(0.05)
+        me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(me).encode(), 0)
+        return cls(fd, me["pid"], me["host"])
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing drops the flock
+            self.fd = None
+
+
+def _read_holder(path: Path) -> str:
+    try:
+        info = json.loads(path.read_text())
+        return f" (pid {info['pid']} on {info['host']}, since {info['since']})"
+    except (OSError, ValueError, KeyError, TypeError):
         return ""
-    if isinstance(v, float):
-        return repr(v) if np.isfinite(v) else ("nan" if np.isnan(v) else repr(v))
-    return str(v)
+
+
+def lock_is_held(run_dir: Path) -> bool:
+    """Is some live process training in this run dir? (Probes the flock without keeping it.)"""
+    import fcntl
+
+    path = Path(run_dir) / RunLock.NAME
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+# ------------------------------------------------------------------------------------ reading runs
+@dataclass
+class RunInfo:
+    """What there is of one run directory, for compare, plot and sweeps."""
+
+    path: Path
+    name: str
+    status: str
+    params: dict[str, object] = field(default_factory=dict)  # flattened resolved config
+    summary: dict = field(default_factory=dict)
+    rows: list[dict] = field(default_factory=list)  # metrics.csv
+    eval: dict | None = None
+    problem: str = ""  # why a run is damaged
+
+    @property
+    def task(self) -> str:
+        return self.summary.get("task") or ("regression" if any("val_r2" in r for r in self.rows) else
+                                            "classification")
+
+    @property
+    def metric(self) -> str:
+        from nnctl.metrics import task_metric
+
+        return task_metric(self.task)
+
+
+def is_run_dir(path: Path) -> bool:
+    """A run dir has a summary.json or a config.yaml."""
+    return path.is_dir() and ((path / RunDir.SUMMARY).exists() or (path / RunDir.CONFIG).exists())
+
+
+def collect_runs(paths: list[Path]) -> tuple[list[RunInfo], list[str]]:
+    """RunInfos for the given paths (run dirs, or folders holding run dirs), and notes on skipped ones."""
+    runs, notes, seen = [], [], set()
+    for p in paths:
+        p = Path(p)
+        if not p.exists():
+            notes.append(f"{p}: no such file or directory; skipped")
+            continue
+        if is_run_dir(p):
+            candidates = [p]
+        elif p.is_dir():
+            candidates = sorted(c for c in p.iterdir() if c.is_dir() and not c.name.startswith("."))
+            runs_here = [c for c in candidates if is_run_dir(c)]
+            if not runs_here:
+                notes.append(f"{p}: not a run directory and holds none; skipped")
+            for c in candidates:
+                if not is_run_dir(c):
+                    notes.append(f"{c}: not a run directory; skipped")
+            candidates = runs_here
+        else:
+            notes.append(f"{p}: not a run directory; skipped")
+            continue
+        for c in candidates:
+            key = c.resolve()
+            if key not in seen:
+                seen.add(key)
+                runs.append(read_run(c))
+    return runs, notes
+
+
+def read_run(path: Path) -> RunInfo:
+    """Read what there is of a run; anything unreadable makes it 'damaged' with the reason."""
+    import yaml
+
+    info = RunInfo(path=path, name=path.name, status="damaged")
+    problems = []
+    try:
+        info.summary = json.loads((path / RunDir.SUMMARY).read_text(encoding="utf-8"))
+        if not isinstance(info.summary, dict):
+            raise ValueError("not a JSON object")
+        info.status = str(info.summary.get("status", "unknown"))
+        info.name = str(info.summary.get("name", path.name))
+    except FileNotFoundError:
+        problems.append("no summary.json")
+    except (ValueError, UnicodeDecodeError) as exc:
+        info.summary = {}
+        problems.append(f"summary.json unreadable ({exc})")
+    try:
+        config = yaml.safe_load((path / RunDir.CONFIG).read_text(encoding="utf-8"))
+        if isinstance(config, dict):
+            info.params = flatten(config)
+            info.name = info.summary.get("name") or str(config.get("name") or path.name)
+    except FileNotFoundError:
+        problems.append("no config.yaml")
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        problems.append(f"config.yaml unreadable ({type(exc).__name__})")
+    try:
+        info.rows = read_csv_rows(path / RunDir.METRICS)
+    except FileNotFoundError:
+        pass
+    except (csv.Error, UnicodeDecodeError) as exc:
+        problems.append(f"metrics.csv unreadable ({exc})")
+    try:
+        info.eval = json.loads((path / RunDir.EVAL).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        pass
+    except (ValueError, UnicodeDecodeError):
+        problems.append("eval.json unreadable")
+    if info.status == "running" and not lock_is_held(path):  # the process that wrote "running" is gone
+        info.status = "interrupted"
+        problems.append("stale 'running' status: the training process was killed; nnctl resume continues it")
+    if problems:
+        info.problem = "; ".join(problems)
+        if info.status not in ("damaged",) and any("summary" in p for p in problems):
+            info.status = "damaged"
+    return info
+
+
+def flatten(d: dict, prefix: str = "") -> dict[str, object]:
+    """{'a': {'b': 1}} -> {'a.b': 1}; lists stay values (shown compactly)."""
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out

@@ -1,12 +1,13 @@
 """Sweeps: many trials of one config, run as separate processes (or on a Dask cluster).
 
-`plan` expands `--grid`, `--random`/`--space` and `--seeds` (or a `sweep:` block in the YAML) into
-trials, each a set of `--set` overrides plus a seed. `run_local` starts each trial as its own
-`nnctl train` process, `jobs` at a time, each limited to one BLAS thread so trials do not fight
-over cores; `run_dask` sends them to a Dask cluster and copies each run dir back. All trials of a
-sweep live in one folder with a `sweep.json` manifest (the command, every trial's overrides, run
-dir and status), rewritten whole after every trial, so `--resume` can rerun what is missing or
-failed. A failed trial never stops the others.
+`new_sweep` expands `--grid`, `--random`/`--space` and `--seeds` (or a `sweep:` block in the YAML)
+into trials, each a set of `--set` overrides plus a seed, and checks each one's config up front.
+`resume_sweep` decides which trials of an earlier sweep run again. `run_sweep` runs them:
+`run_local` starts each trial as its own `nnctl train` process, `jobs` at a time, each limited to
+one BLAS thread so trials do not fight over cores; `run_dask` sends them to a Dask cluster and
+copies each run dir back. All trials of a sweep live in one folder with a `sweep.json` manifest
+(the command, every trial's overrides, run dir and status), rewritten whole after every trial, so
+`--resume` can rerun what is missing or failed. A failed trial never stops the others.
 """
 
 from __future__ import annotations
@@ -25,11 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-from nnctl.errors import ConfigError, NnctlError
-from nnctl.runs import RunDir, write_json
+from nnctl.errors import ConfigError, NnctlError, RunDirError, TrainingFailed
+from nnctl.metrics import TASK_METRIC
+from nnctl.runs import FINISHED, RunDir, write_json
 
 MANIFEST = "sweep.json"
-DONE = ("completed", "early_stopped", "stopped_at_loss")
 
 
 @dataclass
@@ -88,7 +89,7 @@ def split_values(text: str) -> list[str]:
 
 def parse_grid(items: list[str]) -> dict[str, list]:
     """['optimizer.lr=0.1,0.01', ...] -> {'optimizer.lr': [0.1, 0.01]}."""
-    from nnctl.yamlio import parse_value
+    from nnctl.config.yamlio import parse_value
 
     grid: dict[str, list] = {}
     for item in items:
@@ -107,7 +108,7 @@ _DIST = re.compile(r"^\s*(uniform|loguniform|int|choice)\s*\((.*)\)\s*$")
 
 def parse_space(items: list[str]) -> dict[str, tuple[str, list]]:
     """['optimizer.lr=loguniform(1e-4,1e-1)'] -> {'optimizer.lr': ('loguniform', [1e-4, 0.1])}."""
-    from nnctl.yamlio import parse_value
+    from nnctl.config.yamlio import parse_value
 
     space = {}
     for item in items:
@@ -191,17 +192,12 @@ class Sweep:
 
     @classmethod
     def load(cls, path: Path) -> Sweep:
-        from nnctl.errors import RunDirError
-
         try:
             doc = json.loads((Path(path) / MANIFEST).read_text(encoding="utf-8"))
             trials = [Trial(t["id"], t["overrides"], t["seed"], t["status"], t.get("run_dir"), t.get("error", ""),
                             t.get("seconds"), t.get("metric")) for t in doc["trials"]]
-            path = Path(path).resolve()
-            for t in trials:  # manifests store absolute run dirs; older relative ones live in the folder
-                if t.run_dir and not Path(t.run_dir).is_absolute():
-                    t.run_dir = str(path / Path(t.run_dir).name)
-            return cls(path, Path(doc["config"]), doc["command"], trials, doc.get("jobs", 1), doc.get("dask"))
+            return cls(Path(path).resolve(), Path(doc["config"]), doc["command"], trials, doc.get("jobs", 1),
+                       doc.get("dask"))
         except FileNotFoundError:
             raise RunDirError(f"{path}: not a sweep folder (no {MANIFEST})") from None
         except (ValueError, KeyError, TypeError) as exc:
@@ -212,6 +208,86 @@ def create_sweep_dir(runs_dir: Path, name: str) -> Path:
     """runs/<name>-sweep-<stamp>-<hex>/, exclusive like a run dir; absolute, so the run dirs the
     manifest records stay valid from any working directory."""
     return RunDir.create(Path(runs_dir).resolve(), f"{name}-sweep").path
+
+
+def final_metric(summary: dict) -> float | None:
+    """The final validation metric of a run's summary (accuracy or r2, by its task)."""
+    final = summary.get("final") or {}
+    return final.get(f"val_{TASK_METRIC.get(summary.get('task'), 'accuracy')}")
+
+
+def new_sweep(config: Path, grid: list[str], space: list[str], n_random: int, seeds: int | None,
+              jobs: int, runs_dir: Path, name: str | None, dask: str | None, command: list[str]) -> Sweep:
+    """Plan a sweep of `config` (CLI options over its `sweep:` block) and create its folder.
+
+    Every trial's config is checked now: a bad value fails its trial up front, with the message,
+    and the other trials still run."""
+    from nnctl.config.load import load_spec
+    from nnctl.config.spec import plain
+
+    spec = load_spec(config)
+    block = plain(spec.sweep) if spec.sweep is not None else {}
+    g = {k: (v if isinstance(v, list) else [v]) for k, v in block.get("grid", {}).items()}
+    g.update(parse_grid(grid))
+    sp = parse_space([f"{k}={v}" for k, v in block.get("space", {}).items()])
+    sp.update(parse_space(space))
+    trials = plan(g, sp, n_random or block.get("random", 0), seeds or block.get("seeds", 1), spec.seed)
+    for t in trials:
+        try:
+            load_spec(config, [a for a in t.set_args() if a != "--set"], seed=t.seed)
+        except NnctlError as exc:
+            t.status, t.error = "failed", str(exc)
+    folder = create_sweep_dir(runs_dir, name or spec.name)
+    sweep = Sweep(folder, config.resolve(), command, trials, jobs, dask)
+    sweep.save()
+    return sweep
+
+
+def resume_sweep(path: Path, jobs: int | None, dask: str | None) -> tuple[Sweep, list[Trial]]:
+    """An earlier sweep and the trials to run again: missing, failed and interrupted ones, and
+    finished ones whose run dir is gone. Diverged trials are left alone: they would diverge again.
+    A failed attempt's run dir is kept, renamed out of compare's way (hidden names are skipped)."""
+    sweep = Sweep.load(path)
+    todo = []
+    for t in sweep.trials:
+        exists = bool(t.run_dir) and Path(t.run_dir).is_dir()
+        if (t.status in FINISHED and exists) or t.status == "diverged":
+            continue
+        if t.status == "failed" and exists:
+            old = Path(t.run_dir)
+            old.rename(old.with_name(f".failed-{old.name}"))
+            t.run_dir = None
+        if t.status in FINISHED:  # finished, but its run dir is gone: run it again
+            t.run_dir, t.status = None, "pending"
+        todo.append(t)
+    sweep.jobs = jobs or sweep.jobs
+    sweep.dask = dask or sweep.dask
+    sweep.save()
+    return sweep, todo
+
+
+def run_sweep(sweep: Sweep, todo: list[Trial], on_update: Callable[[Trial], None]) -> None:
+    """Run `todo` locally or on Dask. SIGTERM stops a sweep as Ctrl-C does: the running trials
+    checkpoint, and TrainingFailed (exit 1) says how to continue. The manifest is saved either way."""
+    import signal
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        if sweep.dask:
+            from nnctl.sweep_dask import run_dask
+
+            run_dask(sweep, todo, sweep.dask, on_update)
+        else:
+            run_local(sweep, todo, on_update)
+    except KeyboardInterrupt:
+        raise TrainingFailed(f"sweep interrupted; running trials were checkpointed. Continue with: "
+                             f"nnctl sweep --resume {sweep.path}") from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        sweep.save()
 
 
 # ------------------------------------------------------------------------------------ running
@@ -236,8 +312,7 @@ def _finish(trial: Trial, code: int, out: str, err: str, seconds: float, sweep_d
     if summary is not None:
         trial.run_dir = summary.get("run_dir")
         trial.status = summary.get("status", "failed")
-        final = summary.get("final") or {}
-        trial.metric = final.get("val_accuracy", final.get("val_r2"))
+        trial.metric = final_metric(summary)
     else:
         last = out.strip().splitlines()[-1] if out.strip() else None
         if last and Path(last).is_dir():
@@ -253,7 +328,7 @@ def _finish(trial: Trial, code: int, out: str, err: str, seconds: float, sweep_d
                 trial.status = "failed"
     lines = [ln for ln in err.strip().splitlines() if ln.startswith("error:")]
     trial.error = lines[-1][len("error: "):] if lines and code != 0 else ""
-    if code != 0 and trial.status in DONE:
+    if code != 0 and trial.status in FINISHED:
         trial.status = "failed"
 
 
@@ -309,97 +384,3 @@ def run_local(sweep: Sweep, todo: list[Trial], on_update: Callable[[Trial], None
                 trial.status = "interrupted"
         sweep.save()
         raise
-
-
-def _remote_trial(config_text: str, config_name: str, data_file: tuple[str, bytes] | None, trial: dict) -> dict:
-    """Run one trial inside a Dask worker; return its run dir as a tar archive (bytes) and a summary."""
-    import io
-    import tarfile
-    import tempfile
-
-    from threadpoolctl import threadpool_limits
-
-    from nnctl.config import load_spec
-    from nnctl.errors import NnctlError as _Err
-    from nnctl.train import train_run
-
-    with tempfile.TemporaryDirectory(prefix="nnctl-dask-") as tmp:
-        tmp = Path(tmp)
-        cfg = tmp / config_name
-        cfg.write_text(config_text)
-        overrides = [f"{k}={yaml_value(v)}" for k, v in trial["overrides"].items()]
-        if data_file is not None:  # the workers may not see the client's files: the data comes along
-            (tmp / data_file[0]).write_bytes(data_file[1])
-            overrides.append(f"data.source={tmp / data_file[0]}")
-        out = {"status": "failed", "error": "", "archive": None, "name": None, "summary": None}
-        try:
-            with threadpool_limits(limits=1, user_api="blas"):
-                spec = load_spec(cfg, overrides, name=trial["name"], seed=trial["seed"])
-                result = train_run(spec, tmp / "runs", command=["nnctl", "sweep", "(dask worker)"])
-            out.update(status=result.summary["status"], summary=result.summary)
-            run_path = result.run.path
-        except _Err as exc:
-            out["error"] = str(exc)
-            run_path = Path(exc.run_dir) if exc.run_dir else None
-            if run_path is not None:
-                try:
-                    out["status"] = json.loads((run_path / "summary.json").read_text())["status"]
-                except (OSError, ValueError, KeyError):
-                    pass
-        if run_path is not None and run_path.is_dir():
-            buf = io.BytesIO()
-            with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-                tar.add(run_path, arcname=run_path.name, filter=lambda ti: None if ti.name.endswith(".lock") else ti)
-            out["archive"], out["name"] = buf.getvalue(), run_path.name
-        return out
-
-
-def run_dask(sweep: Sweep, todo: list[Trial], address: str, on_update: Callable[[Trial], None]) -> None:
-    """Send trials to a Dask distributed scheduler; unpack each returned run dir into the sweep folder."""
-    try:
-        from distributed import Client, as_completed
-    except ImportError:
-        raise NnctlError("--dask needs Dask's distributed scheduler: pip install 'nnctl[dask]'") from None
-    import io
-    import tarfile
-
-    from nnctl.config import load_spec
-
-    config_text = sweep.config.read_text(encoding="utf-8")
-    spec = load_spec(sweep.config)
-    data_file = None
-    src = spec.config["data"]["source"]
-    if not src.startswith("sklearn:"):
-        data_file = (Path(src).name, Path(src).read_bytes())
-    try:
-        client = Client(address, timeout="5s")
-    except (OSError, TimeoutError) as exc:
-        raise NnctlError(f"--dask {address}: cannot reach the Dask scheduler ({exc})") from None
-    try:
-        futures = {}
-        for trial in todo:
-            payload = {"overrides": trial.overrides, "seed": trial.seed, "name": trial.name}
-            fut = client.submit(_remote_trial, config_text, sweep.config.name, data_file, payload, pure=False,
-                                key=f"nnctl-{sweep.path.name}-{trial.name}-{time.time_ns()}")
-            futures[fut] = (trial, time.perf_counter())
-            trial.status = "running"
-            on_update(trial)
-        for fut in as_completed(futures):
-            trial, t0 = futures[fut]
-            try:
-                res = fut.result()
-            except Exception as exc:  # a worker died or the task raised: this trial failed, not the sweep
-                trial.status, trial.error = "failed", f"{type(exc).__name__}: {exc}"
-            else:
-                trial.status, trial.error = res["status"], res["error"]
-                if res["archive"]:
-                    with tarfile.open(fileobj=io.BytesIO(res["archive"]), mode="r:gz") as tar:
-                        tar.extractall(sweep.path, filter="data")
-                    trial.run_dir = str(sweep.path / res["name"])
-                final = (res["summary"] or {}).get("final") or {}
-                trial.metric = final.get("val_accuracy", final.get("val_r2"))
-            trial.seconds = time.perf_counter() - t0
-            sweep.save()
-            on_update(trial)
-    finally:
-        client.close()

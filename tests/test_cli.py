@@ -347,7 +347,7 @@ def test_bad_csv_exits_2_naming_line_and_column(tmp_path, csv_text, extra, messa
 # ------------------------------------------------------------------------------------ schema, datasets
 def test_schema_validates_every_example_config_and_rejects_typos():
     jsonschema = pytest.importorskip("jsonschema")
-    from nnctl.yamlio import load_yaml
+    from nnctl.config.yamlio import load_yaml
 
     result = run("schema")
     assert result.exit_code == 0
@@ -362,7 +362,7 @@ def test_schema_validates_every_example_config_and_rejects_typos():
 
 
 def test_datasets_lists_every_builtin():
-    from nnctl.datasets import BUILTINS
+    from nnctl.data.builtins import BUILTINS
 
     result = run("datasets", "--json")
     assert result.exit_code == 0

@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from nnctl.config import SCHEMA, config_schema, load_spec, resolved_yaml
+from nnctl.config.load import config_schema, load_spec, resolved_yaml
+from nnctl.config.spec import SCHEMA
+from nnctl.config.yamlio import load_yaml
 from nnctl.errors import ConfigError
-from nnctl.yamlio import load_yaml
 
 BASE = {"data": {"source": "sklearn:moons"}}
 
@@ -18,22 +19,42 @@ def spec_of(overrides=(), **sections):
 
 
 def test_defaults_and_auto_values():
-    c = spec_of().config
-    assert c["model"]["hidden"] == [16, 16]
-    assert c["model"]["init"] == "he_normal"  # relu -> He
-    assert c["optimizer"]["name"] == "adam" and c["optimizer"]["lr"] == 0.001  # torch's default
-    assert c["optimizer"]["weight_decay"] == 0.0
-    assert c["train"]["dtype"] == "float32" and c["train"]["epochs"] == 100
-    assert c["data"]["options"]["random_state"] == 0  # every generator option recorded
-    adamw = spec_of(optimizer={"name": "adamw"}).config["optimizer"]
-    assert adamw["weight_decay"] == 0.01
-    assert spec_of(optimizer={"name": "rmsprop"}).config["optimizer"]["lr"] == 0.01
+    c = spec_of()
+    assert c.model.hidden == (16, 16) and [layer.units for layer in c.model.layers] == [16, 16]
+    assert c.model.init == "he_normal"  # relu -> He
+    assert c.optimizer.name == "adam" and c.optimizer.lr == 0.001  # torch's default
+    assert c.optimizer.weight_decay == 0.0
+    assert c.train.dtype == "float32" and c.train.epochs == 100
+    assert c.data.options["random_state"] == 0  # every generator option recorded
+    assert spec_of(optimizer={"name": "adamw"}).optimizer.weight_decay == 0.01
+    assert spec_of(optimizer={"name": "rmsprop"}).optimizer.lr == 0.01
+
+
+def test_the_spec_is_frozen_all_the_way_down():
+    import dataclasses
+
+    c = spec_of(model={"layers": [{"units": 4}]}, optimizer={"options": {"betas": [0.8, 0.9]}})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        c.train.epochs = 5
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        c.model.layers[0].units = 5
+    with pytest.raises(TypeError):
+        c.optimizer.options["betas"] = (0.5, 0.5)  # read-only mapping
+    assert c.optimizer.options["betas"] == (0.8, 0.9)
+
+
+def test_one_activation_object_serves_every_shorthand_layer():
+    c = spec_of(model={"hidden": [5, 4, 3], "activation": "leaky_relu", "norm": "layer"})
+    acts = {id(layer.activation) for layer in c.model.layers}
+    norms = {id(layer.norm) for layer in c.model.layers}
+    assert len(acts) == 1 and len(norms) == 1
+    assert c.model.layers[0].activation.options == {"alpha": 0.01}
 
 
 @pytest.mark.parametrize("activation,init", [("tanh", "xavier_uniform"), ("sigmoid", "xavier_uniform"),
                                              ("leaky_relu", "he_normal"), ("selu", "lecun_normal")])
 def test_auto_init_follows_the_activation_family(activation, init):
-    assert spec_of(model={"activation": activation}).config["model"]["init"] == init
+    assert spec_of(model={"activation": activation}).model.init == init
 
 
 def test_layers_inherit_model_settings_only_where_they_apply():
@@ -42,7 +63,7 @@ def test_layers_inherit_model_settings_only_where_they_apply():
         "norm_options": {"groups": 2}, "dropout": 0.1,
         "layers": [{"units": 8}, {"units": 6, "activation": "tanh", "norm": "batch"},
                    {"units": 4, "init": "normal", "dropout": 0.0}]})
-    a, b, c = spec.layer_specs
+    a, b, c = (layer.to_config() for layer in spec.model.layers)
     assert a["activation_options"] == {"alpha": 0.2} and a["norm_options"]["groups"] == 2
     assert a["init"] == "he_normal" and a["dropout"] == 0.1
     assert b["activation_options"] == {} and b["init"] == "xavier_uniform"  # tanh's own auto init
@@ -53,21 +74,23 @@ def test_layers_inherit_model_settings_only_where_they_apply():
 def test_explicit_model_init_applies_to_every_layer():
     spec = spec_of(model={"init": "xavier_normal", "layers": [{"units": 3, "activation": "relu"},
                                                              {"units": 3, "activation": "tanh"}]})
-    assert [r["init"] for r in spec.layer_specs] == ["xavier_normal", "xavier_normal"]
+    assert [layer.init for layer in spec.model.layers] == ["xavier_normal", "xavier_normal"]
 
 
 def test_overrides_with_list_indices_and_nested_creation():
     spec = spec_of(["model.layers=[{units: 4}, {units: 3}]", "model.layers[1].units=7",
                     "model.layers.0.activation=tanh", "train.early_stopping.patience=3"])
-    assert [r["units"] for r in spec.layer_specs] == [4, 7]
-    assert spec.layer_specs[0]["activation"] == "tanh"
-    assert spec.config["train"]["early_stopping"]["patience"] == 3
+    assert [layer.units for layer in spec.model.layers] == [4, 7]
+    assert spec.model.layers[0].activation.registry_name == "tanh"
+    assert spec.train.early_stopping.patience == 3
 
 
 def test_early_stopping_true_means_defaults():
-    es = spec_of(train={"early_stopping": True}).config["train"]["early_stopping"]
-    assert es == {"monitor": "val_loss", "mode": "auto", "patience": 10, "min_delta": 0.0, "restore_best": True}
-    assert spec_of(train={"early_stopping": False}).config["train"]["early_stopping"] is None
+    from nnctl.config.spec import plain
+
+    es = spec_of(train={"early_stopping": True}).train.early_stopping
+    assert plain(es) == {"monitor": "val_loss", "mode": "auto", "patience": 10, "min_delta": 0.0, "restore_best": True}
+    assert spec_of(train={"early_stopping": False}).train.early_stopping is None
 
 
 def test_zeros_init_warns():
@@ -110,7 +133,8 @@ def test_yaml_loader_safety():
 def test_resolved_yaml_round_trips():
     spec = spec_of(model={"layers": [{"units": 5, "norm": "layer"}]}, optimizer={"schedule": "cosine"})
     again = load_spec(data=load_yaml(resolved_yaml(spec))[0])
-    assert again.config == spec.config
+    assert again.to_config() == spec.to_config()
+    assert resolved_yaml(again) == resolved_yaml(spec)
 
 
 def test_json_schema_covers_every_key():

@@ -5,8 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nnctl.data import fit_preprocessor, load_csv, load_dataset, split_indices
-from nnctl.datasets import BUILTINS
+from nnctl.config.load import load_spec
+from nnctl.data.builtins import BUILTINS
+from nnctl.data.preprocess import fit_preprocessor
+from nnctl.data.reading import load_csv
+from nnctl.data.sources import load_dataset
+from nnctl.data.split import split_indices
 from nnctl.errors import DataError
 
 
@@ -63,6 +67,11 @@ def test_pca_components_count_and_fraction():
     assert pre.n_outputs == 2 and pre.explained_variance_ratio.sum() >= 0.95
 
 
+def data_spec(**data):
+    """A loaded spec's data section."""
+    return load_spec(data={"data": data}).data
+
+
 def write(tmp_path, text):
     p = tmp_path / "d.csv"
     p.write_text(text)
@@ -71,7 +80,7 @@ def write(tmp_path, text):
 
 def test_csv_numeric_labels_sort_numerically_and_quotes(tmp_path):
     p = write(tmp_path, 'x,"name, with comma",y\n1,a,10\n2,b,2\n3,a,10\n4,"b",2\n5,a,1\n')
-    ds = load_dataset({"source": str(p), "target": "y", "features": None, "task": "auto"}, tmp_path)
+    ds = load_dataset(data_spec(source=str(p), target="y"))
     assert ds.task == "classification" and ds.class_names == ["1", "2", "10"]
     assert ds.y.tolist() == [2, 1, 2, 1, 0]
     assert ds.feature_names == ["x", "name, with comma=a", "name, with comma=b"]
@@ -79,7 +88,7 @@ def test_csv_numeric_labels_sort_numerically_and_quotes(tmp_path):
 
 def test_csv_float_target_is_regression(tmp_path):
     p = write(tmp_path, "x,y\n" + "".join(f"{i},{i * 0.5 + 0.25}\n" for i in range(10)))
-    ds = load_dataset({"source": str(p), "target": None, "features": None, "task": "auto"}, tmp_path)
+    ds = load_dataset(data_spec(source=str(p)))
     assert ds.task == "regression" and ds.y.dtype == np.float64
 
 
@@ -90,10 +99,10 @@ def test_csv_header_only(tmp_path):
 
 @pytest.mark.parametrize("name", sorted(BUILTINS))
 def test_every_builtin_dataset_loads_with_defaults(name):
-    ds = load_dataset({"source": f"sklearn:{name}", "options": {}, "task": "auto"}, None)
+    ds = load_dataset(data_spec(source=f"sklearn:{name}"))
     assert ds.X.ndim == 2 and len(ds.X) == len(ds.y) and np.isfinite(ds.X).all()
     assert ds.task == BUILTINS[name].task
-    again = load_dataset({"source": f"sklearn:{name}", "options": {}, "task": "auto"}, None)
+    again = load_dataset(data_spec(source=f"sklearn:{name}"))
     assert again.fingerprint == ds.fingerprint  # random_state 0: the data never changes
 
 
@@ -102,19 +111,19 @@ def test_sklearn_datasets_are_cached_on_disk(tmp_path, monkeypatch):
     import sys
 
     monkeypatch.setenv("NNCTL_CACHE_DIR", str(tmp_path))
-    spec = {"source": "sklearn:moons", "options": {"n_samples": 50, "noise": 0.1}, "task": "auto"}
-    first = load_dataset(spec, None)
+    spec = data_spec(source="sklearn:moons", options={"n_samples": 50, "noise": 0.1})
+    first = load_dataset(spec)
     assert len(list((tmp_path / "datasets").glob("moons-*.npz"))) == 1
-    again = load_dataset(spec, None)
+    again = load_dataset(spec)
     assert again.fingerprint == first.fingerprint and np.array_equal(again.X, first.X)
-    code = ("import sys; from nnctl.data import load_dataset; "
-            "load_dataset({'source': 'sklearn:moons', 'options': {'n_samples': 50, 'noise': 0.1}, 'task': 'auto'}, "
-            "None); print('sklearn' in sys.modules)")
+    code = ("import sys; from nnctl.config.load import load_spec; from nnctl.data.sources import load_dataset; "
+            "load_dataset(load_spec(data={'data': {'source': 'sklearn:moons', 'options': {'n_samples': 50, "
+            "'noise': 0.1}}}).data); print('sklearn' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**__import__("os").environ, "NNCTL_CACHE_DIR": str(tmp_path)})
     assert out.stdout.strip() == "False"  # a cache hit never imports scikit-learn
     next((tmp_path / "datasets").glob("moons-*.npz")).write_bytes(b"garbage")
-    assert load_dataset(spec, None).fingerprint == first.fingerprint  # damaged entries are regenerated
+    assert load_dataset(spec).fingerprint == first.fingerprint  # damaged entries are regenerated
 
 
 @pytest.mark.parametrize("method", ["standardize", "pca"])
@@ -148,8 +157,7 @@ def test_transform_rows_can_write_the_training_rows_over_the_raw_matrix(method, 
 def test_the_training_rows_of_a_numeric_csv_live_in_the_parsed_matrix(tmp_path):
     """No second copy of a large numeric CSV: the training matrix is written over the memory of the
     parsed (rows x all columns) float32 matrix, and holds the right rows, transformed."""
-    from nnctl.config import load_spec
-    from nnctl.train import prepare
+    from nnctl.build import prepare
 
     n, d = 5000, 6
     rng = np.random.default_rng(0)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from nnctl.config import load_spec
+from nnctl.config.load import load_spec
 from nnctl.nn.activations import ACTIVATIONS
 from nnctl.nn.init import INITS
 from nnctl.nn.losses import LOSSES
@@ -30,7 +30,7 @@ def test_quick_start_has_exactly_the_two_commands_and_ci_runs_the_test_one():
 def test_readme_config_example_is_valid():
     text = re.search(r"## A config\n\n```yaml\n(.*?)```", README, re.S).group(1)
     spec = load_spec(data=yaml.safe_load(text), base_dir=ROOT)
-    assert spec.config["model"]["hidden"] == [16, 16]
+    assert spec.model.hidden == (16, 16)
 
 
 def test_every_component_is_in_the_readme():

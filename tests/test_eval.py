@@ -11,10 +11,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from nnctl.build import prepare
 from nnctl.cli import app
-from nnctl.config import load_spec
-from nnctl.evaluate import classification_report, evaluate_run, load_run
-from nnctl.train import prepare, score, train_run
+from nnctl.config.load import load_spec
+from nnctl.evaluate import evaluate_run, load_run
+from nnctl.metrics import classification_report, score
+from nnctl.training.session import train_run
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import nnctl.fastcsv as fastcsv
-from nnctl.data import load_csv
+import nnctl.data.fastcsv as fastcsv
+from nnctl.data.reading import load_csv
 
 EXAMPLES = int(os.environ.get("NNCTL_FUZZ_EXAMPLES", "300"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
@@ -177,7 +177,7 @@ def test_the_fingerprint_is_the_files_sha256_on_every_path(tmp_path, text):
     paths hash it separately: the same sha256 of the file's bytes either way."""
     import hashlib
 
-    from nnctl.data import file_fingerprint
+    from nnctl.data.reading import file_fingerprint
 
     path = tmp_path / "d.csv"
     path.write_bytes(text.encode())

@@ -7,40 +7,45 @@ import math
 import numpy as np
 import pytest
 
-from nnctl.config import load_spec
+from nnctl.build import prepare
+from nnctl.config.load import load_spec
+from nnctl.nn.activations import ACTIVATIONS
 from nnctl.nn.losses import LOSSES
 from nnctl.nn.model import MLP, LayerDef
 from nnctl.nn.norms import NORMS
 from nnctl.nn.schedules import SCHEDULES
-from nnctl.train import Trainer, prepare
+from nnctl.training.checkpoint import capture, restore
+from nnctl.training.loop import Trainer
+
+
+def params(gamma, beta):
+    return {"gamma": np.asarray(gamma, dtype=np.float64), "beta": np.asarray(beta, dtype=np.float64)}
 
 
 # ------------------------------------------------------------------------------------ batch norm
 def test_batch_norm_running_stats_follow_the_formula():
     bn = NORMS.get("batch", {"momentum": 0.3})
-    bn.setup(3, np.float64, "test")
     rng = np.random.default_rng(0)
-    gamma, beta = np.ones(3), np.zeros(3)
+    state = {"running_mean": np.zeros(3), "running_var": np.ones(3)}
+    assert bn.buffers() == {"running_mean": 0.0, "running_var": 1.0}  # their initial values
     mean, var = np.zeros(3), np.ones(3)
     for _ in range(4):
         Z = rng.normal(2.0, 3.0, size=(5, 3))
-        bn.forward(Z, gamma, beta, train=True)
+        bn.forward(Z, params(np.ones(3), np.zeros(3)), state, train=True)
         # running = (1 - m) running + m batch, with the UNBIASED batch variance (ddof=1)
         mean = 0.7 * mean + 0.3 * Z.mean(axis=0)
         var = 0.7 * var + 0.3 * Z.var(axis=0, ddof=1)
-    np.testing.assert_allclose(bn.running_mean, mean, rtol=1e-12)
-    np.testing.assert_allclose(bn.running_var, var, rtol=1e-12)
+    np.testing.assert_allclose(state["running_mean"], mean, rtol=1e-12)
+    np.testing.assert_allclose(state["running_var"], var, rtol=1e-12)
 
 
 def test_batch_norm_train_uses_batch_stats_and_inference_uses_running_stats():
     bn = NORMS.get("batch")
-    bn.setup(2, np.float64, "test")
-    bn.running_mean[...] = [1.0, -1.0]
-    bn.running_var[...] = [4.0, 0.25]
+    state = {"running_mean": np.array([1.0, -1.0]), "running_var": np.array([4.0, 0.25])}
     gamma, beta = np.array([2.0, 1.0]), np.array([0.5, 0.0])
     Z = np.array([[0.0, 0.0], [2.0, 1.0], [4.0, -1.0]])
-    train_out, _ = bn.forward(Z.copy(), gamma, beta, train=True, update_stats=False)
-    eval_out, _ = bn.forward(Z.copy(), gamma, beta, train=False)
+    train_out, _ = bn.forward(Z.copy(), params(gamma, beta), state, train=True, update_stats=False)
+    eval_out, _ = bn.forward(Z.copy(), params(gamma, beta), state, train=False)
     # training: biased batch variance; column 0 has mean 2, var 8/3
     np.testing.assert_allclose(train_out[:, 0], 2.0 * (Z[:, 0] - 2.0) / np.sqrt(8 / 3 + 1e-5) + 0.5)
     # inference: (Z - running_mean) / sqrt(running_var + eps)
@@ -52,24 +57,36 @@ def test_batch_norm_train_uses_batch_stats_and_inference_uses_running_stats():
 
 def test_batch_norm_refuses_one_row_in_training():
     bn = NORMS.get("batch")
-    bn.setup(2, np.float64, "test")
+    state = {"running_mean": np.zeros(2), "running_var": np.ones(2)}
     with pytest.raises(ValueError, match="at least 2 rows"):
-        bn.forward(np.ones((1, 2)), np.ones(2), np.zeros(2), train=True)
+        bn.forward(np.ones((1, 2)), params(np.ones(2), np.zeros(2)), state, train=True)
 
 
 def test_group_norm_normalises_each_group_of_each_row():
     gn = NORMS.get("group", {"groups": 2})
-    gn.setup(4, np.float64, "test")
+    gn.check_width(4)
     Z = np.array([[1.0, 3.0, 10.0, 30.0]])
-    out, _ = gn.forward(Z, np.ones(4), np.zeros(4), train=True)
+    out, _ = gn.forward(Z, params(np.ones(4), np.zeros(4)), {}, train=True)
     np.testing.assert_allclose(out, [[-1, 1, -1, 1]], atol=1e-4)
     with pytest.raises(ValueError, match="do not divide"):
-        NORMS.get("group", {"groups": 3}).setup(4, np.float64, "layer 1")
+        NORMS.get("group", {"groups": 3}).check_width(4)
+
+
+def test_a_norm_object_holds_no_state_so_models_can_share_it():
+    """Two models built from one spec (one norm object) keep their own running statistics."""
+    spec = load_spec(data={"data": {"source": "sklearn:moons", "options": {"n_samples": 60}},
+                           "model": {"hidden": [4], "norm": "batch"}})
+    a, b = prepare(spec), prepare(spec)
+    assert a.model.layers[0].norm is b.model.layers[0].norm
+    a.model.loss_and_grad(a.X["train"], a.Y["train"])
+    assert not np.array_equal(a.model.buffers["running_mean1"], b.model.buffers["running_mean1"])
+    np.testing.assert_array_equal(b.model.buffers["running_mean1"], 0.0)
 
 
 # ------------------------------------------------------------------------------------ dropout
 def _dropout_model(p):
-    hidden = [LayerDef(units=2000, activation="linear", init="normal", init_std=1.0, bias_init=1.0, dropout=p)]
+    hidden = [LayerDef(units=2000, activation=ACTIVATIONS.get("linear"), init="normal", init_std=1.0, bias_init=1.0,
+                       dropout=p)]
     model = MLP(1, hidden, LayerDef(units=1, init="zeros"), LOSSES.get("mse"), dtype=np.float64)
     model.initialize(np.random.default_rng(0))
     model.params.views["W1"][...] = 0.0  # hidden activations are exactly 1
@@ -137,10 +154,10 @@ def test_every_schedule_has_a_rate_test():
 
 
 # ------------------------------------------------------------------------------------ the trainer
-def _spec(**train):
+def _spec(optimizer=None, **train):
     data = {"data": {"source": "sklearn:moons", "options": {"n_samples": 300, "noise": 0.3}},
             "model": {"hidden": [8], "dropout": 0.1},
-            "optimizer": {"name": "adam", "lr": 0.02},
+            "optimizer": optimizer or {"name": "adam", "lr": 0.02},
             "train": {"epochs": 30, "batch_size": 16, **train}}
     return load_spec(data=data)
 
@@ -172,7 +189,7 @@ def test_early_stopping_on_a_metric_to_maximise():
     spec = _spec(epochs=200, early_stopping={"monitor": "val_accuracy", "patience": 3, "restore_best": False})
     trainer = Trainer(prepare(spec))
     result = trainer.fit()
-    assert spec.config["train"]["early_stopping"]["mode"] == "max"
+    assert spec.train.early_stopping.mode == "auto" and trainer.spec.train.early_stopping.mode == "max"
     assert result.best["val_accuracy"] == max(r["val_accuracy"] for r in result.rows)
     assert result.weights_epoch == len(result.rows)  # not restored
 
@@ -185,9 +202,7 @@ def test_stop_at_loss():
 
 
 def test_clip_grad_norm_bounds_every_step():
-    spec = _spec(epochs=1)
-    spec.config["optimizer"].update(name="sgd", clip_grad_norm=0.01, lr=1.0)
-    spec.config["optimizer"]["options"] = {}
+    spec = _spec(epochs=1, optimizer={"name": "sgd", "clip_grad_norm": 0.01, "lr": 1.0})
     trainer = Trainer(prepare(spec))
     theta = trainer.model.params.theta
     steps = []
@@ -229,15 +244,15 @@ def test_resuming_from_a_checkpoint_state_is_bit_identical(extra):
 
     def stop_at_5(row):
         if row["epoch"] == 5:
-            saved["state"] = first.state()
+            saved["state"] = capture(first)
             raise _Stop
 
     first.on_epoch = stop_at_5
     with pytest.raises(_Stop):
         first.fit()
     resumed = Trainer(prepare(load_spec(data=data)))
-    resumed.load_state(*saved["state"])
-    meta, arrays = resumed.state()  # the round trip loses nothing
+    restore(resumed, *saved["state"])
+    meta, arrays = capture(resumed)  # the round trip loses nothing
     assert meta == saved["state"][0]
     assert arrays.keys() == saved["state"][1].keys()
     for key, value in arrays.items():
@@ -249,15 +264,19 @@ def test_resuming_from_a_checkpoint_state_is_bit_identical(extra):
 
 
 def test_train_run_writes_a_checkpoint_file(tmp_path, monkeypatch):
-    import nnctl.train as train_mod
+    import nnctl.training.loop as loop_mod
     from nnctl.runs import RunDir
+    from nnctl.training.checkpoint import config_digest, read_checkpoint
+    from nnctl.training.session import train_run
 
-    monkeypatch.setattr(train_mod, "CHECKPOINT_SECONDS", 0.0)
+    monkeypatch.setattr(loop_mod, "CHECKPOINT_SECONDS", 0.0)
     spec = _spec(epochs=4, checkpoint_every=2)
-    result = train_mod.train_run(spec, tmp_path)
-    meta, arrays = train_mod.read_checkpoint(RunDir(result.run.path))
+    result = train_run(spec, tmp_path)
+    meta, arrays = read_checkpoint(RunDir(result.run.path))
     assert meta["epoch"] == 2  # epochs 2 (due) and 4 (final: the weights file is the result)
-    assert meta["config_sha256"] == train_mod.config_digest(spec)
+    # the digest of the resolved config, which the run's config.yaml reproduces exactly
+    assert meta["config_sha256"] == config_digest(load_spec(result.run.path / "config.yaml"))
+    assert meta["config_sha256"] == config_digest(prepare(spec).spec) != config_digest(spec)
     assert arrays["rows"].shape[0] == 2 and "model/W1" in arrays
     assert "optimizer/exp_avg_scaled" in arrays and "optimizer/exp_avg_sq" in arrays
     assert not list((tmp_path / result.run.path.name / "checkpoint").glob("*.tmp"))

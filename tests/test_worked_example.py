@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 import pytest
+from helpers import layer
 
 from nnctl.nn.losses import LOSSES
 from nnctl.nn.model import MLP, LayerDef
@@ -44,7 +45,7 @@ def _sgd_step(model: MLP, lr: float) -> None:
 
 
 def _mse_model() -> MLP:
-    hidden = [LayerDef(units=2, activation="sigmoid")]
+    hidden = [layer(2, activation="sigmoid")]
     output = LayerDef(units=1)
     return MLP(3, hidden, output, LOSSES.get("mse"), dtype=np.float64)
 
@@ -142,7 +143,7 @@ def test_mse_sigmoid_network_forward_backward_and_sgd_step():
 
 
 def _ce_model() -> MLP:
-    hidden = [LayerDef(units=2, activation="relu")]
+    hidden = [layer(2, activation="relu")]
     output = LayerDef(units=3)
     return MLP(2, hidden, output, LOSSES.get("cross_entropy"), dtype=np.float64)
 

@@ -9,6 +9,8 @@ receives the cache `(Z, A)` and dL/dA and returns dL/dZ. `out=` buffers are opti
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from nnctl.registry import Registry
@@ -181,7 +183,10 @@ class Mish(Activation):
         return np.multiply(dA, t + Z * (1.0 - t * t) * _sigmoid(Z), out=out)
 
 
-_SQRT_2_OVER_PI = np.sqrt(2.0 / np.pi)
+# Python floats, not NumPy scalars: a np.float64 factor would turn a float32 layer's output into float64
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_SQRT_2 = math.sqrt(2.0)
+_SQRT_2PI = math.sqrt(2.0 * math.pi)
 
 
 @ACTIVATIONS.register("gelu")
@@ -201,7 +206,7 @@ class GELU(Activation):
             return np.multiply(0.5 * Z, 1.0 + np.tanh(u), out=out)
         from scipy.special import erf
 
-        return np.multiply(Z, 0.5 * (1.0 + erf(Z / np.sqrt(2.0))), out=out)
+        return np.multiply(Z, 0.5 * (1.0 + erf(Z / _SQRT_2)), out=out)
 
     def backward(self, Z, A, dA, out=None):
         if self.approximate == "tanh":
@@ -211,8 +216,8 @@ class GELU(Activation):
             return np.multiply(dA, 0.5 * (1.0 + t) + 0.5 * Z * (1.0 - t * t) * du, out=out)
         from scipy.special import erf
 
-        cdf = 0.5 * (1.0 + erf(Z / np.sqrt(2.0)))
-        pdf = np.exp(-0.5 * Z * Z) / np.sqrt(2.0 * np.pi)
+        cdf = 0.5 * (1.0 + erf(Z / _SQRT_2))
+        pdf = np.exp(-0.5 * Z * Z) / _SQRT_2PI
         return np.multiply(dA, cdf + Z * pdf, out=out)
 
 

@@ -44,8 +44,8 @@ class Loss:
         """Mean loss."""
         raise NotImplementedError
 
-    def value_and_grad(self, Z: np.ndarray, Y: np.ndarray, out=None) -> tuple[float, np.ndarray]:
-        """Mean loss and dL/dZ (n, k), written into `out` if given."""
+    def value_and_grad(self, Z: np.ndarray, Y: np.ndarray) -> tuple[float, np.ndarray]:
+        """Mean loss and dL/dZ (n, k)."""
         raise NotImplementedError
 
 
@@ -83,9 +83,9 @@ class CrossEntropy(Loss):
         lse = np.log(s) + m  # (n, 1) log-sum-exp
         return float(np.mean(lse[:, 0] - np.einsum("ij,ij->i", Y, Z)))
 
-    def value_and_grad(self, Z, Y, out=None):
+    def value_and_grad(self, Z, Y):
         n = Z.shape[0]
-        P = np.subtract(Z, Z.max(axis=1, keepdims=True), out=out)  # shifted logits, max 0 per row
+        P = np.subtract(Z, Z.max(axis=1, keepdims=True))  # shifted logits, max 0 per row
         # per row: log-sum-exp minus the true logit = log(sum exp(shifted)) - shifted true logit, which
         # is exactly 0 - 0 when the true class dominates (no cancellation between large batch sums)
         true_shifted = np.einsum("ij,ij->i", Y, P)
@@ -100,40 +100,35 @@ class CrossEntropy(Loss):
 
 @LOSSES.register("bce")
 class BinaryCrossEntropy(Loss):
-    """Sigmoid per unit; binary classification uses ONE unit (probability of the second class)."""
+    """Binary classification with ONE sigmoid unit: the probability of the second class."""
 
     link = "sigmoid"
     task = "classification"
 
     def n_outputs(self, n_classes, n_targets):
-        return 1 if n_classes == 2 else n_classes
+        return 1
 
     def encode(self, y, n_classes, dtype):
-        y = np.asarray(y, dtype=np.int64)
-        if n_classes == 2:
-            return (y == 1).astype(dtype).reshape(-1, 1)
-        return CrossEntropy().encode(y, n_classes, dtype)  # one-vs-rest targets
+        return (np.asarray(y, dtype=np.int64) == 1).astype(dtype).reshape(-1, 1)
 
     def output(self, Z):
         return 0.5 * (1.0 + np.tanh(0.5 * Z))
 
     def predict(self, Z):
-        if Z.shape[1] == 1:
-            return (Z[:, 0] > 0).astype(np.int64)
-        return np.argmax(Z, axis=1)
+        return (Z[:, 0] > 0).astype(np.int64)
 
     def value(self, Z, Y):
         # -[y log s(z) + (1 - y) log(1 - s(z))] = max(z, 0) - z y + log(1 + exp(-|z|))
         return float(np.mean(np.maximum(Z, 0) - Z * Y + np.log1p(np.exp(-np.abs(Z)))))
 
-    def value_and_grad(self, Z, Y, out=None):
+    def value_and_grad(self, Z, Y):
         loss = self.value(Z, Y)
-        out = np.multiply(Z, 0.5, out=out)
+        out = np.multiply(Z, 0.5)
         np.tanh(out, out=out)
         out += 1.0
         out *= 0.5  # sigmoid(Z)
         out -= Y
-        out *= 1.0 / Z.size  # fused sigmoid + BCE: dZ = (P - Y) / (n k)
+        out *= 1.0 / Z.size  # fused sigmoid + BCE: dZ = (P - Y) / n (one unit)
         return loss, out
 
 
@@ -145,8 +140,8 @@ class MSE(Loss):
         D = Z - Y
         return float(np.mean(D * D))
 
-    def value_and_grad(self, Z, Y, out=None):
-        out = np.subtract(Z, Y, out=out)
+    def value_and_grad(self, Z, Y):
+        out = np.subtract(Z, Y)
         loss = float(np.vdot(out, out)) / Z.size
         out *= 2.0 / Z.size
         return loss, out
@@ -159,10 +154,10 @@ class MAE(Loss):
     def value(self, Z, Y):
         return float(np.mean(np.abs(Z - Y)))
 
-    def value_and_grad(self, Z, Y, out=None):
+    def value_and_grad(self, Z, Y):
         D = Z - Y
         loss = float(np.mean(np.abs(D)))
-        out = np.sign(D, out=out)
+        out = np.sign(D)
         out *= 1.0 / Z.size
         return loss, out
 
@@ -178,9 +173,9 @@ class Huber(Loss):
         d = self.delta
         return float(np.mean(np.where(A < d, 0.5 * A * A, d * (A - 0.5 * d))))
 
-    def value_and_grad(self, Z, Y, out=None):
+    def value_and_grad(self, Z, Y):
         loss = self.value(Z, Y)
-        out = np.subtract(Z, Y, out=out)
+        out = np.subtract(Z, Y)
         np.clip(out, -self.delta, self.delta, out=out)
         out *= 1.0 / Z.size
         return loss, out

@@ -1,53 +1,93 @@
 """The multilayer perceptron: dense layers `Z = A_prev @ W + b`, optional norm, activation, dropout.
 
 Layer l = 1..L (L is the output layer). Parameters live in one flat vector (`Params`) under the
-keys W1, b1, [gamma1, beta1], ..., WL, bL. `forward` returns the logits and a cache of plain
-tuples; `backward` consumes that cache and writes every gradient into `params.grad`.
-Normalization running statistics are state, not parameters: they live in each norm object.
+keys W1, b1, [the norm's parameters: gamma1, beta1], ..., WL, bL. `forward` returns the logits and
+a cache of `LayerCache` tuples; `backward` consumes that cache and writes every gradient into
+`params.grad`. A norm's running statistics are state, not parameters: the model keeps them in
+`buffers` (running_mean1, ...), outside the flat vector.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
-from nnctl.nn.activations import ACTIVATIONS, Activation
+from nnctl.nn.activations import Activation
 from nnctl.nn.init import INITS
 from nnctl.nn.losses import Loss
-from nnctl.nn.norms import NORMS, Norm
+from nnctl.nn.norms import Norm
 from nnctl.nn.params import Params
 
 
-@dataclass
+@dataclass(frozen=True)
 class LayerDef:
-    """What one layer is: the resolved per-layer settings of the config."""
+    """One layer as the resolved config describes it, with its activation and norm built.
+
+    The activation and norm objects hold hyperparameters only (no state), so one LayerDef can
+    build any number of models. The output layer has neither: its loss applies the link.
+    """
 
     units: int
-    activation: str = "linear"
-    activation_options: dict = field(default_factory=dict)
+    activation: Activation | None = None
     init: str = "xavier_uniform"
     init_std: float = 0.01
     bias_init: float = 0.0
-    norm: str = "none"
-    norm_options: dict = field(default_factory=dict)
+    norm: Norm | None = None
     dropout: float = 0.0
+
+    @property
+    def width(self) -> int:
+        """Columns of Z: units, or units * pieces for maxout."""
+        return self.units * (self.activation.pieces if self.activation is not None else 1)
+
+    def to_config(self) -> dict:
+        """The layer as the resolved config.yaml writes it (names and options, not objects)."""
+        act, norm = self.activation, self.norm
+        return {"units": self.units, "activation": act.registry_name, "activation_options": _plain(act.options),
+                "init": self.init, "init_std": self.init_std, "bias_init": self.bias_init,
+                "norm": norm.registry_name if norm is not None else "none",
+                "norm_options": _plain(norm.options) if norm is not None else {}, "dropout": self.dropout}
+
+
+def _plain(options: Mapping) -> dict:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}
+
+
+class LayerCache(NamedTuple):
+    """What backward needs from one hidden layer's forward pass."""
+
+    A_prev: np.ndarray  # (n, fan_in) the layer's input
+    Z: np.ndarray  # (n, width) pre-activation, after the norm
+    H: np.ndarray  # (n, units) activation output, before dropout
+    mask: np.ndarray | None  # (n, units) inverted-dropout mask, or None
+    norm: object  # the norm's own cache, or None
+
+
+class ForwardCache(NamedTuple):
+    hidden: list[LayerCache]
+    A_last: np.ndarray  # (n, fan_in of the output layer)
 
 
 class Layer:
-    """A built layer: its number, sizes, activation object, norm object (or None), dropout rate."""
+    """A built layer: its number, sizes, definition, and the keys of its arrays."""
 
-    def __init__(self, index: int, fan_in: int, spec: LayerDef, activation: Activation | None, norm: Norm | None):
+    def __init__(self, index: int, fan_in: int, definition: LayerDef):
         self.index = index
         self.fan_in = fan_in
-        self.spec = spec
-        self.units = spec.units
-        self.activation = activation  # None for the output layer: the loss applies its link
-        self.pieces = activation.pieces if activation is not None else 1
-        self.width = spec.units * self.pieces  # columns of Z (maxout: units * pieces)
-        self.norm = norm
-        self.dropout = spec.dropout
+        self.definition = definition
+        self.units = definition.units
+        self.activation = definition.activation
+        self.pieces = self.activation.pieces if self.activation is not None else 1
+        self.width = definition.width
+        self.norm = definition.norm
+        self.dropout = definition.dropout
         self.W, self.b = f"W{index}", f"b{index}"
+        # the norm's arrays, named as in weights.npz: {"gamma": "gamma1", ...}
+        self.norm_params = {k: f"{k}{index}" for k in self.norm.parameters()} if self.norm else {}
+        self.norm_buffers = {k: f"{k}{index}" for k in self.norm.buffers()} if self.norm else {}
 
 
 class MLP:
@@ -59,24 +99,23 @@ class MLP:
         self.dtype = np.dtype(dtype)
         self.layers: list[Layer] = []
         fan_in = n_inputs
-        for i, spec in enumerate([*hidden, output], start=1):
-            is_output = i == len(hidden) + 1
-            act = None if is_output else ACTIVATIONS.get(spec.activation, spec.activation_options)
-            width = spec.units * (act.pieces if act is not None else 1)
-            norm = None
-            if not is_output and spec.norm != "none":
-                norm = NORMS.get(spec.norm, spec.norm_options)
-                norm.setup(width, self.dtype, where=f"layer {i}")
-            self.layers.append(Layer(i, fan_in, spec, act, norm))
-            fan_in = spec.units
+        for i, definition in enumerate([*hidden, output], start=1):
+            self.layers.append(Layer(i, fan_in, definition))
+            fan_in = definition.units
         shapes: dict[str, tuple[int, ...]] = {}
-        for layer in self.layers:
+        for layer in self.layers:  # W, b, then the norm's parameters: the order of the flat vector
             shapes[layer.W] = (layer.fan_in, layer.width)
             shapes[layer.b] = (layer.width,)
-            if layer.norm is not None:
-                shapes[f"gamma{layer.index}"] = (layer.width,)
-                shapes[f"beta{layer.index}"] = (layer.width,)
+            for key in layer.norm_params.values():
+                shapes[key] = (layer.width,)
         self.params = Params(shapes, self.dtype)
+        self.buffers = {key: np.zeros(layer.width, dtype=self.dtype)
+                        for layer in self.hidden for key in layer.norm_buffers.values()}
+        # per layer, the dicts a norm's forward/backward take: views stay valid, theta is never rebound
+        views, grads = self.params.views, self.params.grads
+        self._norm_arrays = [({k: views[v] for k, v in layer.norm_params.items()},
+                              {k: grads[v] for k, v in layer.norm_params.items()},
+                              {k: self.buffers[v] for k, v in layer.norm_buffers.items()}) for layer in self.hidden]
 
     @property
     def hidden(self) -> list[Layer]:
@@ -87,20 +126,21 @@ class MLP:
         return self.layers[-1]
 
     def initialize(self, rng: np.random.Generator) -> None:
-        """Draw every W from its layer's init (in layer order), set biases and norm gains."""
+        """Draw every W from its layer's init (in layer order), set biases, norm parameters and buffers."""
         views = self.params.views
         for layer in self.layers:
-            s = layer.spec
-            views[layer.W][...] = INITS.entry(s.init)(rng, layer.fan_in, layer.width, s.init_std)
-            views[layer.b][...] = s.bias_init
+            d = layer.definition
+            views[layer.W][...] = INITS.entry(d.init)(rng, layer.fan_in, layer.width, d.init_std)
+            views[layer.b][...] = d.bias_init
             if layer.norm is not None:
-                views[f"gamma{layer.index}"][...] = 1.0
-                views[f"beta{layer.index}"][...] = 0.0
-                layer.norm.reset_state()
+                for name, value in layer.norm.parameters().items():
+                    views[layer.norm_params[name]][...] = value
+                for name, value in layer.norm.buffers().items():
+                    self.buffers[layer.norm_buffers[name]][...] = value
 
     # ----------------------------------------------------------------------------- forward
     def forward(self, X: np.ndarray, train: bool = False, rng: np.random.Generator | None = None,
-                update_stats: bool = True):
+                update_stats: bool = True) -> tuple[np.ndarray, ForwardCache]:
         """Logits (n, k) and the cache for `backward`.
 
         train: batch statistics and dropout (needs `rng`); otherwise inference (running
@@ -109,13 +149,12 @@ class MLP:
         views = self.params.views
         caches = []
         A = X
-        for layer in self.hidden:
+        for layer, (p, _, state) in zip(self.hidden, self._norm_arrays):
             Z = A @ views[layer.W]  # (n, width)
             Z += views[layer.b]
             norm_cache = None
             if layer.norm is not None:
-                g, bt = views[f"gamma{layer.index}"], views[f"beta{layer.index}"]
-                Z, norm_cache = layer.norm.forward(Z, g, bt, train, update_stats)
+                Z, norm_cache = layer.norm.forward(Z, p, state, train, update_stats)
             H = layer.activation.forward(Z)  # (n, units)
             mask = None
             if train and layer.dropout > 0.0:
@@ -127,32 +166,30 @@ class MLP:
                 A_next = H * mask
             else:
                 A_next = H
-            caches.append((A, Z, H, mask, norm_cache))
+            caches.append(LayerCache(A, Z, H, mask, norm_cache))
             A = A_next
         out = self.output_layer
         Z = A @ views[out.W]
         Z += views[out.b]
-        return Z, (caches, A)
+        return Z, ForwardCache(caches, A)
 
-    def backward(self, dZ: np.ndarray, cache) -> None:
+    def backward(self, dZ: np.ndarray, cache: ForwardCache) -> None:
         """Fill `params.grad` from dL/dZ of the output layer and the forward cache."""
-        caches, A_last = cache
         views, grads = self.params.views, self.params.grads
         out = self.output_layer
-        np.matmul(A_last.T, dZ, out=grads[out.W])
+        np.matmul(cache.A_last.T, dZ, out=grads[out.W])
         np.sum(dZ, axis=0, out=grads[out.b])
         dA = dZ @ views[out.W].T
         for i in range(len(self.hidden) - 1, -1, -1):
-            layer = self.hidden[i]
-            A_prev, Z, H, mask, norm_cache = caches[i]
-            if mask is not None:
-                dA *= mask
+            layer, c = self.hidden[i], cache.hidden[i]
+            if c.mask is not None:
+                dA *= c.mask
             # dA is this step's own temporary: elementwise activations write dZ over it
-            dZ = layer.activation.backward(Z, H, dA, out=dA if layer.pieces == 1 else None)
+            dZ = layer.activation.backward(c.Z, c.H, dA, out=dA if layer.pieces == 1 else None)
             if layer.norm is not None:
-                gname, bname = f"gamma{layer.index}", f"beta{layer.index}"
-                dZ = layer.norm.backward(dZ, norm_cache, views[gname], grads[gname], grads[bname])
-            np.matmul(A_prev.T, dZ, out=grads[layer.W])
+                p, g, _ = self._norm_arrays[i]
+                dZ = layer.norm.backward(dZ, c.norm, p, g)
+            np.matmul(c.A_prev.T, dZ, out=grads[layer.W])
             np.sum(dZ, axis=0, out=grads[layer.b])
             if i > 0:  # the input layer's dA is never needed
                 dA = dZ @ views[layer.W].T
@@ -172,22 +209,14 @@ class MLP:
 
     # ----------------------------------------------------------------------------- weights
     def state_arrays(self) -> dict[str, np.ndarray]:
-        """Everything `weights.npz` holds: parameters, then norm running statistics."""
+        """Everything `weights.npz` holds: parameters, then the norms' running statistics."""
         arrays = self.params.state()
-        for layer in self.hidden:
-            if layer.norm is not None:
-                for name, value in layer.norm.state().items():
-                    arrays[f"{name}{layer.index}"] = value.copy()
+        arrays.update({key: value.copy() for key, value in self.buffers.items()})
         return arrays
 
     def expected_shapes(self) -> dict[str, tuple[int, ...]]:
         """Key -> shape of every array `state_arrays` produces."""
-        shapes = dict(self.params.shapes)
-        for layer in self.hidden:
-            if layer.norm is not None:
-                for name, value in layer.norm.state().items():
-                    shapes[f"{name}{layer.index}"] = value.shape
-        return shapes
+        return {**self.params.shapes, **{key: value.shape for key, value in self.buffers.items()}}
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         """Load `state_arrays` output back. Raises ValueError naming the first bad key."""
@@ -207,9 +236,8 @@ class MLP:
             if not np.all(np.isfinite(value)):
                 raise ValueError(f"key {key!r} holds non-finite values (NaN or inf)")
         self.params.load(arrays)
-        for layer in self.hidden:
-            if layer.norm is not None:
-                layer.norm.load_state({name: arrays[f"{name}{layer.index}"] for name in layer.norm.state()})
+        for key, value in self.buffers.items():
+            value[...] = arrays[key]
 
     def n_params(self) -> int:
         """Trainable scalars."""

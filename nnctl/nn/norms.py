@@ -7,6 +7,11 @@ in the normalization.
   variance (torch's choice).
 - layer: statistics over the features of each row (one group).
 - group: statistics over each group of `width / groups` features of each row.
+
+A norm object holds only its hyperparameters, so one object can serve any number of models. It
+declares the per-column arrays it needs and the model owns them: `parameters()` (trained, in the
+flat parameter vector) and `buffers()` (running statistics: state, not parameters). `forward` and
+`backward` receive them as dicts keyed by those names.
 """
 
 from __future__ import annotations
@@ -19,26 +24,36 @@ NORMS = Registry("norm")
 
 
 class Norm:
-    """Base: no running state."""
+    """Base: a learned per-column scale and shift, no running state."""
 
-    def setup(self, width: int, dtype, where: str) -> None:
-        """Check the layer width and allocate state; ValueError if they do not fit."""
-        self.width, self.dtype = width, np.dtype(dtype)
+    needs_batch_stats = False  # statistics over a batch's rows: every training step needs >= 2 rows
 
-    def reset_state(self) -> None:
-        """Reset running statistics (nothing for layer/group norm)."""
+    def check_width(self, width: int) -> None:
+        """ValueError if this norm cannot normalise a layer with `width` columns."""
 
-    def state(self) -> dict[str, np.ndarray]:
-        """Running statistics saved in weights.npz (names without the layer number)."""
+    def parameters(self) -> dict[str, float]:
+        """Trained per-column arrays and their initial value (weights.npz keys gamma{l}, beta{l})."""
+        return {"gamma": 1.0, "beta": 0.0}
+
+    def buffers(self) -> dict[str, float]:
+        """Per-column running statistics and their initial value (saved in weights.npz, never trained)."""
         return {}
 
-    def load_state(self, arrays: dict[str, np.ndarray]) -> None:
-        """Load running statistics saved by `state`."""
+    def forward(self, Z, p: dict, state: dict, train: bool, update_stats: bool = True):
+        """(Y, cache) for Z (n, width); `p` the parameter views, `state` the buffers (updated in place
+        in training unless update_stats is False)."""
+        raise NotImplementedError
+
+    def backward(self, dY, cache, p: dict, grads: dict):
+        """dL/dZ from dL/dY; writes the parameters' gradients into the `grads` views."""
+        raise NotImplementedError
 
 
 @NORMS.register("batch")
 class BatchNorm(Norm):
     """Batch normalization (Ioffe & Szegedy 2015) over the rows of each training batch."""
+
+    needs_batch_stats = True
 
     def __init__(self, momentum: float = 0.1, eps: float = 1e-5):
         if not 0.0 <= momentum <= 1.0:
@@ -47,22 +62,10 @@ class BatchNorm(Norm):
             raise ValueError(f"eps must be > 0; got {eps}")
         self.momentum, self.eps = momentum, eps
 
-    def setup(self, width, dtype, where):
-        super().setup(width, dtype, where)
-        self.reset_state()
+    def buffers(self):
+        return {"running_mean": 0.0, "running_var": 1.0}
 
-    def reset_state(self):
-        self.running_mean = np.zeros(self.width, dtype=self.dtype)
-        self.running_var = np.ones(self.width, dtype=self.dtype)
-
-    def state(self):
-        return {"running_mean": self.running_mean, "running_var": self.running_var}
-
-    def load_state(self, arrays):
-        self.running_mean[...] = arrays["running_mean"]
-        self.running_var[...] = arrays["running_var"]
-
-    def forward(self, Z, gamma, beta, train, update_stats=True):
+    def forward(self, Z, p, state, train, update_stats=True):
         n = Z.shape[0]
         if train:
             if n < 2:
@@ -75,25 +78,26 @@ class BatchNorm(Norm):
             var = np.einsum("ij,ij->j", D, D) / n  # biased, used to normalize
             if update_stats:
                 m = self.momentum
-                self.running_mean *= 1.0 - m
-                self.running_mean += m * mean
-                self.running_var *= 1.0 - m
-                self.running_var += m * var * (n / (n - 1))  # unbiased, as torch's running_var
+                running_mean, running_var = state["running_mean"], state["running_var"]
+                running_mean *= 1.0 - m
+                running_mean += m * mean
+                running_var *= 1.0 - m
+                running_var += m * var * (n / (n - 1))  # unbiased, as torch's running_var
         else:
-            D = Z - self.running_mean
-            var = self.running_var
+            D = Z - state["running_mean"]
+            var = state["running_var"]
         inv_std = 1.0 / np.sqrt(var + self.eps)
         Xhat = D
         Xhat *= inv_std
-        Y = Xhat * gamma
-        Y += beta
+        Y = Xhat * p["gamma"]
+        Y += p["beta"]
         return Y, (Xhat, inv_std, train)
 
-    def backward(self, dY, cache, gamma, dgamma, dbeta):
+    def backward(self, dY, cache, p, grads):
         Xhat, inv_std, train = cache
-        np.einsum("ij,ij->j", dY, Xhat, out=dgamma)
-        np.sum(dY, axis=0, out=dbeta)
-        dX = dY * gamma
+        np.einsum("ij,ij->j", dY, Xhat, out=grads["gamma"])
+        np.sum(dY, axis=0, out=grads["beta"])
+        dX = dY * p["gamma"]
         if not train:  # running statistics are constants
             dX *= inv_std
             return dX
@@ -118,15 +122,12 @@ class GroupNorm(Norm):
             raise ValueError(f"eps must be > 0; got {eps}")
         self.groups, self.eps = groups, eps
 
-    def setup(self, width, dtype, where):
-        super().setup(width, dtype, where)
+    def check_width(self, width):
         if width % self.groups:
-            raise ValueError(
-                f"{where}: group norm needs groups to divide the layer's width; "
-                f"{self.groups} groups do not divide {width} units"
-            )
+            raise ValueError(f"group norm needs groups to divide the layer's width; {self.groups} groups do not "
+                             f"divide {width} units")
 
-    def forward(self, Z, gamma, beta, train, update_stats=True):
+    def forward(self, Z, p, state, train, update_stats=True):
         n, width = Z.shape
         Zg = Z.reshape(n, self.groups, width // self.groups)
         mean = Zg.mean(axis=2, keepdims=True)
@@ -134,17 +135,17 @@ class GroupNorm(Norm):
         var = np.mean(D * D, axis=2, keepdims=True)  # biased, per row and group
         inv_std = 1.0 / np.sqrt(var + self.eps)
         Xhat = (D * inv_std).reshape(n, width)
-        Y = Xhat * gamma
-        Y += beta
+        Y = Xhat * p["gamma"]
+        Y += p["beta"]
         return Y, (Xhat, inv_std)
 
-    def backward(self, dY, cache, gamma, dgamma, dbeta):
+    def backward(self, dY, cache, p, grads):
         Xhat, inv_std = cache
         n, width = dY.shape
         m = width // self.groups
-        np.einsum("ij,ij->j", dY, Xhat, out=dgamma)
-        np.sum(dY, axis=0, out=dbeta)
-        dX = (dY * gamma).reshape(n, self.groups, m)
+        np.einsum("ij,ij->j", dY, Xhat, out=grads["gamma"])
+        np.sum(dY, axis=0, out=grads["beta"])
+        dX = (dY * p["gamma"]).reshape(n, self.groups, m)
         Xg = Xhat.reshape(n, self.groups, m)
         s1 = dX.sum(axis=2, keepdims=True)
         s2 = np.sum(dX * Xg, axis=2, keepdims=True)

@@ -16,17 +16,17 @@ from nnctl.registry import Registry
 
 OPTIMIZERS = Registry("optimizer")
 
-# torch.optim's default learning rates, used for `lr: auto`.
-DEFAULT_LR = {
-    "sgd": 1e-3, "momentum": 1e-3, "nesterov": 1e-3,
-    "adagrad": 1e-2, "rmsprop": 1e-2, "adam": 1e-3, "adamw": 1e-3,
-}
-
 
 class Optimizer:
-    """Base class: state is a dict of arrays (same length as theta) plus a step counter."""
+    """Base class: state is a dict of arrays (same length as theta) plus a step counter.
 
-    default_weight_decay = 0.0
+    A new optimizer is one subclass registered in OPTIMIZERS: its `step`, its state vectors, and the
+    defaults `lr: auto` and `weight_decay: auto` stand for (torch.optim's, for the torch ones).
+    """
+
+    default_lr = 1e-3  # what `optimizer.lr: auto` means (torch.optim's default)
+    default_weight_decay = 0.0  # what `optimizer.weight_decay: auto` means
+    high_lr: float | None = None  # at or above this lr the config gets the ADAM_HIGH_LR warning
 
     def __init__(self):
         self.weight_decay = 0.0
@@ -135,6 +135,8 @@ class Nesterov(_MomentumSGD):
 class Adagrad(Optimizer):
     """sum += g^2; theta -= lr_t g / (sqrt(sum) + eps), lr_t = lr / (1 + (t - 1) lr_decay)."""
 
+    default_lr = 1e-2
+
     def __init__(self, lr_decay: float = 0.0, initial_accumulator_value: float = 0.0, eps: float = 1e-10):
         super().__init__()
         if lr_decay < 0 or initial_accumulator_value < 0 or eps < 0:
@@ -165,6 +167,8 @@ class Adagrad(Optimizer):
 @OPTIMIZERS.register("rmsprop")
 class RMSprop(Optimizer):
     """sq = alpha sq + (1 - alpha) g^2; theta -= lr g / (sqrt(sq) + eps) (centered, momentum opt.)."""
+
+    default_lr = 1e-2
 
     def __init__(self, alpha: float = 0.99, eps: float = 1e-8, momentum: float = 0.0, centered: bool = False):
         super().__init__()
@@ -220,6 +224,7 @@ class Adam(Optimizer):
     """
 
     decoupled = False
+    high_lr = 0.1  # Adam moves every parameter by about lr per step, whatever the gradient's scale
 
     def __init__(self, betas: tuple = (0.9, 0.999), eps: float = 1e-8, amsgrad: bool = False):
         super().__init__()
@@ -232,13 +237,6 @@ class Adam(Optimizer):
 
     def state_names(self):
         return ("exp_avg_scaled", "exp_avg_sq") + (("max_exp_avg_sq",) if self.amsgrad else ())
-
-    def load_state_dict(self, state: dict) -> None:
-        # checkpoints written before the scaled state hold torch's exp_avg
-        if "exp_avg" in state and "exp_avg_scaled" not in state:
-            state = dict(state)
-            state["exp_avg_scaled"] = state.pop("exp_avg") / (1.0 - self.beta1)
-        super().load_state_dict(state)
 
     def exp_avg(self) -> np.ndarray:
         """torch's exp_avg (m), recomputed from the scaled state."""

@@ -1,0 +1,111 @@
+"""From a spec to the objects that train: data prepared, model, optimizer, schedule, batch size.
+
+This is the one place those decisions are made; training, `gradcheck`, `lr-find` and `eval` all
+build through it. One seed drives five independent random streams (SeedSequence.spawn): the split,
+the weight init, the per-epoch shuffle, the dropout masks and the diagnostics probe, so changing
+dropout never changes the split or the initial weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from nnctl.config.load import resolve_data
+from nnctl.config.spec import Spec
+from nnctl.data.preprocess import Preprocessor, fit_preprocessor
+from nnctl.data.sources import Dataset, load_dataset
+from nnctl.data.split import split_indices
+from nnctl.errors import RunDirError
+from nnctl.nn.losses import LOSSES
+from nnctl.nn.model import MLP, LayerDef
+from nnctl.nn.optimizers import OPTIMIZERS, Optimizer
+from nnctl.nn.schedules import SCHEDULES, Schedule
+from nnctl.runs import read_npz
+
+STREAMS = ("split", "init", "shuffle", "dropout", "probe")  # append only: earlier streams stay the same
+
+
+def random_streams(seed: int) -> dict[str, np.random.Generator]:
+    """Independent generators for split, init, shuffle, dropout and the probe, all from one seed."""
+    children = np.random.SeedSequence(seed).spawn(len(STREAMS))
+    return {name: np.random.default_rng(ss) for name, ss in zip(STREAMS, children)}
+
+
+def build_model(spec: Spec, n_inputs: int, n_outputs: int) -> MLP:
+    """The MLP a resolved spec describes (weights not yet initialised)."""
+    m = spec.model
+    output = LayerDef(units=n_outputs, init=m.init, init_std=m.init_std, bias_init=m.bias_init)
+    return MLP(n_inputs, list(m.layers), output, LOSSES.get(spec.train.loss), dtype=np.dtype(spec.train.dtype))
+
+
+def build_optimizer(spec: Spec, theta: np.ndarray) -> Optimizer:
+    """The optimizer, with state vectors allocated for the flat parameter vector `theta`."""
+    o = spec.optimizer
+    return OPTIMIZERS.get(o.name, dict(o.options)).bind(theta, o.weight_decay)
+
+
+def build_schedule(spec: Spec) -> Schedule:
+    """The learning-rate schedule over the spec's epochs."""
+    s = spec.optimizer.schedule
+    return SCHEDULES.get(s.name, dict(s.options)).setup(spec.optimizer.lr, spec.train.epochs, s.warmup_epochs)
+
+
+def batch_size(spec: Spec, n_train: int) -> int:
+    """Rows per gradient step (train.gd, train.batch_size)."""
+    return int(spec.train.rows_per_step(n_train))
+
+
+@dataclass
+class Prepared:
+    """Everything training needs, loaded and checked, before any file is written."""
+
+    spec: Spec  # resolved for the data: task and loss are known
+    dataset: Dataset
+    split: dict[str, np.ndarray]  # train / val / test row indices
+    pre: Preprocessor
+    model: MLP
+    X: dict[str, np.ndarray]  # per split, preprocessed, model dtype
+    Y: dict[str, np.ndarray]  # per split, encoded targets for the loss
+    y: dict[str, np.ndarray]  # per split, class indices or target values
+    rngs: dict[str, np.random.Generator]
+
+
+def prepare(spec: Spec) -> Prepared:
+    """Load data, resolve the spec for it, split, fit preprocessing on train, build and initialise the model."""
+    dtype = np.dtype(spec.train.dtype)
+    ds = load_dataset(spec.data, dtype)
+    spec = resolve_data(spec, ds.task, ds.n_classes)
+    rngs = random_streams(spec.seed)
+    s = spec.data.split
+    stratify_y = ds.y if ds.task == "classification" and s.stratify else None
+    train, val, test = split_indices(len(ds.y), stratify_y, s.val, s.test, s.stratify, rngs["split"],
+                                     spec.data.source)
+    split = {"train": train, "val": val, "test": test}
+    pre = fit_preprocessor(spec.data.preprocess, ds.X, spec.data.pca_components, rows=train)
+    loss = LOSSES.get(spec.train.loss)
+    model = build_model(spec, pre.n_outputs, loss.n_outputs(ds.n_classes, ds.n_targets))
+    model.initialize(rngs["init"])
+    if spec.model.init_from:
+        load_weights_into(model, Path(spec.model.init_from), "model.init_from")
+    X, Y, y = {}, {}, {}
+    for part in ("val", "test", "train"):  # train last: it may be written over the raw features' memory
+        idx = split[part]
+        X[part] = pre.transform_rows(ds.X, idx, dtype, consume=part == "train")
+        y[part] = ds.y[idx]
+        Y[part] = loss.encode(y[part], ds.n_classes, dtype)
+    X, Y, y = ({part: d[part] for part in ("train", "val", "test")} for d in (X, Y, y))
+    ds.n_features = ds.X.shape[1]
+    ds.X = None  # the raw features are not needed once split and transformed: free them for training
+    return Prepared(spec, ds, split, pre, model, X, Y, y, rngs)
+
+
+def load_weights_into(model: MLP, path: Path, what: str) -> None:
+    """Load a weights.npz into `model`; RunDirError naming the file and key on any mismatch."""
+    arrays = read_npz(path, "weights file")
+    try:  # every array must match: parameters and norm statistics alike
+        model.load_state_arrays(arrays)
+    except ValueError as exc:
+        raise RunDirError(f"{path} ({what}): {exc}") from None

@@ -1,0 +1,328 @@
+"""Loading a spec: YAML (or a mapping), `--set` overrides, validation, resolution, freezing.
+
+`load_spec` checks every key before any work starts, fills in defaults and resolves every `auto`
+the config alone decides (inits, learning rate, weight decay, per-layer settings); the result is a
+frozen `Spec`. `resolve_data` settles what only the data decides (task, loss, the early-stopping
+mode) and returns a new frozen spec. Errors of either stage name the file and line (or the
+`--set`) of the key at fault, what was expected and what was found.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from nnctl.config.fields import Num, Origins, copy_plain, dotted, registry_build
+from nnctl.config.spec import SCHEMA, Spec, build
+from nnctl.errors import ConfigError, did_you_mean
+from nnctl.registry import type_name
+
+
+def load_spec(path: Path | str | None = None, overrides: list[str] | None = None, *, data: dict | None = None,
+              name: str | None = None, seed: int | None = None, base_dir: Path | None = None,
+              check_files: bool = True) -> Spec:
+    """Read, override, validate and resolve a config.
+
+    Parameters: `path` a YAML file, or `data` an already-parsed mapping; `overrides` a list of
+    'dotted.key=yaml-value' strings; `name`/`seed` override those keys (the CLI's --name/--seed);
+    `check_files=False` skips checking that data and init_from files exist (reading a run dir).
+    Returns a frozen Spec with every key. Raises ConfigError naming file, line and key.
+    """
+    from nnctl.config.yamlio import load_yaml
+
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no such config file") from None
+        except IsADirectoryError:
+            raise ConfigError(f"{path}: is a directory, not a config file") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+        data, lines = load_yaml(text, source)
+        base_dir = path.resolve().parent
+        default_name = path.stem
+    else:
+        source, lines, default_name = "<config>", {}, "run"
+        base_dir = (base_dir or Path.cwd()).resolve()
+    origins = Origins(source, lines)
+    if data is None:
+        raise ConfigError(f"{source}: the config is empty; it needs at least data.source "
+                          f"(e.g. 'data: {{source: sklearn:moons}}')")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the config must be a mapping of keys (name, seed, data, model, optimizer, "
+                          f"train); got {type_name(data)}")
+    data = copy_plain(data)
+    for item in overrides or []:
+        apply_override(data, item, origins)
+    if name is not None:
+        data["name"] = name
+        origins.overrides[("name",)] = "--name"
+    if seed is not None:
+        data["seed"] = seed
+        origins.overrides[("seed",)] = "--seed"
+    c = SCHEMA.check(data, (), origins)
+    if c["name"] is None:
+        c["name"] = default_name
+    _check_data(c["data"], base_dir, check_files, origins)
+    _resolve_model(c["model"], base_dir, check_files, origins)
+    _resolve_optimizer(c["optimizer"], origins)
+    spec = replace(build(Spec, c), source=source, base_dir=base_dir, origins=origins)
+    _check_train(spec, origins)
+    return spec
+
+
+def apply_override(data: dict, item: str, origins: Origins) -> None:
+    """Apply one 'dotted.key=value' override (value parsed as YAML) to nested `data` in place."""
+    from nnctl.config.yamlio import parse_value
+
+    if "=" not in item:
+        raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set optimizer.lr=0.01")
+    key, text = item.split("=", 1)
+    key = key.strip()
+    parts: list[Any] = []
+    for p in key.split("."):
+        m = re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*)((?:\[\d+\])*)", p)
+        if not m and p.isdigit():
+            parts.append(int(p))
+            continue
+        if not m:
+            raise ConfigError(f"--set {item!r}: {key!r} is not a dotted key path (e.g. optimizer.lr, "
+                              f"model.layers.0.units)")
+        parts.append(m.group(1))
+        parts.extend(int(i) for i in re.findall(r"\[(\d+)\]", m.group(2)))
+    value = parse_value(text, f"--set {key}")
+    node: Any = data
+    for i, p in enumerate(parts[:-1]):
+        here = dotted(tuple(parts[: i + 1]))
+        if isinstance(p, int):
+            if not isinstance(node, list) or p >= len(node):
+                raise ConfigError(f"--set {item!r}: {here} does not exist (the list has "
+                                  f"{len(node) if isinstance(node, list) else 0} items)")
+            node = node[p]
+            continue
+        if not isinstance(node, dict):
+            raise ConfigError(f"--set {item!r}: {dotted(tuple(parts[:i]))} is not a mapping")
+        if not isinstance(node.get(p), (dict, list)):
+            node[p] = {}
+        node = node[p]
+    last = parts[-1]
+    if isinstance(last, int):
+        if not isinstance(node, list) or last >= len(node):
+            raise ConfigError(f"--set {item!r}: {dotted(tuple(parts))} does not exist")
+    elif not isinstance(node, dict):
+        raise ConfigError(f"--set {item!r}: {dotted(tuple(parts[:-1]))} is not a mapping")
+    node[last] = value
+    origins.overrides[tuple(parts)] = f"--set {key}={text}"
+
+
+# ------------------------------------------------------------------------------------ resolution
+def _check_data(d: dict, base_dir: Path, check_files: bool, origins: Origins) -> None:
+    source = d["source"]
+    if source.startswith("sklearn:"):
+        from nnctl.data.builtins import BUILTINS
+
+        name = source[len("sklearn:"):]
+        if name not in BUILTINS:
+            raise origins.error(("data", "source"), f"names an unknown built-in dataset {name!r}"
+                                f"{did_you_mean(name, BUILTINS)}; `nnctl datasets` lists them")
+        entry = BUILTINS[name]
+        for key in ("target", "features"):
+            if d[key] is not None:
+                raise origins.error(("data", key), f"applies to CSV files only, not to {source}")
+        for key, value in d["options"].items():
+            if key not in entry.options:
+                valid = ", ".join(entry.options) or "none"
+                raise ConfigError(f"{origins.where(('data', 'options', key))}: unknown option {key!r} for "
+                                  f"{source}{did_you_mean(key, entry.options) if entry.options else ''}; "
+                                  f"valid options: {valid}")
+            default = entry.options[key]
+            if default is not None and not isinstance(default, bool) and isinstance(default, (int, float)):
+                # bounded: 10**30 samples would exhaust memory long before any message
+                Num(integer=isinstance(default, int), nullable=True, ge=-1e7, le=1e7).check(
+                    value, ("data", "options", key), origins)
+        # the resolved config lists every option, so the run records exactly what data it saw
+        d["options"] = {**entry.options, **d["options"]}
+    else:
+        if d["options"]:
+            raise origins.error(("data", "options"), "applies to sklearn: datasets only; a CSV takes target, "
+                                "features and task")
+        p = _relative_to(source, base_dir)
+        if check_files and not p.exists():
+            hint = " (built-in datasets are written sklearn:<name>)" if "/" not in source and "." not in source \
+                else ""
+            raise origins.error(("data", "source"), f"file not found: {p}{hint}")
+        if check_files and p.is_dir():
+            raise origins.error(("data", "source"), f"is a directory, not a CSV file: {p}")
+        d["source"] = str(p.resolve())  # absolute: the run dir's config.yaml must find it too
+    s = d["split"]
+    if s["val"] + s["test"] >= 0.9:
+        raise origins.error(("data", "split"), f"leaves too little for training: val {s['val']} + test "
+                            f"{s['test']} must be < 0.9")
+    if d["pca_components"] is not None and d["preprocess"] not in ("pca", "whiten"):
+        raise origins.error(("data", "pca_components"), f"applies to preprocess pca or whiten, not "
+                            f"{d['preprocess']}")
+
+
+def _relative_to(path: str, base_dir: Path) -> Path:
+    """A path as the config writes it: relative to the config file's folder (absolute unchanged)."""
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else base_dir / p
+
+
+def _auto_init(activation) -> str:
+    from nnctl.nn.init import AUTO_INIT
+
+    return AUTO_INIT[activation.init_family]
+
+
+def _resolve_model(m: dict, base_dir: Path, check_files: bool, origins: Origins) -> None:
+    """Build every hidden layer's LayerDef (each activation and norm object once), resolve inits."""
+    from nnctl.nn.activations import ACTIVATIONS
+    from nnctl.nn.model import LayerDef
+    from nnctl.nn.norms import NORMS
+
+    if m["hidden"] is not None and m["layers"] is not None:
+        raise origins.error(("model",), "sets both hidden and layers; use hidden for the shorthand or layers for "
+                            "per-layer settings, not both")
+    model_act = registry_build(ACTIVATIONS, m["activation"], m["activation_options"],
+                               ("model", "activation_options"), origins)
+    m["activation_options"] = dict(model_act.options)
+    model_norm = None
+    if m["norm"] != "none":
+        model_norm = registry_build(NORMS, m["norm"], m["norm_options"], ("model", "norm_options"), origins)
+        m["norm_options"] = dict(model_norm.options)
+    elif m["norm_options"]:
+        raise origins.error(("model", "norm_options"), "is set but model.norm is none")
+    init_written = m["init"]
+    if m["init"] == "auto":  # the output layer's init follows the model-level activation
+        m["init"] = _auto_init(model_act)
+
+    shorthand = m["layers"] is None
+    if shorthand:
+        if m["hidden"] is None and (("model", "hidden") in origins.lines or ("model", "hidden") in origins.overrides):
+            raise origins.error(("model", "hidden"), "is null; give the hidden layer sizes, e.g. [16, 16], [] for no "
+                                "hidden layer, or use model.layers")
+        if m["hidden"] is None:
+            m["hidden"] = [16, 16]
+        entries = [{"units": u} for u in m["hidden"]]
+    else:
+        entries = m["layers"]
+    layers = []
+    for i, entry in enumerate(entries):
+        # shorthand layers take their options from model-level keys, so errors point there
+        path = ("model",) if shorthand else ("model", "layers", i)
+        act_name = entry.get("activation") or m["activation"]
+        opts = entry.get("activation_options")
+        if opts is None and act_name == m["activation"]:
+            act = model_act  # the model-level object: activations hold no state, layers can share one
+        else:
+            act = registry_build(ACTIVATIONS, act_name, opts or {}, (*path, "activation_options"), origins)
+        init = entry.get("init") or init_written
+        norm_name = entry.get("norm") or m["norm"]
+        nopts = entry.get("norm_options")
+        norm = None
+        if norm_name == "none":
+            if nopts:
+                raise origins.error((*path, "norm_options"), "is set but this layer has no norm")
+        else:
+            if nopts is None and norm_name == m["norm"]:
+                norm = model_norm
+            else:
+                norm = registry_build(NORMS, norm_name, nopts or {}, (*path, "norm_options"), origins)
+            try:
+                norm.check_width(entry["units"] * act.pieces)
+            except ValueError as exc:
+                where = dotted((*path, "norm_options"))
+                raise ConfigError(f"{origins.where((*path, 'norm_options'))}: {where}: layer {i + 1}: {exc}") from None
+        inherit = {k: (entry.get(k) if entry.get(k) is not None else m[k]) for k in ("init_std", "bias_init",
+                                                                                   "dropout")}
+        layers.append(LayerDef(units=entry["units"], activation=act, init=_auto_init(act) if init == "auto" else init,
+                               norm=norm, **inherit))
+    m["layers"] = layers
+    if m["init_from"] is not None:
+        p = _relative_to(m["init_from"], base_dir)
+        if check_files and not p.is_file():
+            raise origins.error(("model", "init_from"), f"file not found: {p}")
+        m["init_from"] = str(p.resolve())
+
+
+def _resolve_optimizer(o: dict, origins: Origins) -> None:
+    from nnctl.nn.optimizers import OPTIMIZERS
+
+    built = registry_build(OPTIMIZERS, o["name"], o["options"], ("optimizer", "options"), origins)
+    o["options"] = {k: list(v) if isinstance(v, tuple) else v for k, v in built.options.items()}
+    if o["lr"] == "auto":
+        o["lr"] = built.default_lr
+    if o["weight_decay"] == "auto":
+        o["weight_decay"] = built.default_weight_decay
+
+
+def _check_train(spec: Spec, origins: Origins) -> None:
+    t = spec.train
+    if t.rows_per_step(math.inf) == 1 and spec.model.needs_batch_stats:
+        raise origins.error(("train", "gd"), f"gives 1 row per step ({t.gd}"
+                            f"{', batch_size 1' if t.gd == 'minibatch' else ''}), but batch norm needs at "
+                            "least 2 rows to compute batch statistics; use minibatch with batch_size >= 2, or "
+                            "norm: layer")
+    es = t.early_stopping
+    if es is not None and es.monitor.startswith("val_") and spec.data.split.val == 0:
+        raise origins.error(("train", "early_stopping", "monitor"), f"is {es.monitor}, but data.split.val is 0 "
+                            "(no validation rows); set a val fraction or monitor train_loss")
+
+
+
+def resolve_data(spec: Spec, task: str, n_classes: int) -> Spec:
+    """The spec with what needs the data filled in: task, loss, the early-stopping mode.
+
+    Raises ConfigError at the key that does not fit the data (a loss for the other task, bce on
+    more than two classes, a monitored metric the task lacks).
+    """
+    from nnctl.nn.losses import LOSSES, auto_loss
+
+    origins = spec.origins or Origins(spec.source)
+    t = spec.train
+    loss = auto_loss(task, n_classes) if t.loss == "auto" else t.loss
+    loss_task = LOSSES.entry(loss).task
+    if loss_task != task:
+        kinds = "cross_entropy or bce" if task == "classification" else "mse, mae or huber"
+        raise origins.error(("train", "loss"), f"is {loss}, a {loss_task} loss, but the data is a {task} task; use "
+                            f"auto or {kinds}")
+    if task == "classification" and n_classes < 2:
+        raise origins.error(("data", "source"), "has a single class; classification needs at least 2")
+    if loss == "bce" and n_classes != 2:
+        raise origins.error(("train", "loss"), f"bce is for binary tasks (one sigmoid unit); this data has "
+                            f"{n_classes} classes: use cross_entropy or auto")
+    es = t.early_stopping
+    if es is not None:
+        path = ("train", "early_stopping", "monitor")
+        if es.monitor == "val_accuracy" and task != "classification":
+            raise origins.error(path, "is val_accuracy, but this is a regression task; use val_loss, val_r2 or "
+                                "val_mae")
+        if es.monitor in ("val_r2", "val_mae") and task != "regression":
+            raise origins.error(path, f"is {es.monitor}, but this is a classification task; use val_loss or "
+                                "val_accuracy")
+        if es.mode == "auto":
+            es = replace(es, mode="max" if es.monitor in ("val_accuracy", "val_r2") else "min")
+    return spec.replace(data=replace(spec.data, task=task), train=replace(t, loss=loss, early_stopping=es))
+
+
+def resolved_yaml(spec: Spec) -> str:
+    """The resolved config as YAML, with a header saying what it is."""
+    from nnctl.config.yamlio import dump_yaml
+
+    return ("# Resolved by nnctl: every default filled in. `nnctl train` on this file reruns the experiment.\n"
+            + dump_yaml(spec.to_config()))
+
+
+def config_schema() -> dict:
+    """JSON Schema (draft 2020-12) of the config format, generated from the spec's field table."""
+    s = SCHEMA.value_schema()
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "nnctl experiment config", **s}

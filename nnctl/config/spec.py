@@ -1,0 +1,290 @@
+"""The experiment spec as frozen, typed dataclasses; each config key is declared once, here.
+
+A config key is a dataclass field whose metadata holds its `check` (fields.py): the check gives
+its default, its help, its validation and its JSON Schema, and the annotation gives its type in
+the loaded spec. Loading (load.py) validates and resolves plain dicts, then `build` freezes them:
+mappings become read-only, lists become tuples, and nothing changes a spec afterwards (a stage
+that resolves more, like the data-dependent task and loss, makes a new spec with `replace`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping as MappingType
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from nnctl.config.fields import (
+    MAX_UNITS,
+    Bool,
+    Choice,
+    Column,
+    ColumnList,
+    Field,
+    IntList,
+    ListOf,
+    Mapping,
+    Num,
+    Origins,
+    PcaComponents,
+    ScheduleField,
+    Section,
+    Text,
+    Toggle,
+    config_fields,
+)
+
+if TYPE_CHECKING:
+    from nnctl.nn.model import LayerDef
+
+
+def key(check: Field) -> Any:
+    """A config key of a spec dataclass: `check` is the one description of it."""
+    return field(metadata={"check": check})
+
+
+# ------------------------------------------------------------------------------------ choices
+def _names(module: str, table: str, extra: tuple = ()):
+    """Lazily read choices from a registry, so importing the config never imports NumPy."""
+    def names():
+        import importlib
+
+        return [*extra, *getattr(importlib.import_module(module), table).names()]
+
+    return names
+
+
+PREPROCESS = ("none", "center", "standardize", "minmax", "pca", "whiten")
+MONITORS = ("val_loss", "val_accuracy", "val_r2", "val_mae", "train_loss")
+GD = ("batch", "stochastic", "minibatch")
+
+
+def layer_fields(model_level: bool) -> dict[str, Field]:
+    """Keys that may be set for the whole model, or per layer (with `units`; unset = the model's)."""
+    level = model_level
+    f: dict[str, Field] = {}
+    if not level:
+        f["units"] = Num(None, "units (neurons) in this layer", integer=True, ge=1, le=MAX_UNITS)
+    f.update({
+        "activation": Choice(_names("nnctl.nn.activations", "ACTIVATIONS"), "relu" if level else None,
+                             "hidden-layer activation", nullable=not level),
+        "activation_options": Mapping("options of the activation, e.g. {alpha: 0.01} for leaky_relu" if level
+                                      else "options of this layer's activation", nullable=not level),
+        "init": Choice(_names("nnctl.nn.init", "INITS", ("auto",)), "auto" if level else None,
+                       "weight init; auto = He for the ReLU family, Xavier for the others", nullable=not level),
+        "init_std": Num(0.01 if level else None, "standard deviation for init: normal", gt=0, le=1e6,
+                        nullable=not level),
+        "bias_init": Num(0.0 if level else None, "initial value of every bias", ge=-1e6, le=1e6, nullable=not level),
+        "norm": Choice(_names("nnctl.nn.norms", "NORMS", ("none",)), "none" if level else None,
+                       "normalization before the activation", nullable=not level),
+        "norm_options": Mapping("options of the norm, e.g. {momentum: 0.1, eps: 1.0e-5, groups: 4}" if level
+                                else "options of this layer's norm", nullable=not level),
+        "dropout": Num(0.0 if level else None, "probability of zeroing a hidden unit in training", ge=0, lt=1,
+                       nullable=not level),
+    })
+    return f
+
+
+_MODEL_LEVEL = layer_fields(model_level=True)
+
+
+# ------------------------------------------------------------------------------------ sections
+@dataclass(frozen=True)
+class SplitSpec:
+    val: float = key(Num(0.2, "fraction of rows for validation", ge=0, lt=1))
+    test: float = key(Num(0.2, "fraction of rows for the held-out test set", ge=0, lt=1))
+    stratify: bool = key(Bool(True, "keep class proportions in every split (classification only)"))
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    source: str = key(Text(None, "sklearn:<name> (offline toy data) or a path to a .csv, relative to the config"))
+    options: MappingType[str, Any] = key(Mapping("options of the sklearn:<name> dataset (see `nnctl datasets`)"))
+    target: str | int | None = key(Column(None, "CSV target column name or index (default: the last column)",
+                                          nullable=True))
+    features: tuple[str | int, ...] | None = key(ColumnList(None, "CSV feature columns (default: all but the "
+                                                                  "target)", nullable=True))
+    task: str = key(Choice(("auto", "classification", "regression"), "auto", "auto guesses from the target"))
+    split: SplitSpec = key(Section(SplitSpec, "train/val/test fractions"))
+    preprocess: str = key(Choice(PREPROCESS, "standardize", "input preprocessing, fitted on the training split"))
+    pca_components: int | float | None = key(PcaComponents(None, "pca/whiten: a count, or a variance fraction "
+                                                                 "in (0, 1]", nullable=True))
+
+    @property
+    def builtin(self) -> str | None:
+        """The name of a built-in dataset (sklearn:<name>), or None for a file."""
+        return self.source[len("sklearn:"):] if self.source.startswith("sklearn:") else None
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    hidden: tuple[int, ...] | None = key(IntList(None, "hidden layer sizes, e.g. [16, 16]; [] is logistic/linear "
+                                                       "regression", nullable=True))
+    # resolved: every hidden layer, whether written as `hidden` (the shorthand) or `layers`
+    layers: tuple[LayerDef, ...] = key(ListOf(Section(layer_fields(model_level=False), required=("units",)),
+                                              "the long form: one mapping per hidden layer", nullable=True))
+    activation: str = key(_MODEL_LEVEL["activation"])
+    activation_options: MappingType[str, Any] = key(_MODEL_LEVEL["activation_options"])
+    init: str = key(_MODEL_LEVEL["init"])
+    init_std: float = key(_MODEL_LEVEL["init_std"])
+    bias_init: float = key(_MODEL_LEVEL["bias_init"])
+    norm: str = key(_MODEL_LEVEL["norm"])
+    norm_options: MappingType[str, Any] = key(_MODEL_LEVEL["norm_options"])
+    dropout: float = key(_MODEL_LEVEL["dropout"])
+    init_from: str | None = key(Text(None, "a weights.npz to start from (warm start)", nullable=True))
+
+    @property
+    def needs_batch_stats(self) -> bool:
+        """Does a layer normalise with statistics over the batch (so every step needs >= 2 rows)?"""
+        return any(layer.norm is not None and layer.norm.needs_batch_stats for layer in self.layers)
+
+    def to_config(self) -> dict:
+        out = _plain_fields(self)
+        out.pop("layers" if self.hidden is not None else "hidden")  # as the user wrote it: shorthand or long
+        return out
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """A learning-rate schedule: its name, warmup epochs and its own options."""
+
+    name: str
+    warmup_epochs: int
+    options: MappingType[str, Any]
+
+    def to_config(self) -> dict:
+        return {"name": self.name, "warmup_epochs": self.warmup_epochs, **plain(self.options)}
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    name: str = key(Choice(_names("nnctl.nn.optimizers", "OPTIMIZERS"), "adam",
+                           "gradient-descent update rule (torch.optim semantics)"))
+    lr: float = key(Num("auto", "learning rate; auto = torch.optim's default for the optimizer", gt=0, auto=True))
+    options: MappingType[str, Any] = key(Mapping("optimizer options: momentum, betas, eps, alpha, amsgrad, ..."))
+    weight_decay: float = key(Num("auto", "L2 penalty (AdamW: decoupled); auto = 0.01 for adamw, else 0", ge=0,
+                                  auto=True))
+    schedule: ScheduleSpec = key(ScheduleField("learning-rate schedule, stepped once per epoch"))
+    clip_grad_norm: float | None = key(Num(None, "clip the global gradient norm to this value", gt=0, nullable=True))
+
+
+@dataclass(frozen=True)
+class EarlyStoppingSpec:
+    monitor: str = key(Choice(MONITORS, "val_loss", "metric to watch"))
+    mode: str = key(Choice(("auto", "min", "max"), "auto", "auto: max for accuracy/r2, min otherwise"))
+    patience: int = key(Num(10, "epochs without improvement before stopping", integer=True, ge=1))
+    min_delta: float = key(Num(0.0, "smallest change that counts as improvement", ge=0))
+    restore_best: bool = key(Bool(True, "keep the weights of the best epoch"))
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    epochs: int = key(Num(100, "passes over the training data", integer=True, ge=1, le=10_000_000))
+    gd: str = key(Choice(GD, "minibatch", "batch: all rows per step; stochastic: one row; minibatch: batch_size "
+                                          "rows"))
+    batch_size: int = key(Num(32, "rows per step for gd: minibatch", integer=True, ge=1))
+    loss: str = key(Choice(_names("nnctl.nn.losses", "LOSSES", ("auto",)), "auto",
+                           "auto: cross_entropy (multi-class), bce (binary), mse (regression)"))
+    shuffle: bool = key(Bool(True, "reshuffle the training rows every epoch"))
+    early_stopping: EarlyStoppingSpec | None = key(Toggle(
+        Section(EarlyStoppingSpec), "stop when the monitored metric stops improving (null: off; true: defaults)"))
+    stop_at_loss: float | None = key(Num(None, "stop once the training loss is this small", gt=0, nullable=True))
+    checkpoint_every: int = key(Num(1, "epochs between resumable checkpoints (at most one a second)", integer=True,
+                                    ge=1))
+    dtype: str = key(Choice(("float32", "float64"), "float32", "float64 is for checks"))
+    threads: int | str = key(Num("auto", "BLAS threads while training; auto: 1 unless the layers' products are "
+                                         "large enough for a second core to pay off", integer=True, ge=1, le=256,
+                                 auto=True))
+    diagnostics: bool = key(Bool(True, "per-epoch layer health (diagnostics.csv) and findings such as DEAD_RELU"))
+
+    def rows_per_step(self, n_rows: int | float) -> int | float:
+        """Training rows in one gradient step (gd: batch is every row; a last batch may be smaller)."""
+        return {"batch": n_rows, "stochastic": 1, "minibatch": min(self.batch_size, n_rows)}[self.gd]
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    grid: MappingType[str, Any] = key(Mapping("key -> list of values; the sweep runs their product, e.g. "
+                                              "{optimizer.lr: [0.1, 0.01]}"))
+    random: int = key(Num(0, "random points drawn from space", integer=True, ge=0))
+    space: MappingType[str, Any] = key(Mapping("key -> distribution: uniform(a,b), loguniform(a,b), int(a,b), "
+                                               "choice(a,b,...)"))
+    seeds: int = key(Num(1, "replicates of every point, with seeds seed, seed+1, ...", integer=True, ge=1))
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A validated, resolved experiment: every key present, every `auto` the loader could settle
+    settled (task and loss need the data: `load.resolve_data` makes the spec that has them)."""
+
+    name: str = key(Text(None, "run name (default: the config file's stem)", nullable=True))
+    seed: int = key(Num(0, "one seed drives split, init, shuffling and dropout", integer=True, ge=0))
+    data: DataSpec = key(Section(DataSpec, "where the data comes from and how it is split and scaled",
+                                 required=("source",)))
+    model: ModelSpec = key(Section(ModelSpec, "the network"))
+    optimizer: OptimizerSpec = key(Section(OptimizerSpec, "how the weights are updated"))
+    train: TrainSpec = key(Section(TrainSpec, "the training loop"))
+    sweep: SweepSpec | None = key(Section(SweepSpec, "used by nnctl sweep only; nnctl train ignores it",
+                                          default_none=True, nullable=True))
+    source: str = field(default="<config>", compare=False)  # the file it came from, for messages
+    base_dir: Path = field(default=Path("."), compare=False)  # relative paths are relative to this
+    origins: Origins | None = field(default=None, compare=False, repr=False)  # lines and --set of every key
+
+    def to_config(self) -> dict:
+        """The config as plain data, as the run's config.yaml holds it."""
+        return _plain_fields(self)
+
+    def replace(self, **changes) -> Spec:
+        """A copy with some top-level sections replaced (dataclasses.replace)."""
+        return dataclasses.replace(self, **changes)
+
+
+SCHEMA = Section(Spec, required=("data",))
+
+
+# ------------------------------------------------------------------------------------ plain <-> frozen
+def build(cls, values: dict):
+    """The frozen `cls` from its checked, resolved dict (sections recursively)."""
+    kwargs = {}
+    for name, check in config_fields(cls).items():
+        value = values[name]
+        if value is None:
+            kwargs[name] = None
+        elif isinstance(check, Toggle):
+            kwargs[name] = build(check.section.cls, value)
+        elif isinstance(check, Section) and check.cls is not None:
+            kwargs[name] = build(check.cls, value)
+        elif isinstance(check, ScheduleField):
+            options = {k: v for k, v in value.items() if k not in ("name", "warmup_epochs")}
+            kwargs[name] = ScheduleSpec(value["name"], value["warmup_epochs"], freeze(options))
+        else:
+            kwargs[name] = freeze(value)
+    return cls(**kwargs)
+
+
+def freeze(value):
+    """Plain data made read-only: dicts -> mappingproxy, lists -> tuples (recursively)."""
+    if isinstance(value, dict):
+        return MappingProxyType({k: freeze(v) for k, v in value.items()})
+    if isinstance(value, (list, tuple)):
+        return tuple(freeze(v) for v in value)
+    return value
+
+
+def plain(value):
+    """Frozen spec data back to plain YAML data (dicts and lists)."""
+    if hasattr(value, "to_config"):
+        return value.to_config()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _plain_fields(value)
+    if isinstance(value, MappingType):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
+def _plain_fields(obj) -> dict:
+    return {name: plain(getattr(obj, name)) for name in config_fields(type(obj))}

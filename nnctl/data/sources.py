@@ -1,0 +1,172 @@
+"""Where data comes from: the built-in datasets (cached on disk) and data files, as a `Dataset`.
+
+`load_dataset` returns a `Dataset` with float64 features X (n, d), targets y (class indices for
+classification, values (n,) or (n, k) for regression), and the encoding needed to turn new rows
+into the same features (`columns`). Errors name the file, line and column.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from nnctl.config.spec import DataSpec
+from nnctl.data.columns import fmt_number
+from nnctl.errors import ConfigError
+
+MAX_AUTO_CLASSES = 20  # integer targets with at most this many values are classes under task: auto
+
+
+@dataclass
+@dataclass
+class Dataset:
+    """Features, targets and everything needed to describe and re-encode them."""
+
+    X: np.ndarray  # (n, d) float64, after one-hot encoding
+    y: np.ndarray  # (n,) int class indices, or (n,) / (n, k) float targets
+    task: str  # classification | regression
+    feature_names: list[str]
+    class_names: list[str] | None  # classification: name of class k (output unit k)
+    source: str  # what the config's data.source says
+    fingerprint: str  # sha256 of the file, or of the generated arrays
+    columns: list[dict] = field(default_factory=list)  # CSV input columns: name, kind, categories
+    target_name: str | None = None
+    n_features: int = 0  # X's width, kept when training frees X
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names) if self.class_names is not None else 0
+
+    @property
+    def n_targets(self) -> int:
+        return 1 if self.y.ndim == 1 else self.y.shape[1]
+
+
+
+# ------------------------------------------------------------------------------------ loading
+def load_dataset(data: DataSpec, dtype=np.float64) -> Dataset:
+    """Load the dataset a loaded spec's `data:` section describes (its file path is absolute).
+
+    `dtype` is what an all-numeric file is parsed to (the training dtype, to save memory)."""
+    if data.builtin is not None:
+        ds = load_builtin(data.builtin, dict(data.options))
+    else:
+        from nnctl.data.reading import load_csv
+
+        ds = load_csv(Path(data.source), data.target, data.features, data.task, dtype)
+        ds.source = data.source
+    return finish_task(ds, data.task)
+
+
+def load_builtin(name: str, options: dict) -> Dataset:
+    """Make a built-in dataset with validated options."""
+    from nnctl.data.builtins import BUILTINS
+
+    entry = BUILTINS[name]
+    opts = {**entry.options, **options}
+    cached = _cache_read(name, opts) if entry.uses_sklearn else None
+    if cached is not None:
+        X, y, feature_names, class_names = cached
+    else:
+        try:
+            X, y, feature_names, class_names = entry.make(**opts)
+        except (ValueError, TypeError) as exc:  # scikit-learn's InvalidParameterError is both
+            raise ConfigError(f"data.options: sklearn:{name} rejected the options: {exc}") from None
+        if entry.uses_sklearn:
+            _cache_write(name, opts, X, y, feature_names, class_names)
+    X = np.asarray(X, dtype=np.float64)
+    if entry.task == "classification":
+        labels, y = np.unique(y, return_inverse=True)
+        if class_names is None:
+            class_names = [str(v) for v in labels]
+        else:
+            class_names = [class_names[int(v)] for v in labels]
+    else:
+        y = np.asarray(y, dtype=np.float64)
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(X).tobytes())
+    h.update(np.ascontiguousarray(y).tobytes())
+    columns = [{"name": n, "kind": "numeric"} for n in feature_names]
+    return Dataset(X, y, entry.task, list(feature_names), class_names, f"sklearn:{name}",
+                   h.hexdigest(), columns, "target")
+
+
+# scikit-learn takes about a second to import; sweeps start hundreds of processes that all want
+# the same toy data. So its datasets are cached on disk, keyed by generator, options and the
+# scikit-learn version; nnctl's own generators (xor, spiral, sine) are cheap and never cached.
+def cache_dir() -> Path:
+    """NNCTL_CACHE_DIR, else $XDG_CACHE_HOME/nnctl, else ~/.cache/nnctl."""
+    import os
+
+    if os.environ.get("NNCTL_CACHE_DIR"):
+        return Path(os.environ["NNCTL_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "nnctl"
+
+
+def _cache_path(name: str, opts: dict) -> Path | None:
+    import json
+    import os
+    from importlib import metadata
+
+    if os.environ.get("NNCTL_NO_CACHE"):
+        return None
+    try:
+        version = metadata.version("scikit-learn")
+    except metadata.PackageNotFoundError:
+        return None
+    key = json.dumps([name, sorted(opts.items()), version], default=str)
+    return cache_dir() / "datasets" / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:24]}.npz"
+
+
+def _cache_read(name: str, opts: dict):
+    import json
+
+    path = _cache_path(name, opts)
+    if path is None or not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            classes = json.loads(str(z["class_names"]))
+            return z["X"], z["y"], [str(f) for f in z["feature_names"]], classes
+    except Exception:  # a damaged cache entry is regenerated, never trusted
+        return None
+
+
+def _cache_write(name, opts, X, y, feature_names, class_names) -> None:
+    import json
+
+    from nnctl.runs import write_npz
+
+    path = _cache_path(name, opts)
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_npz(path, {"X": np.asarray(X), "y": np.asarray(y), "feature_names": np.array(feature_names, dtype=str),
+                         "class_names": np.array(json.dumps(class_names))})
+    except (OSError, ValueError):
+        pass  # a read-only home or full disk only costs the next run a second
+
+
+
+def finish_task(ds: Dataset, task: str) -> Dataset:
+    """Resolve `task: auto` and turn numeric class labels into indices with class names."""
+    if ds.task == "auto":
+        y = ds.y
+        integral = y.ndim == 1 and np.all(np.equal(np.mod(y, 1), 0))
+        ds.task = "classification" if integral and len(np.unique(y)) <= MAX_AUTO_CLASSES else "regression"
+    if task != "auto" and task != ds.task:
+        if task == "classification" and ds.y.ndim == 1 and np.all(np.mod(ds.y, 1) == 0):
+            ds.task = "classification"  # integer-valued targets read as class labels
+        else:
+            raise ConfigError(f"data.task is {task}, but {ds.source} is a {ds.task} dataset")
+    if ds.task == "classification" and ds.class_names is None:
+        labels, ds.y = np.unique(ds.y, return_inverse=True)
+        ds.class_names = [fmt_number(v) for v in labels]
+    if ds.task == "classification":
+        ds.y = ds.y.astype(np.int64)
+    return ds

@@ -1,0 +1,314 @@
+"""A training session: a run directory around the trainer, with its files, its lock and signals.
+
+`train_run` is the library entry point behind `nnctl train`: it loads and checks everything before
+it creates the run directory (so a bad data file leaves nothing behind), then trains and writes
+the files the README's "A run directory" lists. `resume_run` continues an interrupted run in its
+own directory. Both report progress through callbacks and never print.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from nnctl.build import Prepared, prepare
+from nnctl.config.load import load_spec, resolved_yaml
+from nnctl.config.spec import Spec
+from nnctl.diagnostics import DIAG_COLUMNS, config_findings, diag_table_rows
+from nnctl.errors import NnctlError, RunDirError, TrainingFailed
+from nnctl.metrics import metric_columns
+from nnctl.runs import FINISHED, MetricsTable, RunDir, RunLock, read_npz
+from nnctl.training.checkpoint import (
+    CHECKPOINT_DIR,
+    CHECKPOINT_FILE,
+    CheckpointWriter,
+    config_digest,
+    read_checkpoint,
+    restore,
+)
+from nnctl.training.loop import Trainer
+
+
+@dataclass
+class RunResult:
+    run: RunDir
+    summary: dict
+
+
+def train_run(spec: Spec, runs_dir: Path, command: list[str] | None = None,
+              on_start: Callable[[dict], None] | None = None,
+              on_epoch: Callable[[dict], None] | None = None,
+              on_finding: Callable[[dict], None] | None = None) -> RunResult:
+    """Train the experiment `spec` describes and write its run directory.
+
+    Parameters: `spec` from `load_spec`; `runs_dir` the folder that receives the run dir;
+    `command` recorded in summary.json; `on_start(info)` once the model is built and
+    `on_epoch(row)` after every epoch (row = one metrics.csv row); `on_finding(finding)` once
+    per diagnostic finding (config findings come first, before on_start).
+    Returns the RunResult (run dir and summary). Raises ConfigError/DataError before any file
+    is written, TrainingFailed (exit 1) if training diverges or is interrupted.
+    """
+    prepared = prepare(spec)
+    spec = prepared.spec
+    run = RunDir.create(runs_dir, spec.name)
+    lock = RunLock.acquire(run)  # held until this process ends: resume and compare can tell it is alive
+    try:
+        # the config first: with it, even a run killed during set-up can be resumed (from scratch)
+        run.write_text(RunDir.CONFIG, resolved_yaml(spec))
+        summary = new_summary(prepared, run, command)
+        run.write_json(RunDir.SUMMARY, summary)
+        write_setup_files(run, prepared)
+    except OSError as exc:
+        lock.release()
+        raise TrainingFailed(f"{exc.filename or run.path}: cannot write ({exc.strerror})", run_dir=run.path) from None
+    if on_finding is not None:
+        for f in summary["findings"]:
+            on_finding(f)
+    trainer = Trainer(prepared, on_epoch=on_epoch, on_finding=on_finding)
+    return execute(run, lock, trainer, summary, on_start)
+
+
+def resume_run(path: Path, on_start: Callable[[dict], None] | None = None,
+               on_epoch: Callable[[dict], None] | None = None,
+               on_finding: Callable[[dict], None] | None = None) -> RunResult:
+    """Continue an interrupted run from its last checkpoint, in its own run directory.
+
+    The result is bit-identical to an uninterrupted run. Refused (RunDirError) if the run has
+    finished, or its config or data changed since the checkpoint; TrainingFailed (exit 1) if
+    another process holds the run.
+    """
+    run = RunDir(Path(path))
+    if not run.path.is_dir():
+        raise RunDirError(f"{run.path}: no such run directory")
+    if not run.file(RunDir.CONFIG).exists():  # checked before locking: no .lock left in a stray folder
+        raise RunDirError(f"{run.path}: no config.yaml (not a run directory, or the run was killed before "
+                          f"writing anything); nothing to resume")
+    lock = RunLock.acquire(run)
+    try:
+        summary = _read_summary(run)
+        status = summary.get("status") if summary else None
+        if status in FINISHED:
+            raise RunDirError(f"{run.path}: the run already finished ({status}); nothing to resume")
+        if status == "diverged":
+            raise RunDirError(f"{run.path}: the run diverged; resuming would diverge again. Change the config "
+                              f"(e.g. a lower optimizer.lr) and train a new run")
+        try:
+            spec = load_spec(run.file(RunDir.CONFIG))
+        except NnctlError as exc:
+            raise RunDirError(f"{run.path}: cannot resume: {exc}") from None
+        prepared = prepare(spec)
+        if summary is None or not run.file(RunDir.SPLIT).exists() or not run.file(RunDir.PREPROCESS).exists():
+            summary = summary or new_summary(prepared, run, ["nnctl", *sys.argv[1:]])
+            write_setup_files(run, prepared)
+        _check_same_data(run, prepared)
+        trainer = Trainer(prepared, on_epoch=on_epoch, on_finding=on_finding)
+        ckpt = run.file(CHECKPOINT_DIR) / CHECKPOINT_FILE
+        if ckpt.exists():
+            meta, arrays = read_checkpoint(run)
+            if meta.get("config_sha256") != config_digest(prepared.spec):
+                raise RunDirError(f"{run.file(RunDir.CONFIG)}: changed since the checkpoint was written; "
+                                  f"resume refused (train the changed config as a new run)")
+            try:
+                restore(trainer, meta, arrays)
+            except (ValueError, KeyError, TypeError) as exc:
+                raise RunDirError(f"{ckpt}: damaged checkpoint ({exc})") from None
+            summary["message"] = f"resumed from epoch {trainer.epoch}"
+        else:
+            summary["message"] = "no checkpoint yet: restarted from epoch 0"
+        summary.update(status="running", resumed_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), finished_at=None,
+                       resumed_by=["nnctl", *sys.argv[1:]] if sys.argv else None)
+        summary["findings"] = config_findings(prepared.spec)
+    except BaseException:
+        lock.release()
+        raise
+    return execute(run, lock, trainer, summary, on_start)
+
+
+def _read_summary(run: RunDir) -> dict | None:
+    """summary.json, or None if the run was killed before writing it."""
+    try:
+        return json.loads(run.file(RunDir.SUMMARY).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None  # killed during set-up: restart from scratch
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RunDirError(f"{run.file(RunDir.SUMMARY)}: damaged ({exc})") from None
+
+
+def _check_same_data(run: RunDir, prepared: Prepared) -> None:
+    """Refuse to resume on data that differs from what the run started with."""
+    split = read_npz(run.file(RunDir.SPLIT), "split file")
+    old, now = str(split.get("fingerprint", "")), prepared.dataset.fingerprint
+    if old != now:
+        raise RunDirError(f"{run.path}: the data ({prepared.spec.data.source}) changed since the run started "
+                          f"(fingerprint {old[:12]} -> {now[:12]}); resume refused")
+    if any(not np.array_equal(split[k], prepared.split[k]) for k in ("train", "val", "test")):
+        raise RunDirError(f"{run.file(RunDir.SPLIT)}: the saved split differs from the one the config draws; "
+                          f"resume refused")
+
+
+def execute(run: RunDir, lock: RunLock, trainer: Trainer, summary: dict,
+            on_start: Callable[[dict], None] | None) -> RunResult:
+    """Train to the end in `run`, handling signals, divergence and disk errors; write every file."""
+    t0 = time.perf_counter()
+    previous_wall = float(summary.get("wall_time_s") or 0.0)
+    model = trainer.model
+    columns = metric_columns(trainer.task)
+    table, diag_table = MetricsTable(columns), MetricsTable(DIAG_COLUMNS)
+    checkpoints = CheckpointWriter(run, config_digest(trainer.spec))
+    config_found = list(summary["findings"])
+
+    def flush(rows):
+        table.extend(rows[len(table):])
+        run.write_text(RunDir.METRICS, table.text())
+        if trainer.probe is not None:
+            diag_table.extend(diag_table_rows(trainer.probe.rows[len(diag_table):]))
+            run.write_text(RunDir.DIAGNOSTICS, diag_table.text())
+            summary["findings"] = config_found + trainer.findings.items
+        summary["epochs_run"] = len(rows)
+        summary["final"] = rows[-1] if rows else None
+        summary["wall_time_s"] = previous_wall + time.perf_counter() - t0
+        run.write_json(RunDir.SUMMARY, summary)
+
+    trainer.on_flush = flush
+    trainer.on_checkpoint = lambda tr: (checkpoints.write(tr), flush(tr.rows))
+    summary["threads"] = trainer.threads  # BLAS threads used while training (train.threads)
+    summary["pid"], summary["host"] = lock.pid, lock.host
+    try:
+        with StopOnSignals(trainer) as signals:
+            try:
+                flush(trainer.rows)  # a resumed run's metrics.csv is cut back to the checkpoint here
+                if on_start is not None:
+                    on_start({**summary, "columns": columns})
+                result = trainer.fit()
+            except KeyboardInterrupt:  # a second Ctrl-C: stop now, keep the last checkpoint as it is
+                signals.finishing = True
+                summary.update(status="interrupted", message="interrupted at once (second signal); resume "
+                               f"continues from the last checkpoint: nnctl resume {run.path}")
+                flush(trainer.rows[: len(table)])
+                raise TrainingFailed(f"{run.path}: {summary['message']}", run_dir=run.path) from None
+            # training is over: further signals are ignored while the final files are written, so
+            # a second Ctrl-C or a SIGTERM after a SIGINT cannot leave them half-updated
+            signals.finishing = True
+            if result.status == "interrupted":
+                checkpoints.write(trainer)  # the exact position, mid-epoch if need be
+                result.message += f"; continue with: nnctl resume {run.path}"
+            run.write_npz(RunDir.WEIGHTS, model.state_arrays())
+            summary.update(status=result.status, message=result.message, best=result.best,
+                           weights_epoch=result.weights_epoch, train_time_s=trainer.train_seconds,
+                           finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+            flush(result.rows)
+    except OSError as exc:
+        raise TrainingFailed(f"{exc.filename or run.path}: cannot write ({exc.strerror}); the last checkpoint is "
+                             f"intact", run_dir=run.path) from None
+    except NnctlError:
+        raise
+    except BaseException as exc:
+        summary.update(status="failed", message=f"{type(exc).__name__}: {exc}")
+        try:
+            flush(trainer.rows)
+        except OSError:
+            pass
+        raise
+    finally:
+        lock.release()
+    if result.status in ("diverged", "interrupted"):
+        raise TrainingFailed(f"{run.path}: {result.message}", run_dir=run.path)
+    return RunResult(run, summary)
+
+
+class StopOnSignals:
+    """While active: the first SIGINT/SIGTERM asks the trainer to stop after its current step (it
+    checkpoints and exits 1); a second one raises KeyboardInterrupt at once. Main thread only."""
+
+    def __init__(self, trainer: Trainer):
+        self.trainer = trainer
+        self.previous: dict = {}
+        self.finishing = False  # set once training ended: signals are then ignored
+
+    def _handle(self, signum, frame):
+        if self.finishing:
+            return
+        if self.trainer.stop_requested:
+            raise KeyboardInterrupt
+        self.trainer.request_stop()
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        for sig, handler in self.previous.items():
+            # after a stop request the process is on its way out (exit 1): a late second signal must
+            # not kill it while it reports, so signals stay ignored; otherwise restore the handlers
+            signal.signal(sig, signal.SIG_IGN if self.trainer.stop_requested else handler)
+        return False
+
+
+# ------------------------------------------------------------------------------------ run files
+def new_summary(prepared: Prepared, run: RunDir, command: list[str] | None) -> dict:
+    """summary.json at the start of a run (status running)."""
+    ds, model, spec = prepared.dataset, prepared.model, prepared.spec
+    return {
+        "status": "running", "name": spec.name, "run_dir": str(run.path), "task": ds.task,
+        "loss": spec.train.loss, "classes": ds.class_names, "n_features": int(ds.n_features),
+        "n_inputs": int(prepared.pre.n_outputs), "n_outputs": int(model.output_layer.units),
+        "n_rows": {k: int(len(v)) for k, v in prepared.split.items()},
+        "n_params": int(model.n_params()), "seed": spec.seed, "epochs_planned": spec.train.epochs,
+        "epochs_run": 0, "best": None, "final": None, "wall_time_s": None,
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "finished_at": None,
+        "command": command if command is not None else sys.argv,
+        "versions": versions(), "blas": blas_info(), "message": "", "findings": config_findings(spec),
+    }
+
+
+def write_setup_files(run: RunDir, prepared: Prepared) -> None:
+    """split.npz and preprocess.npz: what eval and predict need besides the weights."""
+    ds = prepared.dataset
+    run.write_npz(RunDir.SPLIT, {**prepared.split, "fingerprint": np.array(ds.fingerprint),
+                                 "source": np.array(ds.source), "n_rows": np.array(len(ds.y))})
+    arrays = dict(prepared.pre.arrays())  # the fitted transform, class names and input encoding (no pickles)
+    arrays["task"] = np.array(ds.task)
+    arrays["classes"] = np.array(ds.class_names if ds.class_names else [], dtype=str)
+    arrays["feature_names"] = np.array(ds.feature_names, dtype=str)
+    arrays["columns"] = np.array(json.dumps(ds.columns))
+    arrays["target_name"] = np.array(ds.target_name or "")
+    run.write_npz(RunDir.PREPROCESS, arrays)
+
+
+def versions() -> dict[str, str]:
+    """What a result depends on: interpreter, library versions, platform."""
+    import platform
+    from importlib import metadata
+
+    import nnctl
+
+    out = {"python": platform.python_version(), "numpy": np.__version__, "nnctl": nnctl.__version__,
+           "platform": platform.platform()}
+    try:
+        out["scikit-learn"] = metadata.version("scikit-learn")
+    except metadata.PackageNotFoundError:
+        pass
+    return out
+
+
+def blas_info() -> list[dict]:
+    """The BLAS libraries NumPy uses and their thread counts (threadpoolctl), if available."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return []
+    return [{k: d.get(k) for k in ("internal_api", "version", "num_threads", "threading_layer")}
+            for d in threadpool_info() if d.get("user_api") == "blas"]
