@@ -178,13 +178,24 @@ def test_layers_form_and_no_hidden_layers(tmp_path):
     assert sorted(w) == ["W1", "b1"] and w["W1"].shape == (2, 1)
 
 
-def test_gd_variants_step_counts(tmp_path):
-    """batch: one step per epoch; stochastic: one per row. Adam's step counter shows it indirectly
-    through the loss; here we check every variant trains and float64 is honoured."""
-    cfg = write(tmp_path, "moons.yaml", MOONS)
-    for gd in ("batch", "stochastic", "minibatch"):
-        path = run_dir(train(tmp_path, cfg, "--set", f"train.gd={gd}", "--set", "train.dtype=float64"))
-        assert load_weights(path)["W1"].dtype == np.float64
+@pytest.mark.parametrize("gd,batch_size,steps", [("batch", 32, 1), ("stochastic", 32, 120),
+                                                  ("minibatch", 32, 4), ("minibatch", 7, 18)])
+def test_gd_variants_step_counts(tmp_path, gd, batch_size, steps):
+    """Optimizer steps per epoch: batch 1, stochastic one per training row (120 of 200 rows with
+    val and test 0.2), minibatch ceil(120 / batch_size); and float64 is honoured."""
+    from nnctl.build import prepare
+    from nnctl.config.load import load_spec
+    from nnctl.training.loop import Trainer
+
+    spec = load_spec(write(tmp_path, "moons.yaml", MOONS), ["train.epochs=2", f"train.gd={gd}",
+                                                              f"train.batch_size={batch_size}", "train.dtype=float64"])
+    trainer = Trainer(prepare(spec))
+    counted = []
+    step = trainer.optimizer.step
+    trainer.optimizer.step = lambda theta, grad, lr: (counted.append(theta.dtype), step(theta, grad, lr))
+    trainer.fit()
+    assert len(counted) == 2 * steps and trainer.optimizer.t == 2 * steps
+    assert set(counted) == {np.dtype(np.float64)} and trainer.model.params.theta.dtype == np.float64
 
 
 def test_init_from_warm_start(tmp_path):
@@ -398,14 +409,17 @@ def test_yaml_octal_and_base60_are_not_silently_converted(tmp_path):
     assert "string '1:30'" in result.stderr
 
 
-def test_files_follow_the_umask(tmp_path):
-    old = os.umask(0o022)
+@pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_files_follow_the_umask_at_the_time_of_writing(tmp_path, umask, mode):
+    """In this one process the umask changes between runs: each run's files must follow the umask in
+    force when they are written, not one read when nnctl was imported."""
+    old = os.umask(umask)
     try:
         path = run_dir(train(tmp_path, write(tmp_path, "moons.yaml", MOONS)))
     finally:
         os.umask(old)
-    for name in ("weights.npz", "summary.json", "config.yaml", "metrics.csv"):
-        assert (path / name).stat().st_mode & 0o777 == 0o644, name
+    for name in ("weights.npz", "summary.json", "config.yaml", "metrics.csv", "split.npz"):
+        assert (path / name).stat().st_mode & 0o777 == mode, name
 
 
 def test_set_typo_is_blamed_on_set(tmp_path):

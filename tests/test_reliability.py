@@ -203,7 +203,11 @@ def test_parallel_trains_into_one_runs_dir_while_compare_reads(tmp_path):
     dirs = [p for p in runs.iterdir() if p.is_dir()]
     assert len(dirs) == 32 and len({d.name for d in dirs}) == 32
     assert all((d / "weights.npz").exists() and (d / "summary.json").exists() for d in dirs)
-    assert not any(tmp_path.parent.glob("escape*")) and not Path("/etc/passwd-").is_dir()
+    # every hostile --name became one plain folder name inside --runs-dir, and nothing was made elsewhere
+    prefixes = sorted(d.name.rsplit("-", 3)[0] for d in dirs)
+    assert prefixes == sorted(["same"] * 28 + ["escape", "a-b", "run", "etc-passwd"]), prefixes
+    assert not any(tmp_path.parent.glob("escape-*")) and not any(tmp_path.glob("escape-*"))
+    assert not [p for p in Path("/etc").glob("passwd-2*") if p.is_dir()]  # /etc/passwd-<stamp>-<hex>
     assert reads >= 1
 
 

@@ -151,12 +151,7 @@ class Trainer:
         lr = self.schedule.lr(self.epoch)
         t0 = time.perf_counter()
         if not batches.mid_epoch:
-            batches.start_epoch()
-            meter.reset()
-            self.epoch_seconds = 0.0
-            self.epoch_start_state = model.state_arrays()
-            if self.probe is not None:
-                self.probe.epoch_start()
+            self._start_epoch()
         dropout_rng = self.rngs["dropout"]
         for Xb, Yb, yb in batches:
             Z, cache = model.forward(Xb, train=True, rng=dropout_rng)
@@ -179,9 +174,22 @@ class Trainer:
         if not np.isfinite(theta).all():  # finite gradients, but a step overflowed the weights
             raise Diverged(model, batches.step, math.inf, 0.0, lr, self.epoch_seconds + time.perf_counter() - t0,
                            what="weights")
+        return self._epoch_row(lr, t0)
+
+    def _start_epoch(self) -> None:
+        """A new epoch: its shuffled order, fresh sums, and the weights to fall back on if it diverges."""
+        self.batches.start_epoch()
+        self.meter.reset()
+        self.epoch_seconds = 0.0
+        self.epoch_start_state = self.model.state_arrays()
+        if self.probe is not None:
+            self.probe.epoch_start()
+
+    def _epoch_row(self, lr: float, t0: float) -> dict:
+        """The metrics row of the epoch just finished: training sums, validation in inference mode."""
         p = self.prepared
-        val = score(model, p.X["val"], p.Y["val"], p.y["val"], self.task)
-        return {"epoch": self.epoch + 1, **meter.row(), "val_loss": val.pop("loss"),
+        val = score(self.model, p.X["val"], p.Y["val"], p.y["val"], self.task)
+        return {"epoch": self.epoch + 1, **self.meter.row(), "val_loss": val.pop("loss"),
                 **{f"val_{k}": v for k, v in val.items()}, "lr": lr,
                 "epoch_time_s": self.epoch_seconds + time.perf_counter() - t0}
 

@@ -119,8 +119,12 @@ def resume_run(path: Path, on_start: Callable[[dict], None] | None = None,
             except (ValueError, KeyError, TypeError) as exc:
                 raise RunDirError(f"{ckpt}: damaged checkpoint ({exc})") from None
             summary["message"] = f"resumed from epoch {trainer.epoch}"
+            # where the checkpoint left off: epochs done, and steps into the next one if it stopped mid-epoch
+            summary["resumed_from"] = {"epoch": trainer.epoch,
+                                       "step": trainer.batches.step if trainer.batches.mid_epoch else 0}
         else:
             summary["message"] = "no checkpoint yet: restarted from epoch 0"
+            summary["resumed_from"] = None
         summary.update(status="running", resumed_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), finished_at=None,
                        resumed_by=["nnctl", *sys.argv[1:]] if sys.argv else None)
         summary["findings"] = config_findings(prepared.spec)

@@ -1,0 +1,221 @@
+"""nnctl eval, predict, compare, plot and inspect: commands that read run directories."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from nnctl.cli.app import (
+    Format,
+    JsonOpt,
+    PlotOpt,
+    RunDirArg,
+    app,
+    handle_errors,
+    output_option,
+    write_output,
+)
+from nnctl.errors import NnctlError
+
+
+@app.command("eval")
+@handle_errors
+def eval_(
+    run_dir: RunDirArg,
+    data: Annotated[Path | None, typer.Option(help="Evaluate on this CSV (same columns as the training data, "
+                                                   "with the target) instead of the held-out test split.")] = None,
+    json_out: JsonOpt = False,
+):
+    """Evaluate a trained run on its held-out test split, or on another CSV; writes eval.json.
+
+    Classification: loss, accuracy, macro-F1, per-class precision/recall/F1 and the confusion
+    matrix. Regression: loss, mse, mae, r2. The model is rebuilt from the run directory alone.
+
+    Examples:
+
+    \b
+      nnctl eval runs/moons-20261124-101500-ab12cd
+      nnctl eval runs/iris-csv-... --data new_flowers.csv --json
+    """
+    from nnctl.evaluate import evaluate_run
+
+    result = evaluate_run(run_dir, data)
+    if json_out:
+        print(json.dumps(result))
+        return
+    from nnctl.cli import render
+
+    render.evaluation(result)
+
+
+@app.command()
+@handle_errors
+def predict(
+    run_dir: RunDirArg,
+    input_csv: Annotated[Path, typer.Argument(metavar="INPUT.csv", help="Rows to predict: the training "
+                                              "feature columns (the target column may be present).",
+                                              show_default=False)],
+    output: output_option("Write the CSV here (default: stdout).") = None,
+    proba: Annotated[bool, typer.Option("--proba", help="Add one p_<class> probability column per class.")
+                     ] = False,
+):
+    """Predict new rows with a trained run, in the original label names.
+
+    The output is the input CSV with a `prediction` column (and p_<class> columns with --proba).
+    The run's preprocessing is applied; missing, unexpected or unseen values are errors naming
+    the column and line.
+
+    Example: nnctl predict runs/iris-csv-... datasets/iris.csv --proba -o predictions.csv
+    """
+    import csv
+    import io
+
+    from nnctl.evaluate import predict_csv
+
+    header, rows = predict_csv(run_dir, input_csv, proba=proba)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    if output is None:
+        sys.stdout.write(buf.getvalue())
+        return
+    from nnctl.cli import render
+
+    write_output(output, buf.getvalue())
+    render.stderr().print(f"wrote {len(rows)} predictions to {render.escape(str(output))}")
+
+
+@app.command()
+@handle_errors
+def compare(
+    runs: Annotated[list[Path], typer.Argument(metavar="RUN_DIR...", help="Run directories, or folders of "
+                                               "them (runs/* and runs both work).", show_default=False)],
+    sort: Annotated[str | None, typer.Option(help="Sort by this column; prefix '-' for descending, e.g. "
+                                                  "--sort=-best_val_accuracy.")] = None,
+    desc: Annotated[bool, typer.Option("--desc", help="Sort descending.")] = False,
+    top: Annotated[int | None, typer.Option(min=1, help="Show only the first N rows (after sorting).")] = None,
+    cols: Annotated[str | None, typer.Option(help="Comma-separated column globs to show, e.g. 'val_*,lr'.")
+                    ] = None,
+    all_params: Annotated[bool, typer.Option("--all-params", help="Every config key, not just the ones that "
+                                                                  "differ.")] = False,
+    group_seeds: Annotated[bool, typer.Option("--group-seeds", help="One row per config across seeds: mean "
+                                                                    "± std.")] = False,
+    form: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+    plot: PlotOpt = None,
+):
+    """Line up runs: status, the hyperparameters that differ, best/final/test metrics, time, curve.
+
+    A running, diverged, interrupted or damaged run is shown as such; folders that are not runs
+    are skipped with a note on stderr. --plot overlays the runs' validation curves.
+
+    Examples:
+
+    \b
+      nnctl compare runs/*
+      nnctl compare runs --sort=-best_val_accuracy --top 5 --format markdown
+      nnctl compare runs/lr-* --cols 'optimizer.*,*val_accuracy' --plot curves.png
+    """
+    from nnctl.cli import render
+    from nnctl.compare import compare_table, render_text, select_columns, sort_rows
+    from nnctl.runs import collect_runs
+
+    found, notes = collect_runs(runs)
+    for n in notes:
+        render.note(n)
+    if not found:
+        raise NnctlError("no run directories among the given paths")
+    columns, rows = compare_table(found, all_params=all_params, group_seeds=group_seeds)
+    if sort:
+        rows = sort_rows(rows, sort, columns, descending=desc)
+    if top:
+        rows = rows[:top]
+    columns = select_columns(columns, [c.strip() for c in cols.split(",")] if cols else None)
+    if plot is not None:
+        from nnctl.plot import plot_curves
+
+        chosen = {p for r in rows for p in (r["run"] if isinstance(r["run"], list) else [r["run"]])}
+        plot_curves([r for r in found if str(r.path) in chosen], plot)
+        render.wrote(plot)
+    if form is Format.table:
+        render.compare_table(columns, rows)
+    else:
+        sys.stdout.write(render_text(columns, rows, form.value))
+
+
+@app.command()
+@handle_errors
+def plot(
+    run_dir: RunDirArg,
+    output: output_option("PNG to write (default: RUN_DIR/plot.png).") = None,
+):
+    """Plot a run's learning curves (loss, metric, lr); for 2-D classification also the decision
+    boundary over the training points, for 1-D regression the fitted function.
+
+    Example: nnctl plot runs/moons-... -o moons.png   (try a config with activation: linear)
+    """
+    from nnctl.plot import plot_run
+
+    path, notes = plot_run(run_dir, output)
+    if notes:
+        from nnctl.cli import render
+
+        for n in notes:
+            render.note(n)
+    print(path)
+
+
+@app.command()
+@handle_errors
+def inspect(
+    run_dir: RunDirArg,
+    plot: PlotOpt = None,
+    json_out: JsonOpt = False,
+):
+    """Per-layer health over training: activations, dead ReLUs, saturation, gradients, update ratios.
+
+    Reads diagnostics.csv (written while training, unless train.diagnostics is false) and the
+    findings in summary.json, with what each means and what to try. --plot draws the per-layer
+    curves.
+
+    Example: nnctl inspect runs/moons-...  then  nnctl explain DEAD_RELU
+    """
+    from nnctl.cli import render
+    from nnctl.inspect import inspect_run
+
+    report = inspect_run(run_dir)
+    if plot is not None:
+        from nnctl.plot import plot_health
+
+        plot_health(report, plot)
+        render.wrote(plot)
+    if json_out:
+        print(json.dumps(report))
+        return
+    render.inspect_report(report)
+
+
+@app.command()
+@handle_errors
+def explain(
+    code: Annotated[str | None, typer.Argument(metavar="CODE", help="A finding code, e.g. DEAD_RELU. Omit to "
+                                               "list them.", show_default=False)] = None,
+):
+    """Explain a finding's concept in plain words (DEAD_RELU, SATURATED, VANISHING_GRAD, ...)."""
+    from nnctl.cli import render
+    from nnctl.diagnostics import CATALOGUE
+    from nnctl.errors import did_you_mean
+
+    if code is None:
+        render.explain_list(CATALOGUE)
+        return
+    key = code.strip().upper().replace("-", "_")
+    if key not in CATALOGUE:
+        raise NnctlError(f"unknown finding code {code!r}{did_you_mean(key, CATALOGUE)}; `nnctl explain` lists them")
+    render.explain(CATALOGUE[key])
+
+

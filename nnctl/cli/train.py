@@ -1,0 +1,190 @@
+"""nnctl train, resume and sweep."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from nnctl.cli.app import (
+    ConfigArg,
+    JsonOpt,
+    QuietOpt,
+    SetOpt,
+    app,
+    handle_errors,
+    print_json,
+)
+from nnctl.errors import NnctlError
+
+
+@app.command()
+@handle_errors
+def train(
+    config: ConfigArg,
+    set_: SetOpt = None,
+    name: Annotated[str | None, typer.Option(help="Run name (default: the config's name, else its file stem).")
+                    ] = None,
+    runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Folder that receives the run directory.")
+                        ] = Path("runs"),
+    seed: Annotated[int | None, typer.Option(help="Override the seed (split, init, shuffle, dropout).")] = None,
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
+):
+    """Train a model from CONFIG and write a run directory under --runs-dir.
+
+    The last line of stdout is the run directory (with --json: one JSON document).
+    Exit code 0 on success, 1 if training diverged or was interrupted, 2 for bad input.
+
+    Examples:
+
+    \b
+      nnctl train configs/moons.yaml
+      nnctl train configs/moons.yaml --set optimizer.lr=0.01 --set model.hidden=[32] --seed 3
+      nnctl train configs/iris_csv.yaml --json | jq .best
+    """
+    from nnctl.config.load import load_spec
+    from nnctl.training.session import train_run
+
+    spec = load_spec(config, set_ or [], name=name, seed=seed)
+    _run_training(lambda **kw: train_run(spec, runs_dir, command=["nnctl", *sys.argv[1:]], **kw), quiet, json_out)
+
+
+@app.command()
+@handle_errors
+def resume(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="An interrupted run directory.",
+                                            show_default=False)],
+    quiet: QuietOpt = False,
+    json_out: JsonOpt = False,
+):
+    """Continue an interrupted run from its last checkpoint, in the same run directory.
+
+    The finished run is bit-identical to one that was never interrupted. Refused if the run
+    finished or diverged, if its config.yaml or data file changed since the checkpoint, or
+    (exit 1) while another process is training in it.
+
+    Example: nnctl resume runs/moons-20261124-101500-ab12cd
+    """
+    from nnctl.training.session import resume_run
+
+    _run_training(lambda **kw: resume_run(run_dir, **kw), quiet, json_out)
+
+
+def _run_training(start, quiet: bool, json_out: bool) -> None:
+    """Run train_run/resume_run with a progress bar and findings on stderr; print the result."""
+    from nnctl.cli import render
+
+    progress = render.Progress(enabled=not quiet and sys.stderr.isatty())
+
+    def on_finding(f: dict) -> None:
+        if not quiet:
+            render.finding(f, progress.console)
+
+    try:
+        result = start(on_start=progress.start, on_epoch=progress.update, on_finding=on_finding)
+    except NnctlError as exc:
+        if json_out and exc.run_dir is not None:  # --json: stdout is always one JSON document
+            try:
+                print_json(json.loads((Path(exc.run_dir) / "summary.json").read_text()))
+                exc.run_dir = None
+            except (OSError, ValueError):
+                pass
+        raise
+    finally:
+        progress.stop()
+    if json_out:
+        print_json(result.summary)
+        return
+    if not quiet:
+        render.training_result(result.summary)
+    print(result.run.path)
+
+
+@app.command()
+@handle_errors
+def sweep(
+    config: Annotated[Path | None, typer.Argument(metavar="CONFIG", help="Experiment spec (YAML); its sweep: "
+                                                  "block, if any, is the default plan.", show_default=False)] = None,
+    grid: Annotated[list[str] | None, typer.Option(metavar="KEY=V1,V2,...", help="Values to try for a key; "
+                                                   "repeat for a product grid. Example: --grid optimizer.lr="
+                                                   "0.1,0.01 --grid model.hidden=[16],[32,32]")] = None,
+    random: Annotated[int, typer.Option(min=0, help="Random points to draw from the --space distributions.")] = 0,
+    space: Annotated[list[str] | None, typer.Option(metavar="KEY=DIST", help="uniform(a,b), loguniform(a,b), "
+                                                    "int(a,b) or choice(a,b,...); repeatable.")] = None,
+    seeds: Annotated[int | None, typer.Option(min=1, help="Replicates of every point (seeds seed, seed+1, ...)."
+                                              )] = None,
+    jobs: Annotated[int | None, typer.Option(min=1, help="Trials at once (default: the number of cores).")
+                    ] = None,
+    runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Folder that receives the sweep folder.")
+                        ] = Path("runs"),
+    name: Annotated[str | None, typer.Option(help="Sweep name (default: the config's name).")] = None,
+    dask: Annotated[str | None, typer.Option(metavar="ADDRESS", help="Run the trials on a Dask cluster, e.g. "
+                                             "tcp://127.0.0.1:8786.")] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", metavar="SWEEP_DIR", help="Run only the trials of "
+                                                "this sweep that are missing, failed or interrupted.")] = None,
+):
+    """Run many trials of CONFIG: a grid, random search, seed replicates; in parallel or on Dask.
+
+    Every trial is a separate `nnctl train` process with one BLAS thread. All of them go into
+    one folder, runs/<name>-sweep-<stamp>-<hex>/, with sweep.json listing each trial's overrides,
+    run dir and status. A failed trial never stops the others; the exit code is 1 if any failed.
+    At the end the comparison table of the sweep is printed (mean ± std over seeds).
+
+    Examples:
+
+    \b
+      nnctl sweep configs/moons.yaml --grid optimizer.lr=0.001,0.01,0.1 --grid model.activation=relu,tanh
+      nnctl sweep configs/moons.yaml --random 20 --space optimizer.lr='loguniform(1e-4,1e-1)' --seeds 3
+      nnctl sweep --resume runs/moons-sweep-20261124-101500-ab12cd
+    """
+    from nnctl.cli import render
+    from nnctl.compare import compare_table
+    from nnctl.runs import FINISHED, collect_runs
+    from nnctl.sweep import new_sweep, resume_sweep, run_sweep
+
+    if resume is not None:
+        sw, todo = resume_sweep(resume, jobs, dask)
+    elif config is None:
+        raise NnctlError("sweep needs CONFIG (or --resume SWEEP_DIR)")
+    else:
+        sw = new_sweep(config, grid or [], space or [], random, seeds, jobs or os.cpu_count() or 1, runs_dir, name,
+                       dask, ["nnctl", *sys.argv[1:]])
+        todo = [t for t in sw.trials if t.status == "pending"]
+    err = render.stderr()
+    err.print(f"sweep: {len(sw.trials)} trials ({len(todo)} to run) in {render.escape(str(sw.path))}, "
+              + (f"on Dask at {sw.dask}" if sw.dask else f"{sw.jobs} at a time"))
+    live = None
+    if sys.stderr.isatty():
+        from rich.live import Live
+
+        live = Live(render.sweep_status(sw), console=err, refresh_per_second=4, transient=True)
+        live.start()
+
+    def on_update(trial):
+        if live is not None:
+            live.update(render.sweep_status(sw))
+        elif trial.status != "running":
+            extra = f": {trial.error}" if trial.error else ""
+            err.print(f"{trial.name} {trial.status}{render.escape(extra)}")
+
+    try:
+        run_sweep(sw, todo, on_update)
+    finally:
+        if live is not None:
+            live.stop()
+    found, _ = collect_runs([sw.path])
+    if found:
+        render.compare_table(*compare_table(found, group_seeds=len({t.seed for t in sw.trials}) > 1))
+    failed = [t for t in sw.trials if t.status not in FINISHED]
+    for t in failed:
+        err.print(f"[red]{t.name} {t.status}[/] {render.escape(str(t.overrides))}: {render.escape(t.error)}")
+    print(sw.path)
+    if failed:
+        raise typer.Exit(1)
+
+
