@@ -19,11 +19,11 @@ from nnctl.data.preprocess import Preprocessor, fit_preprocessor
 from nnctl.data.sources import Dataset, load_dataset
 from nnctl.data.split import split_indices
 from nnctl.errors import RunDirError
+from nnctl.files import read_npz
 from nnctl.nn.losses import LOSSES
 from nnctl.nn.model import MLP, LayerDef
 from nnctl.nn.optimizers import OPTIMIZERS, Optimizer
 from nnctl.nn.schedules import SCHEDULES, Schedule
-from nnctl.runs import read_npz
 
 STREAMS = ("split", "init", "shuffle", "dropout", "probe")  # append only: earlier streams stay the same
 

@@ -139,8 +139,9 @@ def config_findings(spec) -> list[dict]:
         if layer.init == "zeros":
             out.append(finding("ZEROS_INIT", None, i, f"layer {i}: init zeros"))
     t, o = spec.train, spec.optimizer
-    if spec.model.needs_batch_stats and t.gd == "minibatch" and t.batch_size < 8:
-        out.append(finding("BATCHNORM_SMALL_BATCH", None, None, f"batch norm with batch_size {t.batch_size}"))
+    norm = spec.model.batch_stats_norm
+    if norm is not None and t.gd == "minibatch" and t.batch_size < 8:
+        out.append(finding("BATCHNORM_SMALL_BATCH", None, None, f"{norm} norm with batch_size {t.batch_size}"))
     high = OPTIMIZERS.entry(o.name).high_lr
     if high is not None and o.lr >= high:
         out.append(finding("ADAM_HIGH_LR", None, None, f"{o.name} with lr {o.lr:g}"))

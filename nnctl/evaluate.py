@@ -16,9 +16,10 @@ import numpy as np
 from nnctl.config.spec import Spec
 from nnctl.data.preprocess import Preprocessor
 from nnctl.errors import ConfigError, DataError, NnctlError, RunDirError
+from nnctl.files import read_npz
 from nnctl.metrics import classification_report, regression_report
 from nnctl.nn.model import MLP
-from nnctl.runs import RunDir, open_run, read_npz
+from nnctl.runs import RunDir, open_run
 
 
 @dataclass

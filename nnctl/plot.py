@@ -27,7 +27,7 @@ def pyplot():
 
 def save_figure(fig, output: Path) -> None:
     """Write a figure as PNG, whole (temp file + rename), then close it."""
-    from nnctl.runs import write_atomic
+    from nnctl.files import write_atomic
 
     plt = pyplot()
     if Path(output).suffix.lower() != ".png":
@@ -90,7 +90,8 @@ def plot_run(run_dir: Path, output: Path | None = None) -> tuple[Path, list[str]
 
 def _training_data(loaded, notes):
     from nnctl.data.sources import load_dataset
-    from nnctl.runs import RunDir, read_npz
+    from nnctl.files import read_npz
+    from nnctl.runs import RunDir
 
     try:
         ds = load_dataset(loaded.spec.data, loaded.model.dtype)

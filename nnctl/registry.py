@@ -73,6 +73,13 @@ class Registry:
         return built
 
 
+def require(ok: bool, message: str) -> None:
+    """One range rule of an entry's options: a ValueError with `message` unless `ok` (the registry
+    turns it into a ConfigError naming the option's key)."""
+    if not ok:
+        raise ValueError(message)
+
+
 def option_defaults(entry) -> dict[str, Any]:
     """Keyword parameters of a class or function, with their defaults (required ones as None)."""
     target = entry.__init__ if inspect.isclass(entry) else entry

@@ -27,8 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from nnctl.errors import ConfigError, NnctlError, RunDirError, TrainingFailed
+from nnctl.files import write_json
 from nnctl.metrics import TASK_METRIC
-from nnctl.runs import FINISHED, RunDir, write_json
+from nnctl.runs import FINISHED, RunDir
 
 MANIFEST = "sweep.json"
 

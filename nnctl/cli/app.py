@@ -100,14 +100,28 @@ def _main(
 
 def print_json(doc) -> None:
     """One strict JSON document on stdout (NumPy values converted, non-finite numbers as null)."""
-    from nnctl.runs import jsonable
+    from nnctl.files import jsonable
 
     print(json.dumps(jsonable(doc)))
 
 
+def show(result: dict, json_out: bool, render, plot: Path | None = None, draw=None) -> None:
+    """A command's result: drawn into --plot by `draw` if asked, then one JSON document on stdout
+    with --json, else the `render` function's tables."""
+    if plot is not None:
+        from nnctl.cli.render import wrote
+
+        draw(result, plot)
+        wrote(plot)
+    if json_out:
+        print(json.dumps(result))
+    else:
+        render(result)
+
+
 def write_output(output: Path, text: str) -> None:
     """Write a command's -o file whole; NnctlError (exit 2) if it cannot."""
-    from nnctl.runs import write_atomic
+    from nnctl.files import write_atomic
 
     try:
         write_atomic(output, text)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -17,6 +16,7 @@ from nnctl.cli.app import (
     app,
     handle_errors,
     output_option,
+    show,
     write_output,
 )
 from nnctl.errors import NnctlError
@@ -41,15 +41,10 @@ def eval_(
       nnctl eval runs/moons-20261124-101500-ab12cd
       nnctl eval runs/iris-csv-... --data new_flowers.csv --json
     """
+    from nnctl.cli import render
     from nnctl.evaluate import evaluate_run
 
-    result = evaluate_run(run_dir, data)
-    if json_out:
-        print(json.dumps(result))
-        return
-    from nnctl.cli import render
-
-    render.evaluation(result)
+    show(evaluate_run(run_dir, data), json_out, render.evaluation)
 
 
 @app.command()
@@ -186,17 +181,9 @@ def inspect(
     """
     from nnctl.cli import render
     from nnctl.inspect import inspect_run
+    from nnctl.plot import plot_health
 
-    report = inspect_run(run_dir)
-    if plot is not None:
-        from nnctl.plot import plot_health
-
-        plot_health(report, plot)
-        render.wrote(plot)
-    if json_out:
-        print(json.dumps(report))
-        return
-    render.inspect_report(report)
+    show(inspect_run(run_dir), json_out, render.inspect_report, plot, plot_health)
 
 
 @app.command()

@@ -16,6 +16,7 @@ from nnctl.cli.app import (
     app,
     handle_errors,
     output_option,
+    show,
     write_output,
 )
 
@@ -71,17 +72,10 @@ def lr_find(
     from nnctl.checks import lr_find as find
     from nnctl.cli import render
     from nnctl.config.load import load_spec
+    from nnctl.plot import plot_lr_find
 
-    result = find(load_spec(config, set_ or []), start=start, end=end, steps=steps)
-    if plot is not None:
-        from nnctl.plot import plot_lr_find
-
-        plot_lr_find(result, plot)
-        render.wrote(plot)
-    if json_out:
-        print(json.dumps(result))
-        return
-    render.lr_find(result)
+    show(find(load_spec(config, set_ or []), start=start, end=end, steps=steps), json_out, render.lr_find, plot,
+         plot_lr_find)
 
 
 # ------------------------------------------------------------------------------------ reference

@@ -18,6 +18,7 @@ from typing import Any
 from nnctl.config.fields import Num, Origins, copy_plain, dotted, registry_build
 from nnctl.config.spec import SCHEMA, Spec, build
 from nnctl.errors import ConfigError, did_you_mean
+from nnctl.files import read_bytes
 from nnctl.registry import type_name
 
 
@@ -37,15 +38,9 @@ def load_spec(path: Path | str | None = None, overrides: list[str] | None = None
         path = Path(path)
         source = str(path)
         try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: no such config file") from None
-        except IsADirectoryError:
-            raise ConfigError(f"{path}: is a directory, not a config file") from None
+            text = read_bytes(path, "config file", ConfigError).decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ConfigError(f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
         data, lines = load_yaml(text, source)
         base_dir = path.resolve().parent
         default_name = path.stem
@@ -267,9 +262,10 @@ def _resolve_optimizer(o: dict, origins: Origins) -> None:
 
 def _check_train(spec: Spec, origins: Origins) -> None:
     t = spec.train
-    if t.rows_per_step(math.inf) == 1 and spec.model.needs_batch_stats:
+    norm = spec.model.batch_stats_norm
+    if t.rows_per_step(math.inf) == 1 and norm is not None:
         raise origins.error(("train", "gd"), f"gives 1 row per step ({t.gd}"
-                            f"{', batch_size 1' if t.gd == 'minibatch' else ''}), but batch norm needs at "
+                            f"{', batch_size 1' if t.gd == 'minibatch' else ''}), but {norm} norm needs at "
                             "least 2 rows to compute batch statistics; use minibatch with batch_size >= 2, or "
                             "norm: layer")
     es = t.early_stopping

@@ -136,9 +136,15 @@ class ModelSpec:
     init_from: str | None = key(Text(None, "a weights.npz to start from (warm start)", nullable=True))
 
     @property
+    def batch_stats_norm(self) -> str | None:
+        """The name of a norm that normalises with statistics over the batch (so every training step
+        needs >= 2 rows), if a layer has one."""
+        return next((layer.norm.registry_name for layer in self.layers
+                     if layer.norm is not None and layer.norm.needs_batch_stats), None)
+
+    @property
     def needs_batch_stats(self) -> bool:
-        """Does a layer normalise with statistics over the batch (so every step needs >= 2 rows)?"""
-        return any(layer.norm is not None and layer.norm.needs_batch_stats for layer in self.layers)
+        return self.batch_stats_norm is not None
 
     def to_config(self) -> dict:
         out = _plain_fields(self)

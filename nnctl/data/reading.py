@@ -18,6 +18,7 @@ import numpy as np
 from nnctl.data.columns import fmt_number, parse_column
 from nnctl.data.sources import Dataset
 from nnctl.errors import ConfigError, DataError, did_you_mean
+from nnctl.files import read_bytes
 
 
 def file_fingerprint(path: Path) -> str:
@@ -32,14 +33,7 @@ def file_fingerprint(path: Path) -> str:
 
 def read_csv_table(path: Path) -> tuple[list[str], list[list[str]]]:
     """Header and rows of a CSV file; DataError for unreadable files, bad headers, ragged rows."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise DataError(f"{path}: is a folder, not a CSV file") from None
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read ({exc.strerror})") from None
+    raw = read_bytes(path, "CSV file", DataError)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

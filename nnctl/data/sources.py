@@ -139,7 +139,7 @@ def _cache_read(name: str, opts: dict):
 def _cache_write(name, opts, X, y, feature_names, class_names) -> None:
     import json
 
-    from nnctl.runs import write_npz
+    from nnctl.files import write_npz
 
     path = _cache_path(name, opts)
     if path is None:

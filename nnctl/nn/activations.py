@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from nnctl.registry import Registry
+from nnctl.registry import Registry, require
 
 ACTIVATIONS = Registry("activation")
 
@@ -196,8 +196,7 @@ class GELU(Activation):
     init_family = "he"
 
     def __init__(self, approximate: str = "none"):
-        if approximate not in ("none", "tanh"):
-            raise ValueError(f"approximate must be 'none' or 'tanh'; got {approximate!r}")
+        require(approximate in ("none", "tanh"), f"approximate must be 'none' or 'tanh'; got {approximate!r}")
         self.approximate = approximate
 
     def forward(self, Z, out=None):
@@ -265,8 +264,7 @@ class Maxout(Activation):
     init_family = "he"
 
     def __init__(self, pieces: int = 2):
-        if pieces < 1:
-            raise ValueError(f"pieces must be an integer >= 1; got {pieces}")
+        require(pieces >= 1, f"pieces must be an integer >= 1; got {pieces}")
         self.pieces = pieces
 
     def forward(self, Z, out=None):

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnctl.registry import Registry
+from nnctl.registry import Registry, require
 
 NORMS = Registry("norm")
 
@@ -56,10 +56,8 @@ class BatchNorm(Norm):
     needs_batch_stats = True
 
     def __init__(self, momentum: float = 0.1, eps: float = 1e-5):
-        if not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"momentum must be in [0, 1]; got {momentum}")
-        if eps <= 0:
-            raise ValueError(f"eps must be > 0; got {eps}")
+        require(0.0 <= momentum <= 1.0, f"momentum must be in [0, 1]; got {momentum}")
+        require(eps > 0, f"eps must be > 0; got {eps}")
         self.momentum, self.eps = momentum, eps
 
     def buffers(self):
@@ -116,10 +114,8 @@ class GroupNorm(Norm):
     """Group normalization (Wu & He 2018): each row's features in `groups` equal groups."""
 
     def __init__(self, groups: int = 4, eps: float = 1e-5):
-        if groups < 1:
-            raise ValueError(f"groups must be an integer >= 1; got {groups}")
-        if eps <= 0:
-            raise ValueError(f"eps must be > 0; got {eps}")
+        require(groups >= 1, f"groups must be an integer >= 1; got {groups}")
+        require(eps > 0, f"eps must be > 0; got {eps}")
         self.groups, self.eps = groups, eps
 
     def check_width(self, width):

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from nnctl.registry import Registry
+from nnctl.registry import Registry, require
 
 OPTIMIZERS = Registry("optimizer")
 
@@ -90,10 +90,8 @@ class _MomentumSGD(Optimizer):
 
     def __init__(self, momentum: float = 0.9, dampening: float = 0.0):
         super().__init__()
-        if not 0.0 <= momentum < 1.0 or momentum == 0.0:
-            raise ValueError(f"momentum must be in (0, 1); got {momentum}")
-        if self.nesterov and dampening != 0.0:
-            raise ValueError("nesterov momentum requires dampening 0 (as torch)")
+        require(0.0 < momentum < 1.0, f"momentum must be in (0, 1); got {momentum}")
+        require(not self.nesterov or dampening == 0.0, "nesterov momentum requires dampening 0 (as torch)")
         self.momentum, self.dampening = momentum, dampening
 
     def state_names(self):
@@ -139,8 +137,8 @@ class Adagrad(Optimizer):
 
     def __init__(self, lr_decay: float = 0.0, initial_accumulator_value: float = 0.0, eps: float = 1e-10):
         super().__init__()
-        if lr_decay < 0 or initial_accumulator_value < 0 or eps < 0:
-            raise ValueError("lr_decay, initial_accumulator_value and eps must be >= 0")
+        require(lr_decay >= 0 and initial_accumulator_value >= 0 and eps >= 0,
+                "lr_decay, initial_accumulator_value and eps must be >= 0")
         self.lr_decay, self.init_acc, self.eps = lr_decay, initial_accumulator_value, eps
 
     def state_names(self):
@@ -172,10 +170,8 @@ class RMSprop(Optimizer):
 
     def __init__(self, alpha: float = 0.99, eps: float = 1e-8, momentum: float = 0.0, centered: bool = False):
         super().__init__()
-        if not 0.0 <= alpha <= 1.0:
-            raise ValueError(f"alpha must be in [0, 1]; got {alpha}")
-        if momentum < 0 or eps < 0:
-            raise ValueError("momentum and eps must be >= 0")
+        require(0.0 <= alpha <= 1.0, f"alpha must be in [0, 1]; got {alpha}")
+        require(momentum >= 0 and eps >= 0, "momentum and eps must be >= 0")
         self.alpha, self.eps, self.momentum, self.centered = alpha, eps, momentum, centered
 
     def state_names(self):
@@ -229,10 +225,8 @@ class Adam(Optimizer):
     def __init__(self, betas: tuple = (0.9, 0.999), eps: float = 1e-8, amsgrad: bool = False):
         super().__init__()
         b1, b2 = betas
-        if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0):
-            raise ValueError(f"betas must each be in [0, 1); got {list(betas)}")
-        if eps < 0:
-            raise ValueError(f"eps must be >= 0; got {eps}")
+        require(0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0, f"betas must each be in [0, 1); got {list(betas)}")
+        require(eps >= 0, f"eps must be >= 0; got {eps}")
         self.beta1, self.beta2, self.eps, self.amsgrad = float(b1), float(b2), eps, amsgrad
 
     def state_names(self):

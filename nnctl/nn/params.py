@@ -35,7 +35,7 @@ class Params:
         return self.theta.size
 
     def state(self) -> dict[str, np.ndarray]:
-        """Copies of every parameter array, keyed by name (DESIGN's W1, b1, ... keys)."""
+        """Copies of every parameter array, keyed by name (the weights.npz keys W1, b1, ...)."""
         return {name: view.copy() for name, view in self.views.items()}
 
     def load(self, arrays: dict[str, np.ndarray]) -> None:

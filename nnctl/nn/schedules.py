@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from nnctl.registry import Registry
+from nnctl.registry import Registry, require
 
 SCHEDULES = Registry("schedule")
 
@@ -56,10 +56,8 @@ class Step(Schedule):
     """lr = base * gamma ** floor(e / step_size) (torch StepLR)."""
 
     def __init__(self, step_size: int = 10, gamma: float = 0.1):
-        if step_size < 1:
-            raise ValueError(f"step_size must be an integer >= 1; got {step_size}")
-        if gamma <= 0:
-            raise ValueError(f"gamma must be > 0; got {gamma}")
+        require(step_size >= 1, f"step_size must be an integer >= 1; got {step_size}")
+        require(gamma > 0, f"gamma must be > 0; got {gamma}")
         self.step_size, self.gamma = step_size, gamma
 
     def main_lr(self, e):
@@ -71,8 +69,7 @@ class Exponential(Schedule):
     """lr = base * gamma ** e (torch ExponentialLR)."""
 
     def __init__(self, gamma: float = 0.95):
-        if gamma <= 0:
-            raise ValueError(f"gamma must be > 0; got {gamma}")
+        require(gamma > 0, f"gamma must be > 0; got {gamma}")
         self.gamma = gamma
 
     def main_lr(self, e):
@@ -84,8 +81,7 @@ class Cosine(Schedule):
     """lr = min_lr + (base - min_lr) (1 + cos(pi e / T)) / 2, T = epochs - warmup (torch CosineAnnealingLR)."""
 
     def __init__(self, min_lr: float = 0.0):
-        if min_lr < 0:
-            raise ValueError(f"min_lr must be >= 0; got {min_lr}")
+        require(min_lr >= 0, f"min_lr must be >= 0; got {min_lr}")
         self.min_lr = min_lr
 
     def main_lr(self, e):
@@ -102,12 +98,9 @@ class Plateau(Schedule):
 
     def __init__(self, factor: float = 0.1, patience: int = 10, threshold: float = 1e-4,
                  cooldown: int = 0, min_lr: float = 0.0, eps: float = 1e-8):
-        if not 0.0 < factor < 1.0:
-            raise ValueError(f"factor must be in (0, 1); got {factor}")
-        if patience < 0 or cooldown < 0:
-            raise ValueError("patience and cooldown must be integers >= 0")
-        if threshold < 0 or min_lr < 0 or eps < 0:
-            raise ValueError("threshold, min_lr and eps must be >= 0")
+        require(0.0 < factor < 1.0, f"factor must be in (0, 1); got {factor}")
+        require(patience >= 0 and cooldown >= 0, "patience and cooldown must be integers >= 0")
+        require(threshold >= 0 and min_lr >= 0 and eps >= 0, "threshold, min_lr and eps must be >= 0")
         self.factor, self.patience, self.threshold = factor, patience, threshold
         self.cooldown, self.min_lr, self.eps = cooldown, min_lr, eps
 

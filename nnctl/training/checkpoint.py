@@ -17,7 +17,8 @@ import numpy as np
 from nnctl.config.load import resolved_yaml
 from nnctl.config.spec import Spec
 from nnctl.errors import RunDirError
-from nnctl.runs import RunDir, read_npz, write_npz
+from nnctl.files import read_npz, write_npz
+from nnctl.runs import RunDir
 
 CHECKPOINT_DIR, CHECKPOINT_FILE, CHECKPOINT_FORMAT = "checkpoint", "checkpoint.npz", 2
 RESUMED_STREAMS = ("shuffle", "dropout")  # split, init and probe are drawn once, before training

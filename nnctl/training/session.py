@@ -22,8 +22,9 @@ from nnctl.config.load import load_spec, resolved_yaml
 from nnctl.config.spec import Spec
 from nnctl.diagnostics import DIAG_COLUMNS, config_findings, diag_table_rows
 from nnctl.errors import NnctlError, RunDirError, TrainingFailed
+from nnctl.files import read_npz
 from nnctl.metrics import metric_columns
-from nnctl.runs import FINISHED, MetricsTable, RunDir, RunLock, read_npz
+from nnctl.runs import FINISHED, MetricsTable, RunDir, RunLock, read_summary
 from nnctl.training.checkpoint import (
     CHECKPOINT_DIR,
     CHECKPOINT_FILE,
@@ -91,7 +92,7 @@ def resume_run(path: Path, on_start: Callable[[dict], None] | None = None,
                           f"writing anything); nothing to resume")
     lock = RunLock.acquire(run)
     try:
-        summary = _read_summary(run)
+        summary = read_summary(run)  # None: killed during set-up, restart from scratch
         status = summary.get("status") if summary else None
         if status in FINISHED:
             raise RunDirError(f"{run.path}: the run already finished ({status}); nothing to resume")
@@ -132,16 +133,6 @@ def resume_run(path: Path, on_start: Callable[[dict], None] | None = None,
         lock.release()
         raise
     return execute(run, lock, trainer, summary, on_start)
-
-
-def _read_summary(run: RunDir) -> dict | None:
-    """summary.json, or None if the run was killed before writing it."""
-    try:
-        return json.loads(run.file(RunDir.SUMMARY).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None  # killed during set-up: restart from scratch
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise RunDirError(f"{run.file(RunDir.SUMMARY)}: damaged ({exc})") from None
 
 
 def _check_same_data(run: RunDir, prepared: Prepared) -> None:

@@ -1,0 +1,75 @@
+"""The shape of the code: the read side never depends on training; start-up stays light."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "nnctl"
+READ_SIDE = ["nnctl.evaluate", "nnctl.compare", "nnctl.inspect", "nnctl.checks", "nnctl.plot", "nnctl.diagnostics"]
+
+
+def _module_file(name: str) -> Path | None:
+    if name == "nnctl":
+        return PACKAGE / "__init__.py"
+    rel = Path(*name.split(".")[1:])
+    for p in (PACKAGE / rel.with_suffix(".py"), PACKAGE / rel / "__init__.py"):
+        if p.is_file():
+            return p
+    return None
+
+
+def _nnctl_imports(path: Path) -> set[str]:
+    """Every nnctl module a file imports, at the top or inside a function (lazy imports count too)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("nnctl")}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("nnctl"):
+            found.add(node.module)
+            found |= {f"{node.module}.{a.name}" for a in node.names if _module_file(f"{node.module}.{a.name}")}
+    return found
+
+
+def test_the_read_side_never_imports_training_even_lazily():
+    for start in READ_SIDE:
+        seen, todo = set(), [start]
+        while todo:
+            name = todo.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            path = _module_file(name)
+            if path is not None:
+                todo.extend(_nnctl_imports(path))
+        bad = sorted(m for m in seen if m.startswith("nnctl.training"))
+        assert not bad, f"{start} reaches {bad}"
+
+
+def test_the_layout_check_sees_a_lazy_import(tmp_path):
+    (tmp_path / "m.py").write_text("def f():\n    from nnctl.training.loop import Trainer\n")
+    assert "nnctl.training.loop" in _nnctl_imports(tmp_path / "m.py")
+
+
+def _modules_after(code: str) -> set[str]:
+    out = subprocess.run([sys.executable, "-c", code + "\nimport sys; print(' '.join(sorted(sys.modules)))"],
+                         capture_output=True, text=True, check=True)
+    return set(out.stdout.split())
+
+
+def test_help_and_compare_do_not_import_numpy(tmp_path):
+    """Shell sweeps start nnctl hundreds of times: --help must not pay for NumPy, nor compare."""
+    help_code = ("from typer.testing import CliRunner; from nnctl.cli import app\n"
+                 "assert CliRunner().invoke(app, ['--help']).exit_code == 0")
+    assert "numpy" not in _modules_after(help_code)
+    compare_code = ("from typer.testing import CliRunner; from nnctl.cli import app\n"
+                    f"r = CliRunner().invoke(app, ['compare', {str(tmp_path)!r}])\nassert r.exit_code == 2, r.output")
+    assert "numpy" not in _modules_after(compare_code)
+
+
+def test_no_module_is_longer_than_one_sitting():
+    long = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > 460}
+    assert not long, long
