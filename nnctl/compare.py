@@ -15,6 +15,7 @@ import json
 import math
 
 from nnctl.errors import ConfigError, did_you_mean
+from nnctl.metrics import higher_is_better
 from nnctl.runs import RunInfo
 
 SPARK = "▁▂▃▄▅▆▇█"
@@ -52,7 +53,7 @@ def sparkline(values: list[float], width: int = 16) -> str:
 def metric_values(run: RunInfo) -> dict[str, object]:
     """Best/final validation metrics, test metric, epochs, time for one run."""
     m = run.metric
-    higher = m in ("accuracy", "r2")
+    higher = higher_is_better(m)
     out: dict[str, object] = {"epochs": run.summary.get("epochs_run", len(run.rows) or None)}
     curve = [r.get(f"val_{m}") for r in run.rows]
     finite = [v for v in curve if isinstance(v, (int, float)) and math.isfinite(v)]

@@ -22,6 +22,11 @@ def task_metric(task: str) -> str:
     return TASK_METRIC[task]
 
 
+def higher_is_better(column: str) -> bool:
+    """Is a larger value better for this metric or column (val_accuracy, best_val_r2, ...)?"""
+    return column.rsplit("_", 1)[-1] in TASK_METRIC.values()
+
+
 def metric_names(task: str) -> list[str]:
     """Per-split metrics besides the loss: accuracy, or r2 and mae."""
     return ["accuracy"] if task == "classification" else ["r2", "mae"]

@@ -281,6 +281,7 @@ def resolve_data(spec: Spec, task: str, n_classes: int) -> Spec:
     Raises ConfigError at the key that does not fit the data (a loss for the other task, bce on
     more than two classes, a monitored metric the task lacks).
     """
+    from nnctl.metrics import higher_is_better, metric_names
     from nnctl.nn.losses import LOSSES, auto_loss
 
     origins = spec.origins or Origins(spec.source)
@@ -298,15 +299,12 @@ def resolve_data(spec: Spec, task: str, n_classes: int) -> Spec:
                             f"{n_classes} classes: use cross_entropy or auto")
     es = t.early_stopping
     if es is not None:
-        path = ("train", "early_stopping", "monitor")
-        if es.monitor == "val_accuracy" and task != "classification":
-            raise origins.error(path, "is val_accuracy, but this is a regression task; use val_loss, val_r2 or "
-                                "val_mae")
-        if es.monitor in ("val_r2", "val_mae") and task != "regression":
-            raise origins.error(path, f"is {es.monitor}, but this is a classification task; use val_loss or "
-                                "val_accuracy")
+        watchable = ["val_loss", *(f"val_{m}" for m in metric_names(task))]
+        if es.monitor not in ("train_loss", *watchable):
+            raise origins.error(("train", "early_stopping", "monitor"), f"is {es.monitor}, but this is a {task} "
+                                f"task; use {', '.join(watchable[:-1])} or {watchable[-1]}")
         if es.mode == "auto":
-            es = replace(es, mode="max" if es.monitor in ("val_accuracy", "val_r2") else "min")
+            es = replace(es, mode="max" if higher_is_better(es.monitor) else "min")
     return spec.replace(data=replace(spec.data, task=task), train=replace(t, loss=loss, early_stopping=es))
 
 
