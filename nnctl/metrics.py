@@ -96,6 +96,7 @@ class EpochMeter:
         self.task = task
         self.ss_tot = total_sum_of_squares(Y_train) if task == "regression" else None
         self.n_targets = Y_train.shape[1]
+        self.classification = task == "classification"
         self.reset()
 
     def reset(self) -> None:
@@ -103,12 +104,13 @@ class EpochMeter:
         self.sse = self._np.zeros(self.n_targets) if self.task == "regression" else None
 
     def add(self, loss: float, Z: np.ndarray, Yb: np.ndarray, yb: np.ndarray, predict) -> None:
-        """One step's mean loss, logits Z and targets (encoded Yb, raw yb)."""
-        np, n = self._np, len(Z)
-        if self.task == "classification":
-            self.correct += int(np.count_nonzero(predict(Z) == yb))
+        """One step's mean loss, logits Z and targets (encoded Yb, raw yb); `predict` maps logits to
+        class indices."""
+        n = len(Z)
+        if self.classification:
+            self.correct += int(self._np.count_nonzero(predict(Z) == yb))
         else:
-            D = Z - Yb
+            np, D = self._np, Z - Yb
             self.sse += np.einsum("ij,ij->j", D, D, dtype=np.float64)
             self.abs_err += float(np.abs(D).sum(dtype=np.float64))
         self.loss_sum += loss * n
@@ -118,7 +120,7 @@ class EpochMeter:
         """train_loss and the task's train_ metrics over the rows seen."""
         rows = max(self.rows, 1)
         out = {"train_loss": self.loss_sum / rows}
-        if self.task == "classification":
+        if self.classification:
             out["train_accuracy"] = self.correct / rows
         else:
             out["train_r2"] = r2_from_sums(self.sse, self.ss_tot)

@@ -59,7 +59,9 @@ class Batches:
                 yield self.X[start:stop], self.Y[start:stop], yb
                 continue
             idx = self.order[start:stop]
-            Xb, Yb = self._xbuf[: stop - start], self._ybuf[: stop - start]
+            Xb, Yb = self._xbuf, self._ybuf
+            if stop - start < self.size:  # the last batch of the epoch may be short
+                Xb, Yb = Xb[: stop - start], Yb[: stop - start]
             # idx is part of a permutation of range(n): mode="clip" skips the bounds checks and the
             # buffered copy of `out` that the default mode="raise" makes (1.5x faster on W3)
             np.take(self.X, idx, axis=0, out=Xb, mode="clip")
