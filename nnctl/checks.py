@@ -30,7 +30,7 @@ def gradcheck_spec(spec: Spec, rows: int = 8, tol: float = GRADCHECK_TOL) -> dic
         raise NnctlError(f"{spec.source}: {model.n_params()} parameters are too many for a full finite-difference "
                          f"check (2 forward passes each); check a smaller model, e.g. --set model.hidden=[8]")
     if spec.model.needs_batch_stats and len(X) < 2:
-        raise NnctlError("batch norm needs at least 2 rows for a gradient check")
+        raise NnctlError(f"{spec.model.batch_stats_norm} norm needs at least 2 rows for a gradient check")
     errors = gradient_errors(model, X, Y)
     tensors = [{"key": key, "shape": list(model.params.shapes[key]), "rel_error": err, "passed": err <= tol}
                for key, (err, _, _) in errors.items()]
@@ -51,9 +51,7 @@ def lr_find(spec: Spec, start: float = 1e-7, end: float = 10.0, steps: int = 100
     model = prepared.model
     X, Y = prepared.X["train"], prepared.Y["train"]
     n = len(X)
-    batch = batch_size(spec, n)
-    if spec.model.needs_batch_stats:
-        batch = max(batch, 2)
+    batch = batch_size(spec, n)  # >= 2 with batch norm: the config refuses 1-row steps then
     optimizer = build_optimizer(spec, model.params.theta)
     rng = prepared.rngs["shuffle"]
     factor = (end / start) ** (1.0 / max(steps - 1, 1))

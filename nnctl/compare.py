@@ -15,6 +15,7 @@ import json
 import math
 
 from nnctl.errors import ConfigError, did_you_mean
+from nnctl.files import jsonable
 from nnctl.metrics import higher_is_better
 from nnctl.runs import RunInfo
 
@@ -171,7 +172,7 @@ def fmt(value, column: str = "", std=None) -> str:
 def render_text(columns: list[str], rows: list[dict], form: str) -> str:
     """csv, json or markdown text (the rich table is drawn by the CLI from the same rows)."""
     if form == "json":
-        return json.dumps([{c: r.get(c) for c in columns} for r in rows], indent=2) + "\n"
+        return json.dumps(jsonable([{c: r.get(c) for c in columns} for r in rows]), indent=2) + "\n"
     if form == "csv":
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")

@@ -220,16 +220,16 @@ class Probe:
         self.rows.extend(rows)
         return rows
 
-    def state_dict(self) -> tuple[dict, dict[str, np.ndarray]]:
-        """The rows so far as one float matrix in DIAG_COLUMNS order (NaN: not measured)."""
+    def state_dict(self) -> tuple[float, np.ndarray]:
+        """The initial loss, and the rows so far as one float matrix in DIAG_COLUMNS order (NaN: not measured)."""
         matrix = np.array([[r.get(c, np.nan) for c in DIAG_COLUMNS] for r in self.rows],
                           dtype=np.float64).reshape(len(self.rows), len(DIAG_COLUMNS))
-        return {"initial_loss": self.initial_loss}, {"rows": matrix}
+        return self.initial_loss, matrix
 
-    def load_state_dict(self, meta: dict, arrays: dict[str, np.ndarray]) -> None:
+    def load_state_dict(self, initial_loss: float, matrix: np.ndarray) -> None:
         self.rows = [{c: (int(v) if c in ("epoch", "layer", "units") else float(v))
-                      for c, v in zip(DIAG_COLUMNS, r) if not np.isnan(v)} for r in arrays["rows"]]
-        self.initial_loss = float(meta["initial_loss"])
+                      for c, v in zip(DIAG_COLUMNS, r) if not np.isnan(v)} for r in matrix]
+        self.initial_loss = float(initial_loss)
 
 
 # ------------------------------------------------------------------------------------ findings

@@ -1,4 +1,5 @@
-"""Error types. The library raises these; only cli.py turns them into messages and exit codes."""
+"""Error types. The library raises these; only the CLI (nnctl/cli/app.py) turns them into messages and
+exit codes."""
 
 from __future__ import annotations
 

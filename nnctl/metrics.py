@@ -1,8 +1,10 @@
 """Scores: the metrics of a task, how they are computed, and the one a task is judged by.
 
 Classification is judged by accuracy, regression by r2 (mae is reported beside it). The same
-definitions serve the per-epoch metrics while training (`score`, `EpochMeter`) and `nnctl eval`
-(`classification_report`, `regression_report`), and they agree with scikit-learn's.
+definitions serve the per-epoch metrics while training (`score`, and training/meter.py's sums)
+and `nnctl eval` (`classification_report`, `regression_report`), and they agree with
+scikit-learn's. NumPy is imported inside the scoring functions only: compare reads the metric
+names of a run without it.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import numpy as np
 
-# NumPy is imported inside the scoring functions: compare reads the metric names without it.
 TASK_METRIC = {"classification": "accuracy", "regression": "r2"}
+HIGHER_IS_BETTER = ("accuracy", "r2")  # every other metric, and every loss, is better smaller
 
 
 def task_metric(task: str) -> str:
@@ -23,8 +25,8 @@ def task_metric(task: str) -> str:
 
 
 def higher_is_better(column: str) -> bool:
-    """Is a larger value better for this metric or column (val_accuracy, best_val_r2, ...)?"""
-    return column.rsplit("_", 1)[-1] in TASK_METRIC.values()
+    """Is a larger value better for this metric or column (accuracy, val_accuracy, best_val_r2, ...)?"""
+    return any(column == m or column.endswith(f"_{m}") for m in HIGHER_IS_BETTER)
 
 
 def metric_names(task: str) -> list[str]:
@@ -80,62 +82,6 @@ def score(model, X: np.ndarray, Y: np.ndarray, y: np.ndarray, task: str) -> dict
         out["r2"] = r2_score(T, P)
         out["mae"] = float(np.mean(np.abs(P - T)))
     return out
-
-
-class EpochMeter:
-    """Training metrics summed over an epoch's steps, from each step's own forward pass (dropout on).
-
-    Its sums are part of a mid-epoch checkpoint (`state_dict`), so a resumed epoch reports the same
-    numbers as one never interrupted.
-    """
-
-    def __init__(self, task: str, Y_train: np.ndarray):
-        import numpy as np
-
-        self._np = np  # (imported once here, not on every step)
-        self.task = task
-        self.ss_tot = total_sum_of_squares(Y_train) if task == "regression" else None
-        self.n_targets = Y_train.shape[1]
-        self.classification = task == "classification"
-        self.reset()
-
-    def reset(self) -> None:
-        self.loss_sum, self.rows, self.correct, self.abs_err = 0.0, 0, 0, 0.0
-        self.sse = self._np.zeros(self.n_targets) if self.task == "regression" else None
-
-    def add(self, loss: float, Z: np.ndarray, Yb: np.ndarray, yb: np.ndarray, predict) -> None:
-        """One step's mean loss, logits Z and targets (encoded Yb, raw yb); `predict` maps logits to
-        class indices."""
-        n = len(Z)
-        if self.classification:
-            self.correct += int(self._np.count_nonzero(predict(Z) == yb))
-        else:
-            np, D = self._np, Z - Yb
-            self.sse += np.einsum("ij,ij->j", D, D, dtype=np.float64)
-            self.abs_err += float(np.abs(D).sum(dtype=np.float64))
-        self.loss_sum += loss * n
-        self.rows += n
-
-    def row(self) -> dict[str, float]:
-        """train_loss and the task's train_ metrics over the rows seen."""
-        rows = max(self.rows, 1)
-        out = {"train_loss": self.loss_sum / rows}
-        if self.classification:
-            out["train_accuracy"] = self.correct / rows
-        else:
-            out["train_r2"] = r2_from_sums(self.sse, self.ss_tot)
-            out["train_mae"] = self.abs_err / (rows * self.n_targets)
-        return out
-
-    def state_dict(self) -> tuple[dict, dict[str, np.ndarray]]:
-        meta = {"loss_sum": self.loss_sum, "rows": self.rows, "correct": self.correct, "abs_err": self.abs_err}
-        return meta, ({"sse": self.sse} if self.sse is not None else {})
-
-    def load_state_dict(self, meta: dict, arrays: dict[str, np.ndarray]) -> None:
-        self.loss_sum, self.rows = float(meta["loss_sum"]), int(meta["rows"])
-        self.correct, self.abs_err = int(meta["correct"]), float(meta["abs_err"])
-        if self.sse is not None:
-            self.sse = self._np.array(arrays["sse"], dtype=self._np.float64)
 
 
 # ------------------------------------------------------------------------------------ nnctl eval

@@ -10,7 +10,6 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable, Iterator
-from types import MappingProxyType
 from typing import Any
 
 from nnctl.errors import ConfigError, did_you_mean
@@ -61,16 +60,13 @@ class Registry:
         return check_options(self.entry(name, where), options, where, f"{self.kind} '{name}'")
 
     def get(self, name: str, options: dict | None = None, where: str = ""):
-        """Build the entry `name` with validated `options`; the object keeps them as `options`
-        (read-only, defaults filled in), so the resolved config can say what it was built with."""
+        """Build the entry `name` with validated `options`."""
         where = where or self.kind
         opts = self.check_options(name, options or {}, where)
         try:
-            built = self.entry(name, where)(**opts)
+            return self.entry(name, where)(**opts)
         except ValueError as exc:  # entries reject out-of-range options with ValueError
             raise ConfigError(f"{where}: {exc}") from None
-        built.options = MappingProxyType(opts)
-        return built
 
 
 def require(ok: bool, message: str) -> None:

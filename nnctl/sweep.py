@@ -29,7 +29,7 @@ import numpy as np
 from nnctl.errors import ConfigError, NnctlError, RunDirError, TrainingFailed
 from nnctl.files import write_json
 from nnctl.metrics import TASK_METRIC
-from nnctl.runs import FINISHED, RunDir
+from nnctl.runs import FINISHED, RunDir, read_summary
 
 MANIFEST = "sweep.json"
 
@@ -323,14 +323,19 @@ def _finish(trial: Trial, code: int, out: str, err: str, seconds: float, sweep_d
             trial.run_dir = str(found[-1]) if found else None
         trial.status = "failed" if code != 0 else "completed"
         if code == 1 and trial.run_dir:
-            try:
-                trial.status = json.loads((Path(trial.run_dir) / "summary.json").read_text())["status"]
-            except (OSError, ValueError, KeyError):
-                trial.status = "failed"
+            trial.status = _run_status(Path(trial.run_dir)) or "failed"
     lines = [ln for ln in err.strip().splitlines() if ln.startswith("error:")]
     trial.error = lines[-1][len("error: "):] if lines and code != 0 else ""
     if code != 0 and trial.status in FINISHED:
         trial.status = "failed"
+
+
+def _run_status(run_dir: Path) -> str | None:
+    """The status in a run dir's summary.json, or None if it cannot be read."""
+    try:
+        return str((read_summary(RunDir(run_dir)) or {})["status"])
+    except (NnctlError, OSError, KeyError, TypeError):
+        return None
 
 
 def run_local(sweep: Sweep, todo: list[Trial], on_update: Callable[[Trial], None]) -> None:

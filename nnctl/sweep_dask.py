@@ -7,13 +7,12 @@ folder. `pip install 'nnctl[dask]'`.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from nnctl.errors import NnctlError
-from nnctl.sweep import Sweep, Trial, final_metric, yaml_value
+from nnctl.sweep import Sweep, Trial, _run_status, final_metric, yaml_value
 
 
 def _remote_trial(config_text: str, config_name: str, data_file: tuple[str, bytes] | None, trial: dict) -> dict:
@@ -46,10 +45,7 @@ def _remote_trial(config_text: str, config_name: str, data_file: tuple[str, byte
             out["error"] = str(exc)
             run_path = Path(exc.run_dir) if exc.run_dir else None
             if run_path is not None:
-                try:
-                    out["status"] = json.loads((run_path / "summary.json").read_text())["status"]
-                except (OSError, ValueError, KeyError):
-                    pass
+                out["status"] = _run_status(run_path) or out["status"]
         if run_path is not None and run_path.is_dir():
             buf = io.BytesIO()
             with tarfile.open(fileobj=buf, mode="w:gz") as tar:

@@ -40,7 +40,17 @@ def test_the_spec_is_frozen_all_the_way_down():
         c.model.layers[0].units = 5
     with pytest.raises(TypeError):
         c.optimizer.options["betas"] = (0.5, 0.5)  # read-only mapping
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        c.model.layers[0].activation.alpha = 0.5  # components are frozen too: config.yaml cannot lie
     assert c.optimizer.options["betas"] == (0.8, 0.9)
+
+
+def test_specs_compare_by_value():
+    data = {"model": {"layers": [{"units": 4, "activation": "leaky_relu", "norm": "group",
+                                  "norm_options": {"groups": 2}}]}}
+    assert spec_of(**data) == spec_of(**data)
+    assert spec_of(**data) != spec_of(model={"layers": [{"units": 4, "activation": "leaky_relu",
+                                                          "activation_options": {"alpha": 0.2}}]})
 
 
 def test_one_activation_object_serves_every_shorthand_layer():
@@ -133,8 +143,7 @@ def test_yaml_loader_safety():
 def test_resolved_yaml_round_trips():
     spec = spec_of(model={"layers": [{"units": 5, "norm": "layer"}]}, optimizer={"schedule": "cosine"})
     again = load_spec(data=load_yaml(resolved_yaml(spec))[0])
-    assert again.to_config() == spec.to_config()
-    assert resolved_yaml(again) == resolved_yaml(spec)
+    assert again == spec and resolved_yaml(again) == resolved_yaml(spec)
 
 
 def test_json_schema_covers_every_key():

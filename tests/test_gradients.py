@@ -51,6 +51,21 @@ def test_every_activation(name):
     _assert_close(gradient_errors(model, X, Y))
 
 
+# every activation with its default options, plus the options that switch to another formula
+ACTIVATION_VARIANTS = [(name, {}) for name in ACTIVATIONS.names()] + [("gelu", {"approximate": "tanh"})]
+
+
+@pytest.mark.parametrize("name,options", ACTIVATION_VARIANTS)
+def test_every_activation_keeps_float32(name, options):
+    """A float32 network stays float32 through every activation, forward and backward (a NumPy
+    scalar constant would silently promote to float64, and batch norm's float32 gradients then fail)."""
+    act = ACTIVATIONS.get(name, options)
+    Z = np.random.default_rng(0).normal(size=(5, 4 * act.pieces)).astype(np.float32)
+    A = act.forward(Z)
+    dZ = act.backward(Z, A, np.ones_like(A))
+    assert A.dtype == np.float32 and dZ.dtype == np.float32, (A.dtype, dZ.dtype)
+
+
 @pytest.mark.parametrize("loss_name,n_out", [("cross_entropy", 3), ("bce", 1), ("mse", 2),
                                              ("mae", 2), ("huber", 2)])
 def test_every_loss_and_output_pair(loss_name, n_out):

@@ -64,8 +64,16 @@ def test_help_and_compare_do_not_import_numpy(tmp_path):
     help_code = ("from typer.testing import CliRunner; from nnctl.cli import app\n"
                  "assert CliRunner().invoke(app, ['--help']).exit_code == 0")
     assert "numpy" not in _modules_after(help_code)
+    run = tmp_path / "runs" / "a-20261201-000000-abcdef"  # a finished run, written by hand
+    run.mkdir(parents=True)
+    (run / "summary.json").write_text('{"status": "completed", "name": "a", "task": "classification", '
+                                      '"epochs_run": 2, "wall_time_s": 0.5}')
+    (run / "config.yaml").write_text("name: a\nseed: 0\noptimizer: {lr: 0.01}\n")
+    (run / "metrics.csv").write_text("epoch,train_loss,val_loss,train_accuracy,val_accuracy,lr,epoch_time_s\n"
+                                     "1,0.7,0.69,0.5,0.55,0.01,0.1\n2,0.5,0.52,0.8,0.75,0.01,0.1\n")
     compare_code = ("from typer.testing import CliRunner; from nnctl.cli import app\n"
-                    f"r = CliRunner().invoke(app, ['compare', {str(tmp_path)!r}])\nassert r.exit_code == 2, r.output")
+                    f"r = CliRunner().invoke(app, ['compare', {str(run.parent)!r}, '--format', 'json'])\n"
+                    "assert r.exit_code == 0 and '\"best_val_accuracy\": 0.75' in r.output, r.output")
     assert "numpy" not in _modules_after(compare_code)
 
 

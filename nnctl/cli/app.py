@@ -45,13 +45,16 @@ SetOpt = Annotated[list[str] | None, typer.Option(
          "Example: --set optimizer.lr=0.01 --set model.hidden=[64,32]")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout, and nothing else there.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary on stderr.")]
-PlotOpt = Annotated[Path | None, typer.Option("--plot", metavar="FILE.png", help="Also draw the result into this "
-                                                                                 "PNG.")]
 
 
 def output_option(help: str):
     """-o/--output FILE, with the command's own help."""
     return Annotated[Path | None, typer.Option("--output", "-o", help=help)]
+
+
+def plot_option(help: str):
+    """--plot FILE.png, with what the command draws."""
+    return Annotated[Path | None, typer.Option("--plot", metavar="FILE.png", help=help)]
 
 
 class Format(str, enum.Enum):
@@ -98,11 +101,12 @@ def _main(
     """Train NumPy multilayer perceptrons from YAML experiment specs."""
 
 
-def print_json(doc) -> None:
-    """One strict JSON document on stdout (NumPy values converted, non-finite numbers as null)."""
+def print_json(doc, indent: int | None = None) -> None:
+    """One strict JSON document on stdout (NumPy values converted, non-finite numbers as null): every
+    --json goes through here."""
     from nnctl.files import jsonable
 
-    print(json.dumps(jsonable(doc)))
+    print(json.dumps(jsonable(doc), indent=indent))
 
 
 def show(result: dict, json_out: bool, render, plot: Path | None = None, draw=None) -> None:
@@ -114,7 +118,7 @@ def show(result: dict, json_out: bool, render, plot: Path | None = None, draw=No
         draw(result, plot)
         wrote(plot)
     if json_out:
-        print(json.dumps(result))
+        print_json(result)
     else:
         render(result)
 

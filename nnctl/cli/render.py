@@ -6,8 +6,6 @@ result. Messages and progress go to stderr, results to stdout. Piped output is n
 
 from __future__ import annotations
 
-import sys
-
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -263,6 +261,3 @@ def datasets(builtins: dict) -> None:
         table.add_row(name, b.task, b.shape, f"{escape(b.summary)}\n[dim]options: {escape(opts)}[/]")
     Console(width=max(Console().width, 100)).print(table)
 
-
-def write_stdout(text: str) -> None:
-    sys.stdout.write(text)

@@ -1,4 +1,4 @@
-"""nnctl eval, predict, compare, plot and inspect: commands that read run directories."""
+"""nnctl eval, predict, compare, plot and inspect: the commands that read run directories."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ import typer
 from nnctl.cli.app import (
     Format,
     JsonOpt,
-    PlotOpt,
     RunDirArg,
     app,
     handle_errors,
     output_option,
+    plot_option,
     show,
     write_output,
 )
@@ -101,7 +101,7 @@ def compare(
     group_seeds: Annotated[bool, typer.Option("--group-seeds", help="One row per config across seeds: mean "
                                                                     "± std.")] = False,
     form: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
-    plot: PlotOpt = None,
+    plot: plot_option("Also draw the runs' validation curves into this PNG.") = None,
 ):
     """Line up runs: status, the hyperparameters that differ, best/final/test metrics, time, curve.
 
@@ -168,7 +168,7 @@ def plot(
 @handle_errors
 def inspect(
     run_dir: RunDirArg,
-    plot: PlotOpt = None,
+    plot: plot_option("Also draw the per-layer health curves into this PNG.") = None,
     json_out: JsonOpt = False,
 ):
     """Per-layer health over training: activations, dead ReLUs, saturation, gradients, update ratios.
@@ -184,25 +184,3 @@ def inspect(
     from nnctl.plot import plot_health
 
     show(inspect_run(run_dir), json_out, render.inspect_report, plot, plot_health)
-
-
-@app.command()
-@handle_errors
-def explain(
-    code: Annotated[str | None, typer.Argument(metavar="CODE", help="A finding code, e.g. DEAD_RELU. Omit to "
-                                               "list them.", show_default=False)] = None,
-):
-    """Explain a finding's concept in plain words (DEAD_RELU, SATURATED, VANISHING_GRAD, ...)."""
-    from nnctl.cli import render
-    from nnctl.diagnostics import CATALOGUE
-    from nnctl.errors import did_you_mean
-
-    if code is None:
-        render.explain_list(CATALOGUE)
-        return
-    key = code.strip().upper().replace("-", "_")
-    if key not in CATALOGUE:
-        raise NnctlError(f"unknown finding code {code!r}{did_you_mean(key, CATALOGUE)}; `nnctl explain` lists them")
-    render.explain(CATALOGUE[key])
-
-

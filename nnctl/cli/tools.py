@@ -11,14 +11,36 @@ import typer
 from nnctl.cli.app import (
     ConfigArg,
     JsonOpt,
-    PlotOpt,
     SetOpt,
     app,
     handle_errors,
     output_option,
+    plot_option,
+    print_json,
     show,
     write_output,
 )
+from nnctl.errors import NnctlError
+
+
+@app.command()
+@handle_errors
+def explain(
+    code: Annotated[str | None, typer.Argument(metavar="CODE", help="A finding code, e.g. DEAD_RELU. Omit to "
+                                               "list them.", show_default=False)] = None,
+):
+    """Explain a finding's concept in plain words (DEAD_RELU, SATURATED, VANISHING_GRAD, ...)."""
+    from nnctl.cli import render
+    from nnctl.diagnostics import CATALOGUE
+    from nnctl.errors import did_you_mean
+
+    if code is None:
+        render.explain_list(CATALOGUE)
+        return
+    key = code.strip().upper().replace("-", "_")
+    if key not in CATALOGUE:
+        raise NnctlError(f"unknown finding code {code!r}{did_you_mean(key, CATALOGUE)}; `nnctl explain` lists them")
+    render.explain(CATALOGUE[key])
 
 
 @app.command()
@@ -41,7 +63,7 @@ def gradcheck(
 
     result = gradcheck_spec(load_spec(config, set_ or []), rows=rows)
     if json_out:
-        print(json.dumps(result))
+        print_json(result)
     else:
         from nnctl.cli import render
 
@@ -58,7 +80,7 @@ def lr_find(
     start: Annotated[float, typer.Option(help="First learning rate.")] = 1e-7,
     end: Annotated[float, typer.Option(help="Last learning rate.")] = 10.0,
     steps: Annotated[int, typer.Option(min=10, max=10_000, help="Optimizer steps in the ramp.")] = 100,
-    plot: PlotOpt = None,
+    plot: plot_option("Also draw loss against learning rate into this PNG.") = None,
     json_out: JsonOpt = False,
 ):
     """Learning-rate range test: raise the lr exponentially each step, watch the loss, suggest a rate.
@@ -112,8 +134,8 @@ def datasets(
     from nnctl.data.builtins import BUILTINS
 
     if json_out:
-        print(json.dumps({name: {"task": b.task, "summary": b.summary, "shape": b.shape, "options": b.options,
-                                 "option_help": b.option_help} for name, b in BUILTINS.items()}, indent=2))
+        print_json({name: {"task": b.task, "summary": b.summary, "shape": b.shape, "options": b.options,
+                           "option_help": b.option_help} for name, b in BUILTINS.items()}, indent=2)
         return
     from nnctl.cli import render
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -89,11 +88,15 @@ def _run_training(start, quiet: bool, json_out: bool) -> None:
         result = start(on_start=progress.start, on_epoch=progress.update, on_finding=on_finding)
     except NnctlError as exc:
         if json_out and exc.run_dir is not None:  # --json: stdout is always one JSON document
+            from nnctl.runs import RunDir, read_summary
+
             try:
-                print_json(json.loads((Path(exc.run_dir) / "summary.json").read_text()))
+                summary = read_summary(RunDir(exc.run_dir))
+            except NnctlError:
+                summary = None
+            if summary is not None:
+                print_json(summary)
                 exc.run_dir = None
-            except (OSError, ValueError):
-                pass
         raise
     finally:
         progress.stop()

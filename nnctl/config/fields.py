@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from types import MappingProxyType
 from typing import Any
 
 from nnctl.errors import ConfigError, did_you_mean
@@ -29,6 +30,11 @@ class Origins:
         self.source = source
         self.lines = dict(lines or {})
         self.overrides: dict[tuple, str] = {}
+
+    def freeze(self) -> Origins:
+        """Read-only from here on (the loaded spec keeps it for located errors)."""
+        self.lines, self.overrides = MappingProxyType(self.lines), MappingProxyType(self.overrides)
+        return self
 
     def where(self, path: tuple) -> str:
         """The location of the closest enclosing key that has one."""
@@ -74,13 +80,12 @@ def copy_plain(v):
 
 
 def registry_build(registry, name: str, options, path: tuple, origins: Origins):
-    """Build a registry entry from config options (the object keeps them, defaults filled in, as
-    `.options`); errors point at `path`, the key that holds the options."""
-    where = origins.where(path)
+    """(the built entry, its options with defaults filled in) from config options; errors point at
+    `path`, the key that holds the options."""
     try:
-        return registry.get(name, options, dotted(path))
+        return registry.get(name, options, dotted(path)), registry.check_options(name, options, dotted(path))
     except ConfigError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+        raise ConfigError(f"{origins.where(path)}: {exc}") from None
 
 
 # ------------------------------------------------------------------------------------ fields
@@ -399,8 +404,8 @@ class ScheduleField(Field):
                 raise ConfigError(f"{origins.where((*path, key))}: unknown key {dotted((*path, key))!r} for "
                                   f"schedule '{name}'{did_you_mean(key, [*defaults, 'name', 'warmup_epochs'])}; "
                                   f"valid keys: {valid}")
-        built = registry_build(SCHEDULES, name, options, path, origins)
-        return {"name": name, "warmup_epochs": warmup, **built.options}
+        _, filled = registry_build(SCHEDULES, name, options, path, origins)
+        return {"name": name, "warmup_epochs": warmup, **filled}
 
     def value_schema(self):
         from nnctl.nn.schedules import SCHEDULES

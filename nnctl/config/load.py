@@ -9,7 +9,6 @@ mode) and returns a new frozen spec. Errors of either stage name the file and li
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -69,7 +68,7 @@ def load_spec(path: Path | str | None = None, overrides: list[str] | None = None
     _check_data(c["data"], base_dir, check_files, origins)
     _resolve_model(c["model"], base_dir, check_files, origins)
     _resolve_optimizer(c["optimizer"], origins)
-    spec = replace(build(Spec, c), source=source, base_dir=base_dir, origins=origins)
+    spec = replace(build(Spec, c), source=source, base_dir=base_dir, origins=origins.freeze())
     _check_train(spec, origins)
     return spec
 
@@ -187,13 +186,12 @@ def _resolve_model(m: dict, base_dir: Path, check_files: bool, origins: Origins)
     if m["hidden"] is not None and m["layers"] is not None:
         raise origins.error(("model",), "sets both hidden and layers; use hidden for the shorthand or layers for "
                             "per-layer settings, not both")
-    model_act = registry_build(ACTIVATIONS, m["activation"], m["activation_options"],
-                               ("model", "activation_options"), origins)
-    m["activation_options"] = dict(model_act.options)
+    model_act, m["activation_options"] = registry_build(ACTIVATIONS, m["activation"], m["activation_options"],
+                                                        ("model", "activation_options"), origins)
     model_norm = None
     if m["norm"] != "none":
-        model_norm = registry_build(NORMS, m["norm"], m["norm_options"], ("model", "norm_options"), origins)
-        m["norm_options"] = dict(model_norm.options)
+        model_norm, m["norm_options"] = registry_build(NORMS, m["norm"], m["norm_options"], ("model", "norm_options"),
+                                                       origins)
     elif m["norm_options"]:
         raise origins.error(("model", "norm_options"), "is set but model.norm is none")
     init_written = m["init"]
@@ -219,7 +217,7 @@ def _resolve_model(m: dict, base_dir: Path, check_files: bool, origins: Origins)
         if opts is None and act_name == m["activation"]:
             act = model_act  # the model-level object: activations hold no state, layers can share one
         else:
-            act = registry_build(ACTIVATIONS, act_name, opts or {}, (*path, "activation_options"), origins)
+            act, _ = registry_build(ACTIVATIONS, act_name, opts or {}, (*path, "activation_options"), origins)
         init = entry.get("init") or init_written
         norm_name = entry.get("norm") or m["norm"]
         nopts = entry.get("norm_options")
@@ -231,7 +229,7 @@ def _resolve_model(m: dict, base_dir: Path, check_files: bool, origins: Origins)
             if nopts is None and norm_name == m["norm"]:
                 norm = model_norm
             else:
-                norm = registry_build(NORMS, norm_name, nopts or {}, (*path, "norm_options"), origins)
+                norm, _ = registry_build(NORMS, norm_name, nopts or {}, (*path, "norm_options"), origins)
             try:
                 norm.check_width(entry["units"] * act.pieces)
             except ValueError as exc:
@@ -252,8 +250,8 @@ def _resolve_model(m: dict, base_dir: Path, check_files: bool, origins: Origins)
 def _resolve_optimizer(o: dict, origins: Origins) -> None:
     from nnctl.nn.optimizers import OPTIMIZERS
 
-    built = registry_build(OPTIMIZERS, o["name"], o["options"], ("optimizer", "options"), origins)
-    o["options"] = {k: list(v) if isinstance(v, tuple) else v for k, v in built.options.items()}
+    built, options = registry_build(OPTIMIZERS, o["name"], o["options"], ("optimizer", "options"), origins)
+    o["options"] = {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}
     if o["lr"] == "auto":
         o["lr"] = built.default_lr
     if o["weight_decay"] == "auto":
@@ -263,7 +261,7 @@ def _resolve_optimizer(o: dict, origins: Origins) -> None:
 def _check_train(spec: Spec, origins: Origins) -> None:
     t = spec.train
     norm = spec.model.batch_stats_norm
-    if t.rows_per_step(math.inf) == 1 and norm is not None:
+    if norm is not None and t.rows_per_step(n_rows=2) == 1:  # gd stochastic, or minibatch of 1 row
         raise origins.error(("train", "gd"), f"gives 1 row per step ({t.gd}"
                             f"{', batch_size 1' if t.gd == 'minibatch' else ''}), but {norm} norm needs at "
                             "least 2 rows to compute batch statistics; use minibatch with batch_size >= 2, or "

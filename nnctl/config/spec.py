@@ -35,6 +35,7 @@ from nnctl.config.fields import (
     Toggle,
     config_fields,
 )
+from nnctl.metrics import TASK_METRIC, metric_names
 
 if TYPE_CHECKING:
     from nnctl.nn.model import LayerDef
@@ -57,13 +58,14 @@ def _names(module: str, table: str, extra: tuple = ()):
 
 
 PREPROCESS = ("none", "center", "standardize", "minmax", "pca", "whiten")
-MONITORS = ("val_loss", "val_accuracy", "val_r2", "val_mae", "train_loss")
+# what early stopping may watch: the validation loss and metrics of either task, or the training loss
+MONITORS = ("val_loss", *(f"val_{m}" for task in TASK_METRIC for m in metric_names(task)), "train_loss")
 GD = ("batch", "stochastic", "minibatch")
 
 
 def layer_fields(model_level: bool) -> dict[str, Field]:
     """Keys that may be set for the whole model, or per layer (with `units`; unset = the model's)."""
-    level = model_level
+    level = model_level  # model-level keys have defaults; per-layer ones default to null (inherit)
     f: dict[str, Field] = {}
     if not level:
         f["units"] = Num(None, "units (neurons) in this layer", integer=True, ge=1, le=MAX_UNITS)

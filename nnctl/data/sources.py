@@ -21,7 +21,6 @@ MAX_AUTO_CLASSES = 20  # integer targets with at most this many values are class
 
 
 @dataclass
-@dataclass
 class Dataset:
     """Features, targets and everything needed to describe and re-encode them."""
 

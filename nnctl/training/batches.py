@@ -68,14 +68,13 @@ class Batches:
             np.take(self.Y, idx, axis=0, out=Yb, mode="clip")
             yield Xb, Yb, yb
 
-    def state_dict(self) -> tuple[dict, dict[str, np.ndarray]]:
-        """(metadata, arrays) of the position within the epoch."""
-        return {"position": self.position, "step": self.step}, ({"order": self.order} if self.order is not None else {})
+    def state_dict(self) -> tuple[dict, np.ndarray | None]:
+        """The position within the epoch ({start, step}) and the epoch's order (None: not shuffled)."""
+        return {"start": self.position, "step": self.step}, self.order
 
-    def load_state_dict(self, meta: dict, arrays: dict[str, np.ndarray]) -> None:
-        self.position, self.step = int(meta["position"]), int(meta["step"])
-        self.order = arrays.get("order")
-        if self.order is not None and (self.order.shape != (self.n,) or self.order.dtype.kind not in "iu"
-                                       or not np.array_equal(np.sort(self.order), np.arange(self.n))):
+    def load_state_dict(self, meta: dict, order: np.ndarray | None) -> None:
+        self.position, self.step, self.order = int(meta["start"]), int(meta["step"]), order
+        if order is not None and (order.shape != (self.n,) or order.dtype.kind not in "iu"
+                                  or not np.array_equal(np.sort(order), np.arange(self.n))):
             raise ValueError(f"the saved batch order is not a permutation of the {self.n} training rows")
         self._ordered()

@@ -1,7 +1,8 @@
 """Checkpoints: a trainer's whole state <-> checkpoint/checkpoint.npz, one file written whole.
 
-`capture` gathers every component's state_dict into JSON metadata and named arrays; `restore`
-hands them back. A checkpoint taken between two steps of an epoch also holds the batch position,
+`capture` gathers every component's state_dict into JSON metadata and named arrays, under the
+names of the file format (unchanged since format 1: a run interrupted by an earlier nnctl 0.1.0
+resumes); `restore` hands them back. A checkpoint taken between two steps of an epoch also holds the batch position,
 the epoch's running sums and the probe's epoch-start weights, so resuming it is bit-identical to
 never stopping. The metadata records the sha256 of the resolved config, so a checkpoint is never
 applied to a different experiment.
@@ -20,7 +21,7 @@ from nnctl.errors import RunDirError
 from nnctl.files import read_npz, write_npz
 from nnctl.runs import RunDir
 
-CHECKPOINT_DIR, CHECKPOINT_FILE, CHECKPOINT_FORMAT = "checkpoint", "checkpoint.npz", 2
+CHECKPOINT_DIR, CHECKPOINT_FILE, CHECKPOINT_FORMAT = "checkpoint", "checkpoint.npz", 1
 RESUMED_STREAMS = ("shuffle", "dropout")  # split, init and probe are drawn once, before training
 
 
@@ -32,6 +33,7 @@ def config_digest(spec: Spec) -> str:
 def capture(trainer, row_cache: list | None = None) -> tuple[dict, dict[str, np.ndarray]]:
     """(JSON-able metadata, arrays) of everything needed to continue exactly from here.
 
+    The names are the file format's (format 1), whatever the components call their state.
     `row_cache` (a list kept by the caller between checkpoints) holds the metrics rows already
     converted to floats, so each checkpoint converts only the new rows."""
     arrays: dict[str, np.ndarray] = {}
@@ -42,27 +44,22 @@ def capture(trainer, row_cache: list | None = None) -> tuple[dict, dict[str, np.
     put("model", trainer.model.state_arrays())
     opt = trainer.optimizer.state_dict()
     put("optimizer", {k: v for k, v in opt.items() if k != "t"})
-    stop_meta, stop_arrays = trainer.stopper.state_dict()
+    stop_meta, stop_arrays = trainer.stopper.state_dict()  # best, best_value, waited; best/ weights
     put("best", stop_arrays)
-    meta = {
-        "epoch": trainer.epoch, "optimizer_t": opt["t"], "schedule": trainer.schedule.state_dict(),
-        "rng": {name: trainer.rngs[name].bit_generator.state for name in RESUMED_STREAMS},
-        "early_stopping": stop_meta, "train_seconds": trainer.train_seconds,
-    }
+    meta = {"epoch": trainer.epoch, "optimizer_t": opt["t"], "schedule": trainer.schedule.state_dict(),
+            "rng": {name: trainer.rngs[name].bit_generator.state for name in RESUMED_STREAMS},
+            **stop_meta, "train_seconds": trainer.train_seconds}
     if trainer.probe is not None:
-        probe_meta, probe_arrays = trainer.probe.state_dict()
-        put("probe", probe_arrays)
-        meta["probe"], meta["findings"] = probe_meta, trainer.findings.state_dict()
+        meta["findings"] = trainer.findings.state_dict()
+        meta["initial_loss"], arrays["diagnostics"] = trainer.probe.state_dict()
     if trainer.epoch_start_state is not None:
         put("epoch_start", trainer.epoch_start_state)
     if trainer.batches.mid_epoch:  # stopped inside an epoch: where, and the epoch's running sums
-        batch_meta, batch_arrays = trainer.batches.state_dict()
-        meter_meta, meter_arrays = trainer.meter.state_dict()
-        put("batches", batch_arrays)
-        put("meter", meter_arrays)
-        if trainer.probe is not None:
-            arrays["probe_start"] = trainer.probe.start
-        meta["mid_epoch"] = {"batches": batch_meta, "meter": meter_meta, "seconds": trainer.epoch_seconds}
+        batch_meta, order = trainer.batches.state_dict()  # start, step
+        meter_meta, sse = trainer.meter.state_dict()  # loss_sum, rows_used, correct, abs_err
+        meta["cursor"] = {**batch_meta, **meter_meta, "elapsed": trainer.epoch_seconds}
+        start = trainer.probe.start if trainer.probe is not None else None
+        put("cursor", {k: v for k, v in (("order", order), ("sse", sse), ("probe_start", start)) if v is not None})
     # the metrics rows as one float matrix (binary, NaN-exact), columns named in the metadata
     rows = trainer.rows
     columns = list(rows[0]) if rows else []
@@ -89,19 +86,20 @@ def restore(trainer, meta: dict, arrays: dict[str, np.ndarray]) -> None:
     trainer.rows = [{c: (int(v) if c == "epoch" else float(v)) for c, v in zip(columns, r)} for r in arrays["rows"]]
     if len(trainer.rows) != trainer.epoch:
         raise ValueError(f"checkpoint holds {len(trainer.rows)} metrics rows for {trainer.epoch} epochs")
-    trainer.stopper.load_state_dict(meta["early_stopping"], part("best"))
-    if trainer.probe is not None and "probe" in meta:
-        trainer.probe.load_state_dict(meta["probe"], part("probe"))
-        trainer.findings.load_state_dict(meta["findings"])
-    trainer.train_seconds = float(meta["train_seconds"])
+    trainer.stopper.load_state_dict(meta, part("best"))
+    if trainer.probe is not None and "diagnostics" in arrays:
+        trainer.probe.load_state_dict(meta.get("initial_loss", np.nan), arrays["diagnostics"])
+        trainer.findings.load_state_dict(meta.get("findings", []))
+    trainer.train_seconds = float(meta.get("train_seconds", 0.0))
     trainer.epoch_start_state = part("epoch_start") or None
-    mid = meta.get("mid_epoch")
-    if mid is not None:
-        trainer.batches.load_state_dict(mid["batches"], part("batches"))
-        trainer.meter.load_state_dict(mid["meter"], part("meter"))
-        trainer.epoch_seconds = float(mid["seconds"])
-        if trainer.probe is not None and "probe_start" in arrays:
-            trainer.probe.start = arrays["probe_start"].copy()
+    cursor = meta.get("cursor")
+    if cursor is not None:
+        saved = part("cursor")
+        trainer.batches.load_state_dict(cursor, saved.get("order"))
+        trainer.meter.load_state_dict(cursor, saved.get("sse"))
+        trainer.epoch_seconds = float(cursor["elapsed"])
+        if trainer.probe is not None and "probe_start" in saved:
+            trainer.probe.start = saved["probe_start"].copy()
 
 
 class CheckpointWriter:

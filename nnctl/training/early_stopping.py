@@ -15,6 +15,8 @@ class EarlyStopping:
     keeps the best weights when `restore_best` asks for them."""
 
     def __init__(self, spec: EarlyStoppingSpec | None, has_val: bool):
+        if spec is not None and spec.mode not in ("min", "max"):
+            raise ValueError(f"early_stopping.mode {spec.mode!r} is not resolved (load.resolve_data settles auto)")
         self.patience = spec.patience if spec else None
         self.monitor = spec.monitor if spec else ("val_loss" if has_val else "train_loss")
         self.sign = -1.0 if (spec and spec.mode == "max") else 1.0  # compare sign * value: smaller is better

@@ -2,9 +2,10 @@
 
 `Trainer.fit` runs the remaining epochs and says how training ended; `run_epoch` is one pass of
 forward, loss, backward, a divergence check, optional clipping and an optimizer step per batch.
-Every piece of state the loop changes belongs to a component with its own state_dict (model,
-optimizer, schedule, batches, epoch meter, early stopping, random streams, diagnostics), so a
-checkpoint (checkpoint.py) can capture it and a resumed run continues bit for bit.
+The state the loop changes lives in its components (model, optimizer, schedule, batches, epoch
+meter, early stopping, random streams, diagnostics), each with a state_dict, and in a few counters
+of the Trainer itself (epoch, rows, seconds, the epoch's starting weights); checkpoint.py captures
+all of it, so a resumed run continues bit for bit.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from nnctl.build import Prepared, batch_size, build_optimizer, build_schedule
-from nnctl.metrics import EpochMeter, score
+from nnctl.metrics import score
 from nnctl.training.batches import Batches
 from nnctl.training.early_stopping import EarlyStopping
+from nnctl.training.meter import EpochMeter
 
 FLUSH_SECONDS = 1.0  # metrics.csv and summary.json are rewritten at most this often while training
 # A due checkpoint is skipped if the last one is younger than this: with millisecond epochs, writing
@@ -89,12 +91,12 @@ class Trainer:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"), blas_threads(self.threads):
             status, message = self._fit()
         weights_epoch = self.epoch
-        best = self.stopper
-        if best.best_state is not None and status not in ("diverged", "interrupted"):  # an interrupted
+        stopper = self.stopper
+        if stopper.best_state is not None and status not in ("diverged", "interrupted"):  # an interrupted
             # run keeps its current weights: the checkpoint written next must hold them, not the best
-            self.model.load_state_arrays(best.best_state)
-            weights_epoch = best.best["epoch"]
-        return FitResult(status, self.rows, best.best, message, weights_epoch if self.rows else None)
+            self.model.load_state_arrays(stopper.best_state)
+            weights_epoch = stopper.best["epoch"]
+        return FitResult(status, self.rows, stopper.best, message, weights_epoch if self.rows else None)
 
     def _fit(self) -> tuple[str, str]:
         t = self.spec.train
@@ -160,7 +162,8 @@ class Trainer:
             # one dot product over the flat gradient catches any NaN/inf (and is the norm clipping needs)
             sq = float(np.dot(grad, grad))
             if not (math.isfinite(loss) and math.isfinite(sq)):
-                raise Diverged(model, batches.step, loss, sq, lr, self.epoch_seconds + time.perf_counter() - t0)
+                raise Diverged(batches.step, loss, sq, lr, self.epoch_seconds + time.perf_counter() - t0,
+                               layer=first_nonfinite(model.params.grads))
             meter.add(loss, Z, Yb, yb, model.loss.predict)  # training metrics of this forward pass, dropout on
             if clip is not None:
                 # torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is < 1
@@ -172,7 +175,7 @@ class Trainer:
                 self.epoch_seconds += time.perf_counter() - t0
                 raise StepStopped
         if not np.isfinite(theta).all():  # finite gradients, but a step overflowed the weights
-            raise Diverged(model, batches.step, math.inf, 0.0, lr, self.epoch_seconds + time.perf_counter() - t0,
+            raise Diverged(batches.step, math.inf, 0.0, lr, self.epoch_seconds + time.perf_counter() - t0,
                            what="weights")
         return self._epoch_row(lr, t0)
 
@@ -223,8 +226,8 @@ class StepStopped(Exception):
 class Diverged(Exception):
     """A step produced a non-finite loss, gradient or weights."""
 
-    def __init__(self, model, step: int, loss: float, grad_sq: float, lr: float, elapsed: float,
-                 what: str | None = None):
+    def __init__(self, step: int, loss: float, grad_sq: float, lr: float, elapsed: float, what: str | None = None,
+                 layer: str | None = None):
         super().__init__("diverged")
         self.step, self.lr, self.elapsed = step, lr, elapsed
         self.loss = loss if not math.isfinite(loss) else math.nan
@@ -233,15 +236,18 @@ class Diverged(Exception):
         self.what = what
         self.value = "NaN" if (what == "loss" and math.isnan(loss)) or (what == "gradient" and math.isnan(grad_sq)) \
             else "infinite"
-        self.layer = None
-        if what == "gradient":
-            self.layer = next((key for key, g in model.params.grads.items() if not np.isfinite(g).all()), None)
+        self.layer = layer if what == "gradient" else None  # the first parameter with a non-finite gradient
 
     def message(self, epoch: int, kept: str, lr: float) -> str:
         """Where training broke, what was kept, and what to change."""
         where = f" (first in {self.layer})" if self.layer else ""
         return (f"training diverged at epoch {epoch}, step {self.step}: the {self.what} became {self.value}{where}; "
                 f"{kept}. Lower optimizer.lr (now {lr:g}), standardize the inputs, or set optimizer.clip_grad_norm")
+
+
+def first_nonfinite(grads: dict[str, np.ndarray]) -> str | None:
+    """The key of the first gradient array holding a NaN or inf (W1, b1, ...), if any."""
+    return next((key for key, g in grads.items() if not np.isfinite(g).all()), None)
 
 
 def choose_threads(setting, model, batch: int) -> int:
