@@ -8,9 +8,10 @@ import numpy as np
 class Batches:
     """Steps through the training rows `size` at a time, in a fresh shuffled order each epoch.
 
-    Iterating yields (Xb, Yb, yb) for the steps left in the current epoch; `position` is the first
-    row not yet used, so a stop between two steps leaves `mid_epoch` true and `state_dict` records
-    exactly where to continue. Shuffled batches are gathered into reused buffers: a shuffled copy
+    Iterating yields (Xb, Yb, yb) for the steps left in the current epoch. `position` moves to the
+    end of a batch as the batch is handed out, so it names where the next step starts once the loop
+    has applied this one: the loop stops (and checkpoints) only between steps, where `state_dict`
+    records exactly where to continue. Shuffled batches are gathered into reused buffers: a shuffled copy
     of the whole training matrix every epoch costs a large allocation and its page faults.
     """
 
