@@ -117,13 +117,11 @@ class NnctlEngine:
         self.note = f"loss {p.spec.train.loss}, {self.dims[-1]} output unit(s)"
 
     def trainer(self, epochs: int):
-        from dataclasses import replace
-
         from nnctl.build import random_streams
         from nnctl.training.loop import Trainer
 
         p = self.prepared
-        p.spec = p.spec.replace(train=replace(p.spec.train, epochs=epochs))
+        p.spec = p.spec.replace(train=p.spec.train.replace(epochs=epochs))
         p.model.load_state_arrays(self.initial)
         p.rngs = random_streams(SEED)
         trainer = Trainer(p)

@@ -18,12 +18,10 @@ def gradcheck_spec(spec: Spec, rows: int = 8, tol: float = GRADCHECK_TOL) -> dic
 
     Returns {"passed", "tol", "rows", "tensors": [{key, shape, rel_error, passed}]}.
     """
-    from dataclasses import replace
-
     from nnctl.nn.gradcheck import gradient_errors
 
     # float32 rounding swamps a central difference
-    prepared = prepare(spec.replace(train=replace(spec.train, dtype="float64")))
+    prepared = prepare(spec.replace(train=spec.train.replace(dtype="float64")))
     X, Y = prepared.X["train"][:rows], prepared.Y["train"][:rows]
     model = prepared.model
     if model.n_params() > 200_000:

@@ -16,7 +16,6 @@ import json
 import math
 import os
 import re
-import secrets
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -96,7 +95,7 @@ class RunDir:
         base = safe_name(name)
         for _ in range(100):
             stamp = time.strftime("%Y%m%d-%H%M%S")
-            path = runs_dir / f"{base}-{stamp}-{secrets.token_hex(3)}"
+            path = runs_dir / f"{base}-{stamp}-{os.urandom(3).hex()}"
             try:
                 path.mkdir()  # exclusive: fails if another process took the name
                 return cls(path)

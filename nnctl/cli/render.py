@@ -2,15 +2,14 @@
 
 Every function takes plain results from the library and writes them; nothing here computes a
 result. Messages and progress go to stderr, results to stdout. Piped output is never wrapped.
+rich's tables are imported by the functions that draw one: `nnctl train` never needs them.
 """
 
 from __future__ import annotations
 
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
-from nnctl.compare import fmt
 from nnctl.metrics import task_metric
 
 STATUS_STYLES = {"completed": "green", "early_stopped": "green", "stopped_at_loss": "green", "running": "cyan",
@@ -18,24 +17,29 @@ STATUS_STYLES = {"completed": "green", "early_stopped": "green", "stopped_at_los
 
 
 def stderr() -> Console:
+    """A console on stderr (messages, progress)."""
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def stdout() -> Console:
+    """A console on stdout (results)."""
     return Console(highlight=False)
 
 
 def error(message: str) -> None:
+    """`error: message` on stderr."""
     from rich.text import Text
 
     stderr().print(Text("error: ", style="bold red") + Text(message))
 
 
 def note(message: str) -> None:
+    """`note: message` on stderr."""
     stderr().print(f"[yellow]note:[/] {escape(message)}")
 
 
 def wrote(path) -> None:
+    """`wrote PATH` on stderr."""
     stderr().print(f"wrote {escape(str(path))}")
 
 
@@ -107,6 +111,10 @@ def compare_table(columns: list[str], rows: list[dict]) -> None:
     """The compare rows as a rich table on stdout."""
     from pathlib import Path
 
+    from rich.table import Table
+
+    from nnctl.compare import fmt
+
     names = [r.get("name") for r in rows]
     shown = [c for c in columns if not c.endswith("_std") and c != "run"]
     if len(set(names)) < len(names) and "run" in columns:  # same names: show which run dir is which
@@ -132,6 +140,8 @@ def compare_table(columns: list[str], rows: list[dict]) -> None:
 
 def sweep_status(sweep):
     """The live table of a sweep: trials done, running, pending, failed, and the best so far."""
+    from rich.table import Table
+
     from nnctl.runs import FINISHED
 
     counts = {s: sum(t.status == s for t in sweep.trials) for s in ("pending", "running", "failed")}
@@ -148,6 +158,10 @@ def sweep_status(sweep):
 
 def inspect_report(report: dict) -> None:
     """The per-layer health table of selected epochs, the gradient ratio and the findings."""
+    from rich.table import Table
+
+    from nnctl.compare import fmt
+
     out = Console(highlight=False, soft_wrap=True)
     table = Table(title=f"layer health of {escape(report['name'])} (probe batch, selected epochs)")
     cols = ["epoch", "layer", "units", "act_mean", "act_std", "dead_frac", "saturated_frac", "grad_rms",
@@ -182,12 +196,14 @@ def inspect_report(report: dict) -> None:
 
 
 def explain_list(catalogue: dict) -> None:
+    """Every finding code with its title."""
     out = stdout()
     for c in catalogue.values():
         out.print(f"[bold]{c.code:22s}[/] {escape(c.title)}")
 
 
 def explain(c) -> None:
+    """One concept: what it is, why it matters, what to try."""
     out = stdout()
     out.print(f"[bold]{c.code}[/]: {escape(c.title)}\n")
     out.print(escape(c.explain) + "\n")
@@ -196,6 +212,9 @@ def explain(c) -> None:
 
 
 def gradcheck(result: dict) -> None:
+    """The gradient check per tensor, and the verdict."""
+    from rich.table import Table
+
     table = Table(title=f"gradient check: {result['n_params']} parameters, {result['rows']} rows, float64")
     for c in ("tensor", "shape", "max relative error", ""):
         table.add_column(c, justify="left" if c in ("tensor", "") else "right")
@@ -209,6 +228,9 @@ def gradcheck(result: dict) -> None:
 
 
 def lr_find(result: dict) -> None:
+    """The lr range test: smoothed loss at some rates, and the suggestion."""
+    from rich.table import Table
+
     table = Table(title=f"lr range test ({result['optimizer']}, batch {result['batch_size']})")
     table.add_column("lr", justify="right")
     table.add_column("smoothed loss", justify="right")
@@ -223,6 +245,8 @@ def lr_find(result: dict) -> None:
 
 def evaluation(result: dict) -> None:
     """eval's metrics; for classification the per-class table and the confusion matrix."""
+    from rich.table import Table
+
     out = Console(highlight=False, soft_wrap=True)
     for n in result["notes"]:
         note(n)
@@ -251,6 +275,9 @@ def evaluation(result: dict) -> None:
 
 
 def datasets(builtins: dict) -> None:
+    """The built-in datasets with their options and shapes."""
+    from rich.table import Table
+
     table = Table(title="built-in datasets (data.source: sklearn:<name>)", show_lines=True)
     table.add_column("name", no_wrap=True, style="bold")
     table.add_column("task", no_wrap=True)

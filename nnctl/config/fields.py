@@ -3,13 +3,12 @@
 A `Field` checks a value read from YAML or `--set` and returns it cleaned, or raises a
 ConfigError that says where the value came from (`Origins`: the file and line, or the `--set`),
 the dotted key, what was expected and what was found. `Section` checks a mapping against a
-table of fields: the config fields of a spec dataclass (see spec.py), so the dataclass, its
-validation and its schema are one declaration.
+table of fields: the config keys of a spec record (see spec.py), so the record, its validation
+and its schema are one declaration.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from types import MappingProxyType
 from typing import Any
@@ -294,16 +293,16 @@ class PcaComponents(Field):
 
 
 def config_fields(cls) -> dict[str, Field]:
-    """The config keys of a spec dataclass, in order: the fields that carry a `check`."""
-    return {f.name: f.metadata["check"] for f in dataclasses.fields(cls) if "check" in f.metadata}
+    """The config keys of a spec record (spec.py), in order, with their checks."""
+    return cls.__config_fields__
 
 
 class Section(Field):
     """A mapping with a fixed set of keys; unknown keys are errors with a suggestion.
 
-    The keys are the config fields of the dataclass `table` (or a dict of fields for a mapping
+    The keys are the config keys of the record class `table` (or a dict of fields for a mapping
     that is resolved into something else, like one entry of model.layers). `check` returns a
-    plain dict; spec.build turns the resolved dict into the frozen dataclass.
+    plain dict; spec.build turns the resolved dict into the frozen record.
     """
 
     def __init__(self, table, help="", nullable=False, default_none=False, required=()):

@@ -10,7 +10,6 @@ mode) and returns a new frozen spec. Errors of either stage name the file and li
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +67,7 @@ def load_spec(path: Path | str | None = None, overrides: list[str] | None = None
     _check_data(c["data"], base_dir, check_files, origins)
     _resolve_model(c["model"], base_dir, check_files, origins)
     _resolve_optimizer(c["optimizer"], origins)
-    spec = replace(build(Spec, c), source=source, base_dir=base_dir, origins=origins.freeze())
+    spec = build(Spec, c).replace(source=source, base_dir=base_dir, origins=origins.freeze())
     _check_train(spec, origins)
     return spec
 
@@ -302,8 +301,8 @@ def resolve_data(spec: Spec, task: str, n_classes: int) -> Spec:
             raise origins.error(("train", "early_stopping", "monitor"), f"is {es.monitor}, but this is a {task} "
                                 f"task; use {', '.join(watchable[:-1])} or {watchable[-1]}")
         if es.mode == "auto":
-            es = replace(es, mode="max" if higher_is_better(es.monitor) else "min")
-    return spec.replace(data=replace(spec.data, task=task), train=replace(t, loss=loss, early_stopping=es))
+            es = es.replace(mode="max" if higher_is_better(es.monitor) else "min")
+    return spec.replace(data=spec.data.replace(task=task), train=t.replace(loss=loss, early_stopping=es))
 
 
 def resolved_yaml(spec: Spec) -> str:

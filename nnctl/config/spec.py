@@ -1,20 +1,19 @@
-"""The experiment spec as frozen, typed dataclasses; each config key is declared once, here.
+"""The experiment spec as frozen, typed records; each config key is declared once, here.
 
-A config key is a dataclass field whose metadata holds its `check` (fields.py): the check gives
-its default, its help, its validation and its JSON Schema, and the annotation gives its type in
-the loaded spec. Loading (load.py) validates and resolves plain dicts, then `build` freezes them:
-mappings become read-only, lists become tuples, and nothing changes a spec afterwards (a stage
-that resolves more, like the data-dependent task and loss, makes a new spec with `replace`).
+A config key is an annotated class attribute whose value is `key(check)` (fields.py): the check
+gives its default, its help, its validation and its JSON Schema, and the annotation gives its type
+in the loaded spec. Loading (load.py) validates and resolves plain dicts, then `build` freezes
+them: mappings become read-only, lists become tuples, and nothing changes a spec afterwards (a
+stage that resolves more, like the data-dependent task and loss, makes a new one with `replace`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping as MappingType
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from nnctl.config.fields import (
     MAX_UNITS,
@@ -41,9 +40,70 @@ if TYPE_CHECKING:
     from nnctl.nn.model import LayerDef
 
 
+try:
+    from typing import dataclass_transform
+except ImportError:  # Python 3.10: type checkers then see plain classes
+    def dataclass_transform(**kwargs):
+        return lambda f: f
+
+
+class _Key:
+    __slots__ = ("check",)
+
+    def __init__(self, check: Field):
+        self.check = check
+
+
 def key(check: Field) -> Any:
-    """A config key of a spec dataclass: `check` is the one description of it."""
-    return field(metadata={"check": check})
+    """A config key of a spec record: `check` is the one description of it."""
+    return _Key(check)
+
+
+@dataclass_transform(frozen_default=True, field_specifiers=(key,))
+def record(cls):
+    """Make `cls` a frozen record, as @dataclass(frozen=True) would: a keyword constructor, read-only
+    attributes, equality by its config keys, a repr and `replace`. Its config keys are the attributes
+    declared with `key(...)`; other annotated attributes with a default (where the spec came from)
+    are carried along but not compared. Written out because generating nine frozen dataclasses
+    costs 4 ms of every nnctl start-up, and this costs nothing."""
+    cls.__config_fields__ = {n: v.check for n, v in vars(cls).items() if isinstance(v, _Key)}
+    cls.__record_extras__ = {n: vars(cls)[n] for n in cls.__annotations__
+                             if n not in cls.__config_fields__ and n in vars(cls)}
+    for name in cls.__config_fields__:
+        delattr(cls, name)
+    for name, method in (("__init__", _init), ("__setattr__", _frozen), ("__delattr__", _frozen), ("__eq__", _eq),
+                         ("__repr__", _repr), ("replace", _replace)):
+        setattr(cls, name, method)
+    cls.__hash__ = None  # it holds read-only mappings, which do not hash
+    return cls
+
+
+def _init(self, **values):
+    names = self.__config_fields__
+    if set(values) - set(names) - set(self.__record_extras__) or set(names) - set(values):
+        raise TypeError(f"{type(self).__name__} takes exactly the keys {', '.join(names)}; got {', '.join(values)}")
+    for name, default in self.__record_extras__.items():
+        object.__setattr__(self, name, values.get(name, default))
+    for name in names:
+        object.__setattr__(self, name, values[name])
+
+
+def _frozen(self, name, value=None):
+    raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}: a loaded spec is frozen")
+
+
+def _eq(self, other) -> bool:
+    return type(self) is type(other) and all(getattr(self, n) == getattr(other, n) for n in self.__config_fields__)
+
+
+def _repr(self) -> str:
+    return f"{type(self).__name__}({', '.join(f'{n}={getattr(self, n)!r}' for n in self.__config_fields__)})"
+
+
+def _replace(self, **changes):
+    """A copy with some keys changed."""
+    return type(self)(**{**{n: getattr(self, n) for n in [*self.__record_extras__, *self.__config_fields__]},
+                         **changes})
 
 
 # ------------------------------------------------------------------------------------ choices
@@ -93,14 +153,14 @@ _MODEL_LEVEL = layer_fields(model_level=True)
 
 
 # ------------------------------------------------------------------------------------ sections
-@dataclass(frozen=True)
+@record
 class SplitSpec:
     val: float = key(Num(0.2, "fraction of rows for validation", ge=0, lt=1))
     test: float = key(Num(0.2, "fraction of rows for the held-out test set", ge=0, lt=1))
     stratify: bool = key(Bool(True, "keep class proportions in every split (classification only)"))
 
 
-@dataclass(frozen=True)
+@record
 class DataSpec:
     source: str = key(Text(None, "sklearn:<name> (offline toy data) or a path to a .csv, relative to the config"))
     options: MappingType[str, Any] = key(Mapping("options of the sklearn:<name> dataset (see `nnctl datasets`)"))
@@ -120,7 +180,7 @@ class DataSpec:
         return self.source[len("sklearn:"):] if self.source.startswith("sklearn:") else None
 
 
-@dataclass(frozen=True)
+@record
 class ModelSpec:
     hidden: tuple[int, ...] | None = key(IntList(None, "hidden layer sizes, e.g. [16, 16]; [] is logistic/linear "
                                                        "regression", nullable=True))
@@ -154,9 +214,8 @@ class ModelSpec:
         return out
 
 
-@dataclass(frozen=True)
-class ScheduleSpec:
-    """A learning-rate schedule: its name, warmup epochs and its own options."""
+class ScheduleSpec(NamedTuple):
+    """A learning-rate schedule: its name, warmup epochs and its own options (immutable)."""
 
     name: str
     warmup_epochs: int
@@ -166,7 +225,7 @@ class ScheduleSpec:
         return {"name": self.name, "warmup_epochs": self.warmup_epochs, **plain(self.options)}
 
 
-@dataclass(frozen=True)
+@record
 class OptimizerSpec:
     name: str = key(Choice(_names("nnctl.nn.optimizers", "OPTIMIZERS"), "adam",
                            "gradient-descent update rule (torch.optim semantics)"))
@@ -178,7 +237,7 @@ class OptimizerSpec:
     clip_grad_norm: float | None = key(Num(None, "clip the global gradient norm to this value", gt=0, nullable=True))
 
 
-@dataclass(frozen=True)
+@record
 class EarlyStoppingSpec:
     monitor: str = key(Choice(MONITORS, "val_loss", "metric to watch"))
     mode: str = key(Choice(("auto", "min", "max"), "auto", "auto: max for accuracy/r2, min otherwise"))
@@ -187,7 +246,7 @@ class EarlyStoppingSpec:
     restore_best: bool = key(Bool(True, "keep the weights of the best epoch"))
 
 
-@dataclass(frozen=True)
+@record
 class TrainSpec:
     epochs: int = key(Num(100, "passes over the training data", integer=True, ge=1, le=10_000_000))
     gd: str = key(Choice(GD, "minibatch", "batch: all rows per step; stochastic: one row; minibatch: batch_size "
@@ -212,7 +271,7 @@ class TrainSpec:
         return {"batch": n_rows, "stochastic": 1, "minibatch": min(self.batch_size, n_rows)}[self.gd]
 
 
-@dataclass(frozen=True)
+@record
 class SweepSpec:
     grid: MappingType[str, Any] = key(Mapping("key -> list of values; the sweep runs their product, e.g. "
                                               "{optimizer.lr: [0.1, 0.01]}"))
@@ -222,7 +281,7 @@ class SweepSpec:
     seeds: int = key(Num(1, "replicates of every point, with seeds seed, seed+1, ...", integer=True, ge=1))
 
 
-@dataclass(frozen=True)
+@record
 class Spec:
     """A validated, resolved experiment: every key present, every `auto` the loader could settle
     settled (task and loss need the data: `load.resolve_data` makes the spec that has them)."""
@@ -236,17 +295,13 @@ class Spec:
     train: TrainSpec = key(Section(TrainSpec, "the training loop"))
     sweep: SweepSpec | None = key(Section(SweepSpec, "used by nnctl sweep only; nnctl train ignores it",
                                           default_none=True, nullable=True))
-    source: str = field(default="<config>", compare=False)  # the file it came from, for messages
-    base_dir: Path = field(default=Path("."), compare=False)  # relative paths are relative to this
-    origins: Origins | None = field(default=None, compare=False, repr=False)  # lines and --set of every key
+    source: str = "<config>"  # the file it came from, for messages
+    base_dir: Path = Path(".")  # relative paths are relative to this
+    origins: Origins | None = None  # the line or --set of every key, for errors found later
 
     def to_config(self) -> dict:
         """The config as plain data, as the run's config.yaml holds it."""
         return _plain_fields(self)
-
-    def replace(self, **changes) -> Spec:
-        """A copy with some top-level sections replaced (dataclasses.replace)."""
-        return dataclasses.replace(self, **changes)
 
 
 SCHEMA = Section(Spec, required=("data",))
@@ -285,7 +340,7 @@ def plain(value):
     """Frozen spec data back to plain YAML data (dicts and lists)."""
     if hasattr(value, "to_config"):
         return value.to_config()
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+    if hasattr(value, "__config_fields__") and not isinstance(value, type):
         return _plain_fields(value)
     if isinstance(value, MappingType):
         return {k: plain(v) for k, v in value.items()}

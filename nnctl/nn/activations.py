@@ -9,34 +9,24 @@ receives the cache `(Z, A)` and dL/dA and returns dL/dZ. `out=` buffers are opti
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from dataclasses import dataclass
-from types import MappingProxyType
 
 import numpy as np
 
-from nnctl.registry import Registry, require
+from nnctl.registry import Component, Registry, require
 
 ACTIVATIONS = Registry("activation")
 
 
-class Activation:
-    """Base: identity-width activations (maxout overrides `pieces`).
-
-    Every entry is a frozen dataclass whose fields are its options, so an activation holds no
-    state, compares by value, and one object can serve any number of layers and models.
+class Activation(Component):
+    """Base: identity-width activations (maxout overrides `pieces`). An activation holds only its
+    options (immutable), so one object can serve any number of layers and models.
     """
 
     init_family = "xavier"
     pieces = 1  # columns of Z per output unit
     relu_like = False  # "dead unit" means never positive (diagnostics)
     bounds: tuple[float, float] | None = None  # for saturation diagnostics
-
-    @property
-    def options(self) -> MappingProxyType:
-        """The options it was built with (its fields), as the resolved config records them."""
-        return MappingProxyType({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
 
     def forward(self, Z, out=None):
         raise NotImplementedError
@@ -56,7 +46,6 @@ def _sigmoid(Z, out=None):
 
 
 @ACTIVATIONS.register("linear")
-@dataclass(frozen=True)
 class Linear(Activation):
     """A = Z. A network of linear layers is one linear map: it can only draw straight boundaries."""
 
@@ -71,7 +60,6 @@ class Linear(Activation):
 
 
 @ACTIVATIONS.register("sigmoid")
-@dataclass(frozen=True)
 class Sigmoid(Activation):
     """A = 1 / (1 + exp(-Z)); dA/dZ = A (1 - A), at most 0.25, so deep sigmoid nets vanish."""
 
@@ -87,7 +75,6 @@ class Sigmoid(Activation):
 
 
 @ACTIVATIONS.register("tanh")
-@dataclass(frozen=True)
 class Tanh(Activation):
     """A = tanh(Z); dA/dZ = 1 - A^2."""
 
@@ -103,7 +90,6 @@ class Tanh(Activation):
 
 
 @ACTIVATIONS.register("relu")
-@dataclass(frozen=True)
 class ReLU(Activation):
     """A = max(Z, 0); gradient 1 where Z > 0 and 0 elsewhere (torch's choice at 0)."""
 
@@ -118,14 +104,14 @@ class ReLU(Activation):
 
 
 @ACTIVATIONS.register("leaky_relu")
-@dataclass(frozen=True)
 class LeakyReLU(Activation):
     """A = Z for Z > 0, alpha * Z otherwise (torch's negative_slope, default 0.01)."""
 
     init_family = "he"
     relu_like = True
 
-    alpha: float = 0.01
+    def __init__(self, alpha: float = 0.01):
+        self._set_options(alpha=alpha)
 
     def forward(self, Z, out=None):
         return _store(np.where(Z > 0, Z, self.alpha * Z), out)
@@ -135,13 +121,13 @@ class LeakyReLU(Activation):
 
 
 @ACTIVATIONS.register("elu")
-@dataclass(frozen=True)
 class ELU(Activation):
     """A = Z for Z > 0, alpha (exp(Z) - 1) otherwise; dA/dZ = A + alpha on the negative side."""
 
     init_family = "he"
 
-    alpha: float = 1.0
+    def __init__(self, alpha: float = 1.0):
+        self._set_options(alpha=alpha)
 
     def forward(self, Z, out=None):
         neg = self.alpha * np.expm1(np.minimum(Z, 0.0))
@@ -152,7 +138,6 @@ class ELU(Activation):
 
 
 @ACTIVATIONS.register("relu6")
-@dataclass(frozen=True)
 class ReLU6(ReLU):
     """A = min(max(Z, 0), 6); gradient 1 strictly inside (0, 6), as torch's hardtanh. A ReLU (He init,
     dead when never positive) clipped at 6."""
@@ -165,7 +150,6 @@ class ReLU6(ReLU):
 
 
 @ACTIVATIONS.register("swish")
-@dataclass(frozen=True)
 class Swish(Activation):
     """A = Z * sigmoid(Z) (torch's SiLU); dA/dZ = s (1 + Z (1 - s))."""
 
@@ -186,7 +170,6 @@ def _softplus(Z):
 
 
 @ACTIVATIONS.register("mish")
-@dataclass(frozen=True)
 class Mish(Activation):
     """A = Z * tanh(softplus(Z)); dA/dZ = t + Z (1 - t^2) sigmoid(Z)."""
 
@@ -207,16 +190,14 @@ _SQRT_2PI = math.sqrt(2.0 * math.pi)
 
 
 @ACTIVATIONS.register("gelu")
-@dataclass(frozen=True)
 class GELU(Activation):
     """A = Z * Phi(Z) (exact, erf); approximate: tanh uses torch's tanh formula."""
 
     init_family = "he"
 
-    approximate: str = "none"
-
-    def __post_init__(self):
-        require(self.approximate in ("none", "tanh"), f"approximate must be 'none' or 'tanh'; got {self.approximate!r}")
+    def __init__(self, approximate: str = "none"):
+        require(approximate in ("none", "tanh"), f"approximate must be 'none' or 'tanh'; got {approximate!r}")
+        self._set_options(approximate=approximate)
 
     def forward(self, Z, out=None):
         if self.approximate == "tanh":
@@ -245,7 +226,6 @@ _SELU_SCALE = 1.0507009873554804934193349852946
 
 
 @ACTIVATIONS.register("selu")
-@dataclass(frozen=True)
 class SELU(Activation):
     """A = scale * (Z if Z > 0 else alpha (exp(Z) - 1)); pair with lecun_normal init."""
 
@@ -261,12 +241,11 @@ class SELU(Activation):
 
 
 @ACTIVATIONS.register("softplus")
-@dataclass(frozen=True)
 class Softplus(Activation):
     """A = log(1 + exp(beta Z)) / beta, and Z itself where beta Z > threshold (torch)."""
 
-    beta: float = 1.0
-    threshold: float = 20.0
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0):
+        self._set_options(beta=beta, threshold=threshold)
 
     def forward(self, Z, out=None):
         bz = self.beta * Z
@@ -278,16 +257,14 @@ class Softplus(Activation):
 
 
 @ACTIVATIONS.register("maxout")
-@dataclass(frozen=True)
 class Maxout(Activation):
     """Unit j is the max over columns j*k ... j*k+k-1 of Z (k = pieces); Z is (n, units*k)."""
 
     init_family = "he"
 
-    pieces: int = 2
-
-    def __post_init__(self):
-        require(self.pieces >= 1, f"pieces must be an integer >= 1; got {self.pieces}")
+    def __init__(self, pieces: int = 2):
+        require(pieces >= 1, f"pieces must be an integer >= 1; got {pieces}")
+        self._set_options(pieces=pieces)
 
     def forward(self, Z, out=None):
         n, width = Z.shape

@@ -8,7 +8,7 @@ in the normalization.
 - layer: statistics over the features of each row (one group).
 - group: statistics over each group of `width / groups` features of each row.
 
-A norm object holds only its hyperparameters (frozen), so one object can serve any number of models. It
+A norm object holds only its hyperparameters (immutable), so one object can serve any number of models. It
 declares the per-column arrays it needs and the model owns them: `parameters()` (trained, in the
 flat parameter vector) and `buffers()` (running statistics: state, not parameters). `forward` and
 `backward` receive them as dicts keyed by those names.
@@ -16,27 +16,17 @@ flat parameter vector) and `buffers()` (running statistics: state, not parameter
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
-from types import MappingProxyType
-
 import numpy as np
 
-from nnctl.registry import Registry, require
+from nnctl.registry import Component, Registry, require
 
 NORMS = Registry("norm")
 
 
-class Norm:
-    """Base: a learned per-column scale and shift, no running state. Every entry is a frozen
-    dataclass whose init fields are its options."""
+class Norm(Component):
+    """Base: a learned per-column scale and shift, no running state."""
 
     needs_batch_stats = False  # statistics over a batch's rows: every training step needs >= 2 rows
-
-    @property
-    def options(self) -> MappingProxyType:
-        """The options it was built with, as the resolved config records them."""
-        return MappingProxyType({f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init})
 
     def check_width(self, width: int) -> None:
         """ValueError if this norm cannot normalise a layer with `width` columns."""
@@ -60,18 +50,15 @@ class Norm:
 
 
 @NORMS.register("batch")
-@dataclass(frozen=True)
 class BatchNorm(Norm):
     """Batch normalization (Ioffe & Szegedy 2015) over the rows of each training batch."""
 
     needs_batch_stats = True
 
-    momentum: float = 0.1
-    eps: float = 1e-5
-
-    def __post_init__(self):
-        require(0.0 <= self.momentum <= 1.0, f"momentum must be in [0, 1]; got {self.momentum}")
-        require(self.eps > 0, f"eps must be > 0; got {self.eps}")
+    def __init__(self, momentum: float = 0.1, eps: float = 1e-5):
+        require(0.0 <= momentum <= 1.0, f"momentum must be in [0, 1]; got {momentum}")
+        require(eps > 0, f"eps must be > 0; got {eps}")
+        self._set_options(momentum=momentum, eps=eps)
 
     def buffers(self):
         return {"running_mean": 0.0, "running_var": 1.0}
@@ -123,16 +110,13 @@ class BatchNorm(Norm):
 
 
 @NORMS.register("group")
-@dataclass(frozen=True)
 class GroupNorm(Norm):
     """Group normalization (Wu & He 2018): each row's features in `groups` equal groups."""
 
-    groups: int = 4
-    eps: float = 1e-5
-
-    def __post_init__(self):
-        require(self.groups >= 1, f"groups must be an integer >= 1; got {self.groups}")
-        require(self.eps > 0, f"eps must be > 0; got {self.eps}")
+    def __init__(self, groups: int = 4, eps: float = 1e-5):
+        require(groups >= 1, f"groups must be an integer >= 1; got {groups}")
+        require(eps > 0, f"eps must be > 0; got {eps}")
+        self._set_options(groups=groups, eps=eps)
 
     def check_width(self, width):
         if width % self.groups:
@@ -166,8 +150,8 @@ class GroupNorm(Norm):
 
 
 @NORMS.register("layer")
-@dataclass(frozen=True)
 class LayerNorm(GroupNorm):
     """Layer normalization (Ba et al. 2016): all features of each row, i.e. group norm with 1 group."""
 
-    groups: int = field(default=1, init=False)
+    def __init__(self, eps: float = 1e-5):
+        super().__init__(groups=1, eps=eps)

@@ -14,7 +14,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -33,8 +33,9 @@ CHECKPOINT_SECONDS = 1.0
 THREADS_MIN_MACS = 10_000_000
 
 
-@dataclass
-class FitResult:
+class FitResult(NamedTuple):
+    """How training ended."""
+
     status: str  # completed | early_stopped | stopped_at_loss | diverged | interrupted
     rows: list[dict]
     best: dict | None

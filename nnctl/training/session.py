@@ -192,7 +192,7 @@ def execute(run: RunDir, lock: RunLock, trainer: Trainer, summary: dict,
             signals.finishing = True
             if result.status == "interrupted":
                 checkpoints.write(trainer)  # the exact position, mid-epoch if need be
-                result.message += f"; continue with: nnctl resume {run.path}"
+                result = result._replace(message=f"{result.message}; continue with: nnctl resume {run.path}")
             run.write_npz(RunDir.WEIGHTS, model.state_arrays())
             summary.update(status=result.status, message=result.message, best=result.best,
                            weights_epoch=result.weights_epoch, train_time_s=trainer.train_seconds,
