@@ -45,6 +45,18 @@ def test_the_spec_is_frozen_all_the_way_down():
     assert c.optimizer.options["betas"] == (0.8, 0.9)
 
 
+def test_a_spec_crosses_processes_intact():
+    """Pickled (multiprocessing, Dask) or deep-copied, a spec is equal to itself and still frozen."""
+    import copy
+    import pickle
+
+    spec = spec_of(model={"layers": [{"units": 4, "norm": "batch"}]}, optimizer={"schedule": "cosine"})
+    for again in (pickle.loads(pickle.dumps(spec)), copy.deepcopy(spec)):
+        assert again == spec and resolved_yaml(again) == resolved_yaml(spec)
+        with pytest.raises(TypeError):
+            again.data.options["n_samples"] = 5
+
+
 def test_specs_compare_by_value():
     data = {"model": {"layers": [{"units": 4, "activation": "leaky_relu", "norm": "group",
                                   "norm_options": {"groups": 2}}]}}

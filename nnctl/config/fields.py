@@ -10,7 +10,6 @@ and its schema are one declaration.
 from __future__ import annotations
 
 import math
-from types import MappingProxyType
 from typing import Any
 
 from nnctl.errors import ConfigError, did_you_mean
@@ -19,6 +18,19 @@ from nnctl.registry import type_name
 # YAML 1.1 reads these unquoted words as booleans; a string field that receives a boolean says so.
 _YAML_BOOL_WORDS = "yes/no/on/off/true/false"
 MAX_UNITS = 1 << 16  # a layer wider than this is a typo, and would exhaust memory before saying so
+
+
+class FrozenDict(dict):
+    """A dict that refuses changes: the mappings of a loaded spec. (Unlike mappingproxy, it pickles
+    and deep-copies, so a spec can cross to another process.)"""
+
+    def _read_only(self, *args, **kwargs):
+        raise TypeError("a loaded spec is frozen: this mapping is read-only")
+
+    __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _read_only
+
+    def __reduce__(self):
+        return type(self), (dict(self),)
 
 
 # ------------------------------------------------------------------------------------ where values come from
@@ -32,7 +44,7 @@ class Origins:
 
     def freeze(self) -> Origins:
         """Read-only from here on (the loaded spec keeps it for located errors)."""
-        self.lines, self.overrides = MappingProxyType(self.lines), MappingProxyType(self.overrides)
+        self.lines, self.overrides = FrozenDict(self.lines), FrozenDict(self.overrides)
         return self
 
     def where(self, path: tuple) -> str:

@@ -1,8 +1,8 @@
 """The experiment spec as frozen, typed records; each config key is declared once, here.
 
-A config key is an annotated class attribute whose value is `key(check)` (fields.py): the check
-gives its default, its help, its validation and its JSON Schema, and the annotation gives its type
-in the loaded spec. Loading (load.py) validates and resolves plain dicts, then `build` freezes
+A config key is an annotated attribute of a `Record` whose value is `key(check)` (fields.py): the
+check gives its default, its help, its validation and its JSON Schema, and the annotation gives its
+type in the loaded spec. Loading (load.py) validates and resolves plain dicts, then `build` freezes
 them: mappings become read-only, lists become tuples, and nothing changes a spec afterwards (a
 stage that resolves more, like the data-dependent task and loss, makes a new one with `replace`).
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping as MappingType
 from pathlib import Path
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from nnctl.config.fields import (
@@ -22,6 +21,7 @@ from nnctl.config.fields import (
     Column,
     ColumnList,
     Field,
+    FrozenDict,
     IntList,
     ListOf,
     Mapping,
@@ -41,8 +41,10 @@ if TYPE_CHECKING:
 
 
 try:
-    from typing import dataclass_transform
+    from typing import Self, dataclass_transform
 except ImportError:  # Python 3.10: type checkers then see plain classes
+    Self = Any
+
     def dataclass_transform(**kwargs):
         return lambda f: f
 
@@ -59,51 +61,54 @@ def key(check: Field) -> Any:
     return _Key(check)
 
 
-@dataclass_transform(frozen_default=True, field_specifiers=(key,))
-def record(cls):
-    """Make `cls` a frozen record, as @dataclass(frozen=True) would: a keyword constructor, read-only
-    attributes, equality by its config keys, a repr and `replace`. Its config keys are the attributes
-    declared with `key(...)`; other annotated attributes with a default (where the spec came from)
-    are carried along but not compared. Written out because generating nine frozen dataclasses
-    costs 4 ms of every nnctl start-up, and this costs nothing."""
-    cls.__config_fields__ = {n: v.check for n, v in vars(cls).items() if isinstance(v, _Key)}
-    cls.__record_extras__ = {n: vars(cls)[n] for n in cls.__annotations__
-                             if n not in cls.__config_fields__ and n in vars(cls)}
-    for name in cls.__config_fields__:
-        delattr(cls, name)
-    for name, method in (("__init__", _init), ("__setattr__", _frozen), ("__delattr__", _frozen), ("__eq__", _eq),
-                         ("__repr__", _repr), ("replace", _replace)):
-        setattr(cls, name, method)
-    cls.__hash__ = None  # it holds read-only mappings, which do not hash
-    return cls
+@dataclass_transform(kw_only_default=True, frozen_default=True, field_specifiers=(key,))
+class Record:
+    """Base of the spec sections: frozen records, as @dataclass(frozen=True, kw_only=True) would make
+    them (a keyword constructor, read-only attributes, equality by value, a repr and `replace`), but
+    without generating code at import: nine frozen dataclasses cost 4 ms of every nnctl start-up.
 
+    A subclass's config keys are the attributes declared with `key(...)`; its other annotated
+    attributes (where a spec came from) are carried along, default None, and not compared."""
 
-def _init(self, **values):
-    names = self.__config_fields__
-    if set(values) - set(names) - set(self.__record_extras__) or set(names) - set(values):
-        raise TypeError(f"{type(self).__name__} takes exactly the keys {', '.join(names)}; got {', '.join(values)}")
-    for name, default in self.__record_extras__.items():
-        object.__setattr__(self, name, values.get(name, default))
-    for name in names:
-        object.__setattr__(self, name, values[name])
+    __config_fields__: dict[str, Field] = {}
+    __record_extras__: dict[str, Any] = {}
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.__config_fields__ = {n: v.check for n, v in vars(cls).items() if isinstance(v, _Key)}
+        cls.__record_extras__ = {n: vars(cls).get(n) for n in cls.__annotations__ if n not in cls.__config_fields__}
+        for name in cls.__config_fields__:
+            delattr(cls, name)
 
-def _frozen(self, name, value=None):
-    raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}: a loaded spec is frozen")
+    def __init__(self, **values):
+        names, extras = self.__config_fields__, self.__record_extras__
+        if set(values) - set(names) - set(extras) or set(names) - set(values):
+            raise TypeError(f"{type(self).__name__} takes the keys {', '.join(names)}; got {', '.join(values)}")
+        for name, default in extras.items():
+            object.__setattr__(self, name, values.get(name, default))
+        for name in names:
+            object.__setattr__(self, name, values[name])
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}: a loaded spec is frozen")
 
-def _eq(self, other) -> bool:
-    return type(self) is type(other) and all(getattr(self, n) == getattr(other, n) for n in self.__config_fields__)
+    def __delattr__(self, name: str) -> None:
+        self.__setattr__(name, None)
 
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in self.__config_fields__)
 
-def _repr(self) -> str:
-    return f"{type(self).__name__}({', '.join(f'{n}={getattr(self, n)!r}' for n in self.__config_fields__)})"
+    __hash__ = None  # it holds mappings, which do not hash
 
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{n}={getattr(self, n)!r}' for n in self.__config_fields__)})"
 
-def _replace(self, **changes):
-    """A copy with some keys changed."""
-    return type(self)(**{**{n: getattr(self, n) for n in [*self.__record_extras__, *self.__config_fields__]},
-                         **changes})
+    def replace(self, **changes: Any) -> Self:
+        """A copy with some keys changed."""
+        values = {n: getattr(self, n) for n in [*self.__record_extras__, *self.__config_fields__]}
+        return type(self)(**{**values, **changes})
 
 
 # ------------------------------------------------------------------------------------ choices
@@ -153,15 +158,13 @@ _MODEL_LEVEL = layer_fields(model_level=True)
 
 
 # ------------------------------------------------------------------------------------ sections
-@record
-class SplitSpec:
+class SplitSpec(Record):
     val: float = key(Num(0.2, "fraction of rows for validation", ge=0, lt=1))
     test: float = key(Num(0.2, "fraction of rows for the held-out test set", ge=0, lt=1))
     stratify: bool = key(Bool(True, "keep class proportions in every split (classification only)"))
 
 
-@record
-class DataSpec:
+class DataSpec(Record):
     source: str = key(Text(None, "sklearn:<name> (offline toy data) or a path to a .csv, relative to the config"))
     options: MappingType[str, Any] = key(Mapping("options of the sklearn:<name> dataset (see `nnctl datasets`)"))
     target: str | int | None = key(Column(None, "CSV target column name or index (default: the last column)",
@@ -180,8 +183,7 @@ class DataSpec:
         return self.source[len("sklearn:"):] if self.source.startswith("sklearn:") else None
 
 
-@record
-class ModelSpec:
+class ModelSpec(Record):
     hidden: tuple[int, ...] | None = key(IntList(None, "hidden layer sizes, e.g. [16, 16]; [] is logistic/linear "
                                                        "regression", nullable=True))
     # resolved: every hidden layer, whether written as `hidden` (the shorthand) or `layers`
@@ -225,8 +227,7 @@ class ScheduleSpec(NamedTuple):
         return {"name": self.name, "warmup_epochs": self.warmup_epochs, **plain(self.options)}
 
 
-@record
-class OptimizerSpec:
+class OptimizerSpec(Record):
     name: str = key(Choice(_names("nnctl.nn.optimizers", "OPTIMIZERS"), "adam",
                            "gradient-descent update rule (torch.optim semantics)"))
     lr: float = key(Num("auto", "learning rate; auto = torch.optim's default for the optimizer", gt=0, auto=True))
@@ -237,8 +238,7 @@ class OptimizerSpec:
     clip_grad_norm: float | None = key(Num(None, "clip the global gradient norm to this value", gt=0, nullable=True))
 
 
-@record
-class EarlyStoppingSpec:
+class EarlyStoppingSpec(Record):
     monitor: str = key(Choice(MONITORS, "val_loss", "metric to watch"))
     mode: str = key(Choice(("auto", "min", "max"), "auto", "auto: max for accuracy/r2, min otherwise"))
     patience: int = key(Num(10, "epochs without improvement before stopping", integer=True, ge=1))
@@ -246,8 +246,7 @@ class EarlyStoppingSpec:
     restore_best: bool = key(Bool(True, "keep the weights of the best epoch"))
 
 
-@record
-class TrainSpec:
+class TrainSpec(Record):
     epochs: int = key(Num(100, "passes over the training data", integer=True, ge=1, le=10_000_000))
     gd: str = key(Choice(GD, "minibatch", "batch: all rows per step; stochastic: one row; minibatch: batch_size "
                                           "rows"))
@@ -271,8 +270,7 @@ class TrainSpec:
         return {"batch": n_rows, "stochastic": 1, "minibatch": min(self.batch_size, n_rows)}[self.gd]
 
 
-@record
-class SweepSpec:
+class SweepSpec(Record):
     grid: MappingType[str, Any] = key(Mapping("key -> list of values; the sweep runs their product, e.g. "
                                               "{optimizer.lr: [0.1, 0.01]}"))
     random: int = key(Num(0, "random points drawn from space", integer=True, ge=0))
@@ -281,8 +279,7 @@ class SweepSpec:
     seeds: int = key(Num(1, "replicates of every point, with seeds seed, seed+1, ...", integer=True, ge=1))
 
 
-@record
-class Spec:
+class Spec(Record):
     """A validated, resolved experiment: every key present, every `auto` the loader could settle
     settled (task and loss need the data: `load.resolve_data` makes the spec that has them)."""
 
@@ -328,9 +325,9 @@ def build(cls, values: dict):
 
 
 def freeze(value):
-    """Plain data made read-only: dicts -> mappingproxy, lists -> tuples (recursively)."""
+    """Plain data made read-only: dicts -> FrozenDict, lists -> tuples (recursively)."""
     if isinstance(value, dict):
-        return MappingProxyType({k: freeze(v) for k, v in value.items()})
+        return FrozenDict({k: freeze(v) for k, v in value.items()})
     if isinstance(value, (list, tuple)):
         return tuple(freeze(v) for v in value)
     return value
