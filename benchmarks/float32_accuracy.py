@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from benchmarks import example_configs
 
 
 def final_metric(config: Path, dtype: str) -> tuple[str, float, int, str]:
@@ -42,10 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--configs", help="comma-separated config names (default: every configs/*.yaml)")
     parser.add_argument("--tolerance", type=float, help="largest allowed difference (default: 1 val row / 0.01)")
     args = parser.parse_args(argv)
-    paths = sorted((REPO / "configs").glob("*.yaml"))
-    if args.configs:
-        wanted = set(args.configs.split(","))
-        paths = [p for p in paths if p.stem in wanted]
+    paths = example_configs(args.configs)
     print(f"{'config':<15} {'metric':<13} {'float32':>8} {'float64':>8} {'diff':>8}  verdict   (seconds)")
     failed = 0
     for path in paths:

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
+from benchmarks import example_configs
+
 DTYPES = ("float32", "float64")
 
 
@@ -57,10 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON document {config: {dtype: sha256}}")
     parser.add_argument("--check", type=Path, help="compare with a JSON document written by --json")
     args = parser.parse_args(argv)
-    paths = sorted((REPO / "configs").glob("*.yaml"))
-    if args.configs:
-        wanted = set(args.configs.split(","))
-        paths = [p for p in paths if p.stem in wanted]
+    paths = example_configs(args.configs)
     expected = json.loads(args.check.read_text()) if args.check else None
     result: dict[str, dict[str, str]] = {}
     differ = 0

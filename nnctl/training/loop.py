@@ -155,7 +155,7 @@ class Trainer:
         t0 = time.perf_counter()
         if not batches.mid_epoch:
             self._start_epoch()
-        dropout_rng = self.rngs["dropout"]
+        dropout_rng, predict = self.rngs["dropout"], model.loss.predict
         for Xb, Yb, yb in batches:
             Z, cache = model.forward(Xb, train=True, rng=dropout_rng)
             loss, dZ = model.loss.value_and_grad(Z, Yb)
@@ -165,7 +165,7 @@ class Trainer:
             if not (math.isfinite(loss) and math.isfinite(sq)):
                 raise Diverged(batches.step, loss, sq, lr, self.epoch_seconds + time.perf_counter() - t0,
                                layer=first_nonfinite(model.params.grads))
-            meter.add(loss, Z, Yb, yb, model.loss.predict)  # training metrics of this forward pass, dropout on
+            meter.add(loss, Z, Yb, yb, predict)  # training metrics of this forward pass, dropout on
             if clip is not None:
                 # torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is < 1
                 coef = clip / (math.sqrt(sq) + 1e-6)
