@@ -5,7 +5,7 @@ Writes a CSV of 1,000,000 rows x 20 numeric feature columns + an integer label (
 `%.6g` numbers, about 185 MB) into a temporary folder, or to `--csv PATH` if that does not exist
 yet (and keeps it there for the next run: PATH must be a file this script wrote). Then it measures:
 
-- load time: nnctl's CSV loader (`nnctl.data.reading.load_csv`, parsing to float32 as float32 training
+- load time: nnctl's loading of a data file (read, typed, encoded to float32 as float32 training
   does) against pandas' `read_csv` (default options, if pandas is installed) in interleaved
   rounds; target: nnctl at most 2x pandas;
 - peak memory: the peak resident set size (ru_maxrss of the child process, interpreter included)
@@ -47,10 +47,19 @@ def write_csv(path: Path, rows: int, seed: int = 0) -> None:
     os.replace(tmp, path)
 
 
-def time_loads(path: Path, rounds: int) -> dict[str, list[float]]:
-    from nnctl.data.reading import load_csv
+def nnctl_load(path: Path, dtype, **data):
+    """What `nnctl train` does to a data file before splitting: read, type, encode (all rows as training)."""
+    from nnctl.config.load import load_spec
+    from nnctl.data.sources import load_dataset
 
-    loaders = {"nnctl load_csv": lambda: load_csv(path, "label", None, "classification", dtype=np.float32)}
+    spec = load_spec(data={"data": {"source": str(path), "target": "label", **data}})
+    ds = load_dataset(spec.data, dtype)
+    ds.encode(spec.data, np.arange(len(ds.y)), dtype)
+    return ds
+
+
+def time_loads(path: Path, rounds: int) -> dict[str, list[float]]:
+    loaders = {"nnctl load_csv": lambda: nnctl_load(path, np.float32)}
     try:
         import pandas as pd
 

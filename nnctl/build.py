@@ -18,7 +18,7 @@ from nnctl.config.spec import Spec
 from nnctl.data.preprocess import Preprocessor, fit_preprocessor
 from nnctl.data.sources import Dataset, load_dataset
 from nnctl.data.split import split_indices
-from nnctl.errors import RunDirError
+from nnctl.errors import DataError, RunDirError
 from nnctl.files import read_npz
 from nnctl.nn.losses import LOSSES
 from nnctl.nn.model import MLP, LayerDef
@@ -84,6 +84,8 @@ def prepare(spec: Spec) -> Prepared:
     train, val, test = split_indices(len(ds.y), stratify_y, s.val, s.test, s.stratify, rngs["split"],
                                      spec.data.source)
     split = {"train": train, "val": val, "test": test}
+    check_split(ds, split, s)
+    ds.encode(spec.data, train, dtype)
     pre = fit_preprocessor(spec.data.preprocess, ds.X, spec.data.pca_components, rows=train)
     loss = LOSSES.get(spec.train.loss)
     model = build_model(spec, pre.n_outputs, loss.n_outputs(ds.n_classes, ds.n_targets))
@@ -100,6 +102,23 @@ def prepare(spec: Spec) -> Prepared:
     ds.n_features = ds.X.shape[1]
     ds.X = None  # the raw features are not needed once split and transformed: free them for training
     return Prepared(spec, ds, split, pre, model, X, Y, y, rngs)
+
+
+def check_split(ds, split: dict, s) -> None:
+    """DataError for a val or test part that is asked for but empty, or a class with < 2 training rows."""
+    for part, share in (("val", s.val), ("test", s.test)):
+        n = len(split[part])
+        if share > 0 and (n == 0 or (ds.task == "regression" and n < 2)):
+            raise DataError(f"{ds.source}: data.split.{part} is {share}, but the {part} part gets {n} row"
+                            f"{'s' * (n != 1)} of {len(ds.y)}{' (r2 needs 2)' if n == 1 else ''}; use more rows, "
+                            f"a larger share, or 0 to have no {part} part")
+    if ds.task == "classification":
+        counts = np.bincount(ds.y[split["train"]], minlength=ds.n_classes)
+        small = [(ds.class_names[k], int(c)) for k, c in enumerate(counts) if c < 2]
+        if small:
+            listed = ", ".join(f"{name!r} ({c})" for name, c in small[:5])
+            raise DataError(f"{ds.source}: class{'es' * (len(small) > 1)} with fewer than 2 training rows: "
+                            f"{listed}; each class needs at least 2. Add rows, merge rare classes, or drop them")
 
 
 def load_weights_into(model: MLP, path: Path, what: str) -> None:

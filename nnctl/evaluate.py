@@ -36,6 +36,7 @@ class LoadedRun:
     feature_names: list[str]
     target_name: str | None
     summary: dict
+    id_name: str | None = None
 
     def logits(self, X_raw: np.ndarray) -> np.ndarray:
         """Inference-mode logits for raw feature rows: the run's preprocessing, then the network."""
@@ -67,6 +68,10 @@ def load_run(path: Path | str) -> LoadedRun:
         columns = json.loads(str(pre_arrays["columns"]))
         feature_names = [str(f) for f in pre_arrays["feature_names"]]
         target_name = str(pre_arrays["target_name"]) or None
+        id_name = str(pre_arrays["id_name"]) if "id_name" in pre_arrays else None
+        if not isinstance(columns, list) or not all(isinstance(c, dict) and "name" in c and "kind" in c
+                                                     for c in columns):
+            raise ValueError("columns is not a list of column encodings")
     except (KeyError, ValueError) as exc:
         raise RunDirError(f"{run.file(RunDir.PREPROCESS)}: damaged or from another tool ({exc})") from None
     weights = read_npz(run.file(RunDir.WEIGHTS), "weights file")
@@ -79,7 +84,16 @@ def load_run(path: Path | str) -> LoadedRun:
         model.load_state_arrays(weights)
     except ValueError as exc:
         raise RunDirError(f"{run.file(RunDir.WEIGHTS)}: {exc}") from None
-    return LoadedRun(run, spec, model, pre, task, classes, columns, feature_names, target_name, summary)
+    return LoadedRun(run, spec, model, pre, task, classes, columns, feature_names, target_name, summary,
+                     id_name or None)
+
+
+def read_input(loaded: LoadedRun, path: Path, need_target: bool):
+    """An eval/predict input file encoded as the run's training data (roles.encode_input)."""
+    from nnctl.data.roles import encode_input
+
+    return encode_input(Path(path), loaded.spec.data, loaded.columns, loaded.target_name, loaded.classes,
+                        need_target, loaded.id_name)
 
 
 def score_rows(loaded: LoadedRun, X_raw: np.ndarray, y: np.ndarray) -> dict:
@@ -109,10 +123,9 @@ def evaluate_run(path: Path | str, data: Path | None = None) -> dict:
         notes += split_notes
         split = "test"
     else:
-        from nnctl.data.columns import encode_csv
-
-        X_raw, y, _, _ = encode_csv(Path(data), loaded.columns, loaded.target_name, loaded.classes,
-                                    need_target=True)
+        rows = read_input(loaded, Path(data), need_target=True)
+        X_raw, y = rows.X, rows.y
+        notes += rows.notes
         source, split = str(Path(data).resolve()), "csv"
     if len(y) == 0:
         raise DataError(f"{loaded.run.path}: the test split is empty (data.split.test is 0); pass --data CSV")
@@ -147,23 +160,33 @@ def _test_split(loaded: LoadedRun):
     if len(test) and int(test.max()) >= len(ds.y):
         raise DataError(f"{d.source}: has {len(ds.y)} rows now, but the run's test split refers to row "
                         f"{int(test.max())}; the data changed since training")
-    return ds.X[test], ds.y[test], d.source, notes
+    report: dict = {}
+    X = ds.features_of(test, loaded.columns, report)
+    for name, info in report.get("unknown_levels", {}).items():
+        notes.append(f"column {name!r}: {info['rows']} test row{'s' * (info['rows'] != 1)} with a value not seen "
+                     f"in training, encoded as all zeros")
+    return X, ds.y[test], d.source, notes
 
 
 # ------------------------------------------------------------------------------------ prediction
-def predict_csv(path: Path | str, input_csv: Path, proba: bool = False) -> tuple[list[str], list[list[str]]]:
-    """Predictions for the rows of `input_csv`: (header, rows) of the output table.
+def predict_csv(path: Path | str, input_csv: Path, proba: bool = False
+                ) -> tuple[list[str], list[list[str]], list[str]]:
+    """Predictions for the rows of `input_csv`: (header, rows, notes) of the output table.
 
-    The output repeats the input columns, then `prediction` (original label names for
-    classification) and, with `proba`, one `p_<class>` column per class.
-    """
-    from nnctl.data.columns import encode_csv
+    The output repeats the input columns as written, then `prediction` (original label names for
+    classification) and, with `proba`, one `p_<class>` column per class. Rows skipped by the
+    run's missing-value policy (data.missing: drop) are left out, and said in the notes."""
+    from nnctl.data.reading import read_table
 
     loaded = load_run(path)
-    X_raw, _, header, rows = encode_csv(Path(input_csv), loaded.columns, loaded.target_name, loaded.classes,
-                                        need_target=False)
+    inp = read_input(loaded, Path(input_csv), need_target=False)
+    d = loaded.spec.data
+    cells = read_table(Path(input_csv), d.delimiter, d.decimal, d.header, d.na_values, text=True)
+    header = cells.names
+    columns = [cells.columns[n] for n in header]
+    rows = [[c[i] for c in columns] for i in inp.rows]
     model = loaded.model
-    Z = loaded.logits(X_raw)
+    Z = loaded.logits(inp.X)
     out_header = list(header)
     if loaded.task == "classification":
         labels = [loaded.classes[i] for i in model.loss.predict(Z)]
@@ -182,4 +205,4 @@ def predict_csv(path: Path | str, input_csv: Path, proba: bool = False) -> tuple
         names = ["prediction"] if P.shape[1] == 1 else [f"prediction_{k}" for k in range(P.shape[1])]
         out_header += names
         out_rows = [[*r, *(repr(float(v)) for v in p)] for r, p in zip(rows, P)]
-    return out_header, out_rows
+    return out_header, out_rows, inp.notes

@@ -341,8 +341,8 @@ def test_csv_target_by_index_and_features(tmp_path):
 
 
 @pytest.mark.parametrize("csv_text,extra,message", [
-    (IRIS_LIKE.replace("\n1,", "\n,", 1), "", "line 3, column 'a': missing value"),
-    (IRIS_LIKE.replace("\n2,1,red,emu", "\n2,1,red", 1), "", "line 4: expected 4 columns (as in the header), found 3"),
+    (IRIS_LIKE.replace("\n1,", "\n,", 1), "", "'a': 1 missing (first at line 3)"),
+    (IRIS_LIKE.replace("\n2,1,red,emu", "\n2,1,red", 1), "", "line 4: expected 4 fields (as in the header), found 3"),
     (IRIS_LIKE, ", target: species", "no column 'species' for data.target"),
     (IRIS_LIKE.replace("\n2,1,", "\n2,x1,", 1), "", "line 4, column 'b': expected a number, found 'x1'"),
     ("a,b\n" + "".join(f"{i},1\n" for i in range(20)), "", "target column 'b' has the same value (1) in every row"),

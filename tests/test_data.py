@@ -8,7 +8,6 @@ import pytest
 from nnctl.config.load import load_spec
 from nnctl.data.builtins import BUILTINS
 from nnctl.data.preprocess import fit_preprocessor
-from nnctl.data.reading import load_csv
 from nnctl.data.sources import load_dataset
 from nnctl.data.split import split_indices
 from nnctl.errors import DataError
@@ -72,6 +71,13 @@ def data_spec(**data):
     return load_spec(data={"data": data}).data
 
 
+def load_encoded(data_section):
+    """A data file's Dataset with its encoding fitted on every row (as if all were training rows)."""
+    ds = load_dataset(data_section)
+    ds.encode(data_section, np.arange(len(ds.y)))
+    return ds
+
+
 def write(tmp_path, text):
     p = tmp_path / "d.csv"
     p.write_text(text)
@@ -80,7 +86,7 @@ def write(tmp_path, text):
 
 def test_csv_numeric_labels_sort_numerically_and_quotes(tmp_path):
     p = write(tmp_path, 'x,"name, with comma",y\n1,a,10\n2,b,2\n3,a,10\n4,"b",2\n5,a,1\n')
-    ds = load_dataset(data_spec(source=str(p), target="y"))
+    ds = load_encoded(data_spec(source=str(p), target="y", task="classification"))
     assert ds.task == "classification" and ds.class_names == ["1", "2", "10"]
     assert ds.y.tolist() == [2, 1, 2, 1, 0]
     assert ds.feature_names == ["x", "name, with comma=a", "name, with comma=b"]
@@ -94,7 +100,7 @@ def test_csv_float_target_is_regression(tmp_path):
 
 def test_csv_header_only(tmp_path):
     with pytest.raises(DataError, match="no data rows"):
-        load_csv(write(tmp_path, "a,b\n"), None, None, "auto")
+        load_dataset(data_spec(source=str(write(tmp_path, "a,b\n"))))
 
 
 @pytest.mark.parametrize("name", sorted(BUILTINS))

@@ -114,7 +114,6 @@ def test_binary_proba_has_both_classes(tmp_path):
 
 @pytest.mark.parametrize("text,message", [
     ("sepal_length,sepal_width,petal_length\n1,2,3\n", "missing column 'petal_width'"),
-    ("sepal_length,sepal_width,petal_length,petal_width,color\n1,2,3,4,red\n", "unexpected column 'color'"),
     ("sepal_length,sepal_width,petal_length,petal_width\n1,2,x,4\n", "line 2, column 'petal_length': expected a "
      "number"),
 ])
@@ -123,6 +122,18 @@ def test_predict_bad_input_exits_2(iris_run, tmp_path, text, message):
     src.write_text(text)
     out = run("predict", iris_run, src)
     assert out.exit_code == 2 and message in out.stderr
+
+
+def test_predict_ignores_extra_columns_with_a_note_and_repeats_them(iris_run, tmp_path):
+    src = tmp_path / "new.csv"
+    src.write_text("row_id,sepal_length,sepal_width,petal_length,petal_width,color\n"
+                   "a7,5.1,3.5,1.4,0.2,red\nb8,6.7,3.0,5.2,2.3,blue\n")
+    out = run("predict", iris_run, src)
+    assert out.exit_code == 0, out.stderr
+    assert "not used by the model, ignored: 'row_id', 'color'" in out.stderr
+    rows = list(csv.DictReader(io.StringIO(out.stdout)))
+    assert [r["row_id"] for r in rows] == ["a7", "b8"] and [r["color"] for r in rows] == ["red", "blue"]
+    assert [r["prediction"] for r in rows] == ["setosa", "virginica"]
 
 
 def test_eval_on_a_csv_and_unknown_labels(iris_run, tmp_path):

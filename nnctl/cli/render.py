@@ -43,6 +43,15 @@ def wrote(path) -> None:
     stderr().print(f"wrote {escape(str(path))}")
 
 
+def data_notes(info: dict) -> None:
+    """What loading the data decided: the task and why, dropped rows, date and id columns."""
+    data = info.get("data") or {}
+    if data.get("task_reason"):
+        stderr().print(f"data: {info['task']} ({data['task_reason']})", markup=False, highlight=False)
+    for note in data.get("notes") or []:
+        stderr().print(f"data: {note}", markup=False, highlight=False)
+
+
 def finding(f: dict, console: Console, explain_hint: bool = True) -> None:
     """One finding: code, epoch, what was seen, why it matters, what to try."""
     when = f" (epoch {f['epoch']})" if f.get("epoch") else ""

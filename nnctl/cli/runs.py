@@ -69,9 +69,12 @@ def predict(
     import csv
     import io
 
+    from nnctl.cli import render
     from nnctl.evaluate import predict_csv
 
-    header, rows = predict_csv(run_dir, input_csv, proba=proba)
+    header, rows, notes = predict_csv(run_dir, input_csv, proba=proba)
+    for note in notes:
+        render.stderr().print(f"note: {note}", markup=False, highlight=False)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
@@ -79,8 +82,6 @@ def predict(
     if output is None:
         sys.stdout.write(buf.getvalue())
         return
-    from nnctl.cli import render
-
     write_output(output, buf.getvalue())
     render.stderr().print(f"wrote {len(rows)} predictions to {render.escape(str(output))}")
 

@@ -84,8 +84,13 @@ def _run_training(start, quiet: bool, json_out: bool) -> None:
         if not quiet:
             render.finding(f, progress.console)
 
+    def on_start(info: dict) -> None:
+        if not quiet and not info.get("resumed_from"):
+            render.data_notes(info)
+        progress.start(info)
+
     try:
-        result = start(on_start=progress.start, on_epoch=progress.update, on_finding=on_finding)
+        result = start(on_start=on_start, on_epoch=progress.update, on_finding=on_finding)
     except NnctlError as exc:
         if json_out and exc.run_dir is not None:  # --json: stdout is always one JSON document
             from nnctl.runs import RunDir, read_summary

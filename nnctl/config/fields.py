@@ -264,46 +264,6 @@ class IntList(Field):
         return {"type": "array", "items": {"type": "integer", "minimum": self.minimum, "maximum": self.maximum}}
 
 
-class Column(Field):
-    """A CSV column: its header name or a 0-based index (negative counts from the end)."""
-
-    def check_value(self, value, path, origins):
-        if isinstance(value, bool) or not isinstance(value, (str, int)):
-            raise origins.error(path, f"must be a column name or index; {got(value)}")
-        return value
-
-    def value_schema(self):
-        return {"type": ["string", "integer"]}
-
-
-class ColumnList(Field):
-    def check_value(self, value, path, origins):
-        if not isinstance(value, list) or not value:
-            raise origins.error(path, f"must be a non-empty list of column names or indices; {got(value)}")
-        for i, v in enumerate(value):
-            Column().check_value(v, (*path, i), origins)
-        if len({repr(v) for v in value}) != len(value):
-            raise origins.error(path, "lists a column twice")
-        return list(value)
-
-    def value_schema(self):
-        return {"type": "array", "items": {"type": ["string", "integer"]}, "minItems": 1}
-
-
-class PcaComponents(Field):
-    def check_value(self, value, path, origins):
-        if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
-            return value
-        if isinstance(value, float) and 0 < value <= 1:
-            return value
-        raise origins.error(path, f"must be an integer >= 1 (components) or a variance fraction in (0, 1]; "
-                                  f"{got(value)}")
-
-    def value_schema(self):
-        return {"anyOf": [{"type": "integer", "minimum": 1},
-                          {"type": "number", "exclusiveMinimum": 0, "maximum": 1}]}
-
-
 def config_fields(cls) -> dict[str, Field]:
     """The config keys of a spec record (spec.py), in order, with their checks."""
     return cls.__config_fields__

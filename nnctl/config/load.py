@@ -127,9 +127,12 @@ def _check_data(d: dict, base_dir: Path, check_files: bool, origins: Origins) ->
             raise origins.error(("data", "source"), f"names an unknown built-in dataset {name!r}"
                                 f"{did_you_mean(name, BUILTINS)}; `nnctl datasets` lists them")
         entry = BUILTINS[name]
-        for key in ("target", "features"):
-            if d[key] is not None:
-                raise origins.error(("data", key), f"applies to CSV files only, not to {source}")
+        from nnctl.config.spec import DataSpec, config_fields
+
+        fields = config_fields(DataSpec)
+        for key in DataSpec.FILE_KEYS:
+            if d[key] != fields[key].fill_default():
+                raise origins.error(("data", key), f"applies to data files only, not to {source}")
         for key, value in d["options"].items():
             if key not in entry.options:
                 valid = ", ".join(entry.options) or "none"
@@ -145,15 +148,15 @@ def _check_data(d: dict, base_dir: Path, check_files: bool, origins: Origins) ->
         d["options"] = {**entry.options, **d["options"]}
     else:
         if d["options"]:
-            raise origins.error(("data", "options"), "applies to sklearn: datasets only; a CSV takes target, "
-                                "features and task")
+            raise origins.error(("data", "options"), "applies to sklearn: datasets only; a data file takes "
+                                "target, features, ignore, id, delimiter, ... (see `nnctl schema`)")
         p = _relative_to(source, base_dir)
         if check_files and not p.exists():
             hint = " (built-in datasets are written sklearn:<name>)" if "/" not in source and "." not in source \
                 else ""
             raise origins.error(("data", "source"), f"file not found: {p}{hint}")
         if check_files and p.is_dir():
-            raise origins.error(("data", "source"), f"is a directory, not a CSV file: {p}")
+            raise origins.error(("data", "source"), f"is a directory, not a data file: {p}")
         d["source"] = str(p.resolve())  # absolute: the run dir's config.yaml must find it too
     s = d["split"]
     if s["val"] + s["test"] >= 0.9:

@@ -14,12 +14,11 @@ from collections.abc import Mapping as MappingType
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from nnctl.config.datafields import ClassWeight, Column, ColumnList, Delimiter, NaValues, PcaComponents
 from nnctl.config.fields import (
     MAX_UNITS,
     Bool,
     Choice,
-    Column,
-    ColumnList,
     Field,
     FrozenDict,
     IntList,
@@ -27,7 +26,6 @@ from nnctl.config.fields import (
     Mapping,
     Num,
     Origins,
-    PcaComponents,
     ScheduleField,
     Section,
     Text,
@@ -164,18 +162,57 @@ class SplitSpec(Record):
     stratify: bool = key(Bool(True, "keep class proportions in every split (classification only)"))
 
 
+class ImputeSpec(Record):
+    numeric: str = key(Choice(("median", "mean", "zero"), "median", "value for a missing number, from the training "
+                                                                     "rows"))
+    categorical: str = key(Choice(("most_frequent", "missing"), "most_frequent",
+                                  "most_frequent training level, or 'missing': a level of its own"))
+    indicator: bool = key(Bool(False, "add a 0/1 column per imputed column saying the value was missing"))
+
+
+class CategoricalSpec(Record):
+    max_levels: int = key(Num(100, "a string column with more training levels stops the run (an id? free text?)",
+                              integer=True, ge=1, le=100_000))
+    min_frequency: int = key(Num(1, "levels seen in fewer training rows share one 'other' column", integer=True,
+                                 ge=1))
+    unknown: str = key(Choice(("ignore", "error"), "ignore", "a level not seen in training: ignore (all zeros, "
+                                                               "counted and reported) or error"))
+
+
 class DataSpec(Record):
-    source: str = key(Text(None, "sklearn:<name> (offline toy data) or a path to a .csv, relative to the config"))
+    source: str = key(Text(None, "sklearn:<name> (offline toy data) or a data file (.csv .tsv .txt, optionally "
+                                 ".gz .bz2 .xz .zip; .parquet), relative to the config"))
     options: MappingType[str, Any] = key(Mapping("options of the sklearn:<name> dataset (see `nnctl datasets`)"))
-    target: str | int | None = key(Column(None, "CSV target column name or index (default: the last column)",
+    target: str | int | None = key(Column(None, "file: target column name or index (default: the last column)",
                                           nullable=True))
-    features: tuple[str | int, ...] | None = key(ColumnList(None, "CSV feature columns (default: all but the "
-                                                                  "target)", nullable=True))
-    task: str = key(Choice(("auto", "classification", "regression"), "auto", "auto guesses from the target"))
+    features: tuple[str | int, ...] | None = key(ColumnList(None, "file: feature columns (default: all but the "
+                                                                  "target, id and ignore)", nullable=True))
+    ignore: tuple[str | int, ...] = key(ColumnList([], "file: columns never used (free text, row numbers, leaks)",
+                                                   allow_empty=True))
+    id: str | int | None = key(Column(None, "file: a column naming each row: never a feature; carried to "
+                                            "predict's output", nullable=True))
+    delimiter: str = key(Delimiter("auto", "file: auto (sniffed among , ; tab | and runs of spaces) or one "
+                                           "character; ' ' means runs of spaces"))
+    decimal: str = key(Choice((".", ","), ".", "file: the decimal mark of numbers"))
+    header: bool = key(Bool(True, "file: the first row names the columns; false: columns are c0, c1, ..."))
+    na_values: str | tuple[str, ...] = key(NaValues("auto", "file: strings that mean missing; auto: empty, NA, "
+                                                            "N/A, NaN, nan, null, None, ?, -"))
+    missing: str = key(Choice(("error", "drop", "impute"), "error", "missing values: stop (listing them), drop "
+                                                                    "the rows, or impute from the training rows"))
+    impute: ImputeSpec = key(Section(ImputeSpec, "how missing features are filled when missing: impute"))
+    categorical: CategoricalSpec = key(Section(CategoricalSpec, "string feature columns (one-hot encoded)"))
+    dates: str = key(Choice(("expand", "ignore", "error"), "expand", "date columns: expand to year, month, day, "
+                                                                     "weekday, day of year; ignore; or error"))
+    target_scale: str = key(Choice(("auto", "none"), "auto", "regression: auto standardizes the target on the "
+                                                             "training rows (metrics in original units)"))
+    task: str = key(Choice(("auto", "classification", "regression"), "auto", "auto guesses from the target "
+                                                                             "(and says why)"))
     split: SplitSpec = key(Section(SplitSpec, "train/val/test fractions"))
     preprocess: str = key(Choice(PREPROCESS, "standardize", "input preprocessing, fitted on the training split"))
     pca_components: int | float | None = key(PcaComponents(None, "pca/whiten: a count, or a variance fraction "
                                                                  "in (0, 1]", nullable=True))
+
+    FILE_KEYS = ("target", "features", "ignore", "id", "delimiter", "decimal", "header", "na_values")
 
     @property
     def builtin(self) -> str | None:
@@ -253,6 +290,8 @@ class TrainSpec(Record):
     batch_size: int = key(Num(32, "rows per step for gd: minibatch", integer=True, ge=1))
     loss: str = key(Choice(_names("nnctl.nn.losses", "LOSSES", ("auto",)), "auto",
                            "auto: cross_entropy (multi-class), bce (binary), mse (regression)"))
+    class_weight: str | MappingType[str, float] = key(ClassWeight("none", "classification: none, balanced "
+                                                                           "(n / (k n_c)), or {label: weight}"))
     shuffle: bool = key(Bool(True, "reshuffle the training rows every epoch"))
     early_stopping: EarlyStoppingSpec | None = key(Toggle(
         Section(EarlyStoppingSpec), "stop when the monitored metric stops improving (null: off; true: defaults)"))

@@ -1,22 +1,40 @@
-"""Columns: numeric or categorical (one-hot), missing values, and encoding new rows as training did."""
+"""Columns: what each one is (numeric, categorical, date), missing values, and the encoding that
+turns raw columns into the feature matrix, fitted on the training rows only.
+
+`infer_kind` decides a column's kind from its raw values (a text column whose values are all
+numbers is numeric; a mostly-numeric one with stray text is an error naming the line). `fit_encoders`
+learns, from the training rows, the levels of each categorical column, the fill value of each
+column with missing values and which date parts to expand. An `Encoding` is stored in
+preprocess.npz as JSON and applied unchanged to val/test rows and to `eval`/`predict` input.
+"""
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
+import re
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from nnctl.data.reading import RawColumn, Table
 from nnctl.errors import DataError
 
-MISSING = {"", "na", "n/a", "nan", "null", "none", "?", "-"}
+DATE_PARTS = ("year", "month", "day", "weekday", "dayofyear")
+OTHER = "(other)"
+MISSING_LEVEL = "(missing)"
+_ISO_DATE = re.compile(r"^\d{4}([-/])\d{2}\1\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$")
 
 
-def is_missing(cell: str) -> bool:
-    return cell.strip().lower() in MISSING
+def fmt_number(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else repr(float(v))
 
 
-def to_float(cell: str) -> float | None:
+def to_float(cell: str, decimal: str = ".") -> float | None:
+    """A finite number written in `cell`, or None."""
+    if decimal == ",":
+        if "." in cell:
+            return None
+        cell = cell.replace(",", ".")
     try:
         v = float(cell)
     except ValueError:
@@ -24,105 +42,343 @@ def to_float(cell: str) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def parse_column(path, name, cells, target=False):
-    """Classify a column as numeric or categorical; error on missing values and stray junk."""
-    numbers: list[float | None] = []
-    for line, cell in cells:
-        if is_missing(cell):
-            raise DataError(f"{path}, line {line}, column {name!r}: missing value ({cell.strip() or 'empty'})"
-                            + ("; every row needs a target" if target else "; fill or drop the row"))
-        numbers.append(to_float(cell))
-    n_numeric = sum(v is not None for v in numbers)
-    if n_numeric == len(numbers):
-        return "numeric", numbers, None
-    if n_numeric * 2 > len(numbers):  # mostly numbers: the text cells are junk, not categories
-        line, cell = next((ln, c) for (ln, c), v in zip(cells, numbers) if v is None)
-        raise DataError(f"{path}, line {line}, column {name!r}: expected a number, found {cell.strip()!r}")
-    values = [c.strip() for _, c in cells]
-    return "categorical", values, sorted(set(values))
+# ------------------------------------------------------------------------------------ kinds
+def as_numbers(col: RawColumn, decimal: str = ".") -> RawColumn | None:
+    """A text column whose every value is a number, as a number column (else None)."""
+    if col.kind == "number" or col.kind == "empty":
+        return col
+    if col.kind != "text":
+        return None
+    values = [to_float(v, decimal) for v in col.levels]
+    if any(v is None for v in values):
+        return None
+    lookup = np.array([*values, np.nan])  # code -1 -> NaN
+    return RawColumn(col.name, "number", lookup[col.values])
 
 
-def fmt_number(v: float) -> str:
-    return str(int(v)) if float(v).is_integer() else repr(float(v))
+def as_dates(col: RawColumn) -> RawColumn | None:
+    """A text column whose every value is an ISO date (or date-time), as a date column (else None)."""
+    if col.kind == "date":
+        return col
+    if col.kind != "text" or not col.levels or not all(_ISO_DATE.match(v) for v in col.levels):
+        return None
+    try:
+        parsed = np.array([np.datetime64(v[:19].replace(" ", "T").replace("/", "-"), "s") for v in col.levels]
+                          + [np.datetime64("NaT")],
+                          dtype="datetime64[s]")
+    except ValueError:
+        return None
+    return RawColumn(col.name, "date", parsed[col.values])
 
 
-def encode_csv(path: Path, columns: list[dict], target_name: str | None, class_names: list[str] | None,
-               need_target: bool) -> tuple[np.ndarray, np.ndarray | None, list[str], list[list[str]]]:
-    """Encode a CSV's rows exactly as the training data was encoded (same columns, same one-hot).
-
-    Returns (X raw features (n, d), y (class indices or values) or None, header, rows).
-    Missing feature columns, unexpected columns, unseen categories and unknown labels are
-    DataErrors naming the column and line.
-    """
-    from nnctl.data.reading import read_csv_table
-
-    header, rows = read_csv_table(path)
-    if not rows:
-        raise DataError(f"{path}: no data rows after the header")
-    names = [c["name"] for c in columns]
-    missing = [n for n in names if n not in header]
-    if missing:
-        raise DataError(f"{path}: missing column{'s' if len(missing) > 1 else ''} "
-                        f"{', '.join(repr(m) for m in missing)} (the model was trained on: {', '.join(names)})")
-    has_target = bool(target_name) and target_name in header
-    if need_target and not has_target:
-        raise DataError(f"{path}: no target column {target_name!r}; evaluation needs the true values")
-    extra = [h for h in header if h not in names and h != target_name]
-    if extra:
-        raise DataError(f"{path}: unexpected column{'s' if len(extra) > 1 else ''} "
-                        f"{', '.join(repr(e) for e in extra)} (the model was trained on: {', '.join(names)}"
-                        f"{'; target ' + repr(target_name) if target_name else ''})")
-    blocks = []
-    for col in columns:
-        i = header.index(col["name"])
-        cells = [(ln, r[i]) for ln, r in rows]
-        if col["kind"] == "numeric":
-            values = []
-            for ln, cell in cells:
-                if is_missing(cell):
-                    raise DataError(f"{path}, line {ln}, column {col['name']!r}: missing value")
-                v = to_float(cell)
-                if v is None:
-                    raise DataError(f"{path}, line {ln}, column {col['name']!r}: expected a number, found "
-                                    f"{cell.strip()!r}")
-                values.append(v)
-            blocks.append(np.asarray(values, dtype=np.float64)[:, None])
+def infer_kind(col: RawColumn, table: Table, decimal: str = ".") -> RawColumn:
+    """The column as number, date or text; DataError for a mostly-numeric column with stray text."""
+    if col.kind != "text":
+        return col
+    numeric = as_numbers(col, decimal)
+    if numeric is not None:
+        return numeric
+    dates = as_dates(col)
+    if dates is not None:
+        return dates
+    if decimal == "." and as_numbers(col, ",") is not None:
+        row = int(np.flatnonzero(col.values >= 0)[0])
+        raise DataError(f"{table.path}, {table.where(row)}, column {col.name!r}: expected a number, found "
+                        f"{col.levels[col.values[row]]!r}; numbers with a decimal comma need data.decimal: ','")
+    is_num = np.array([to_float(v, decimal) is not None for v in col.levels] + [False])
+    present = col.values >= 0
+    n_num = int(np.count_nonzero(is_num[col.values] & present))
+    if n_num * 2 > int(np.count_nonzero(present)):  # mostly numbers: the text cells are junk, not categories
+        row = int(np.flatnonzero(~is_num[col.values] & present)[0])
+        cell = col.levels[col.values[row]]
+        hint = ""
+        if decimal == "." and re.fullmatch(r"[+-]?\d+,\d+", cell):
+            hint = "; numbers with a decimal comma need data.decimal: ','"
         else:
-            cats = col["categories"]
-            index = {c: k for k, c in enumerate(cats)}
-            block = np.zeros((len(rows), len(cats)))
-            for r, (ln, cell) in enumerate(cells):
-                k = index.get(cell.strip())
-                if k is None:
-                    raise DataError(f"{path}, line {ln}, column {col['name']!r}: category {cell.strip()!r} was "
-                                    f"not seen in training (known: {', '.join(cats)})")
-                block[r, k] = 1.0
-            blocks.append(block)
-    X = np.hstack(blocks) if blocks else np.zeros((len(rows), 0))
-    y = None
-    if has_target and need_target:  # predict ignores a target column: new rows often have no label yet
-        t = header.index(target_name)
-        cells = [(ln, r[t]) for ln, r in rows]
-        if class_names is not None:
-            index = {c: k for k, c in enumerate(class_names)}
-            y = np.empty(len(rows), dtype=np.int64)
-            for r, (ln, cell) in enumerate(cells):
-                label = cell.strip()
-                if label not in index:  # numeric labels: "1.0" is class "1"
-                    v = to_float(label)
-                    label = fmt_number(v) if v is not None else label
-                if label not in index:
-                    raise DataError(f"{path}, line {ln}, column {target_name!r}: label {cell.strip()!r} is not "
-                                    f"one of the trained classes ({', '.join(class_names)})")
-                y[r] = index[label]
-        else:
-            values = []
-            for ln, cell in cells:
-                v = to_float(cell)
-                if v is None:
-                    raise DataError(f"{path}, line {ln}, column {target_name!r}: expected a number, found "
-                                    f"{cell.strip()!r}")
-                values.append(v)
-            y = np.asarray(values, dtype=np.float64)
-    return X, y, header, [r for _, r in rows]
+            hint = f"; if {cell!r} means missing, list it in data.na_values"
+        raise DataError(f"{table.path}, {table.where(row)}, column {col.name!r}: expected a number, found "
+                        f"{cell!r}{hint}")
+    return col
 
+
+def likely_row_id(col: RawColumn) -> bool:
+    """All distinct integers in row order (0, 1, 2, ... or any strictly increasing integers)."""
+    v = col.values
+    if col.kind != "number" or len(v) < 10 or col.has_missing():
+        return False
+    head = v[:256]  # most columns fail on their first rows: no pass over the whole column
+    if not (np.all(np.mod(head, 1) == 0) and np.all(np.diff(head) > 0)):
+        return False
+    return bool(np.all(np.mod(v, 1) == 0) and np.all(np.diff(v) > 0))
+
+
+# ------------------------------------------------------------------------------------ encoders
+@dataclass
+class ColumnEncoder:
+    """How one input column becomes feature columns; fitted on the training rows."""
+
+    name: str
+    kind: str  # numeric | categorical | date
+    fill: float | str | list | None = None  # numeric: a number; categorical: a level; date: one per part
+    indicator: bool = False  # one more 0/1 column: the value was missing
+    levels: list[str] = field(default_factory=list)  # categorical: one column each, sorted
+    other: list[str] = field(default_factory=list)  # categorical: rare training levels, sharing "(other)"
+    unknown: str = "ignore"  # categorical: a level not seen in training -> all zeros (ignore) or error
+
+    @property
+    def width(self) -> int:
+        base = {"numeric": 1, "date": len(DATE_PARTS)}.get(self.kind)
+        if base is None:
+            base = len(self.levels) + bool(self.other)
+        return base + self.indicator
+
+    def feature_names(self) -> list[str]:
+        if self.kind == "numeric":
+            out = [self.name]
+        elif self.kind == "date":
+            out = [f"{self.name}.{p}" for p in DATE_PARTS]
+        else:
+            out = [f"{self.name}={lv}" for lv in self.levels] + ([f"{self.name}={OTHER}"] if self.other else [])
+        return out + ([f"{self.name}.missing"] if self.indicator else [])
+
+    def to_json(self) -> dict:
+        out: dict = {"name": self.name, "kind": self.kind}
+        if self.fill is not None:
+            out["fill"] = self.fill
+        if self.indicator:
+            out["indicator"] = True
+        if self.kind == "categorical":
+            out.update(categories=self.levels, other=self.other, unknown=self.unknown)
+        return out
+
+    @classmethod
+    def from_json(cls, d: dict) -> ColumnEncoder:
+        """From preprocess.npz's `columns`; runs of earlier versions (categories, no unknown) refuse unknowns."""
+        kind = d["kind"]
+        if kind not in ("numeric", "categorical", "date") or not isinstance(d["name"], str):
+            raise ValueError(f"unknown column kind {kind!r}")
+        return cls(d["name"], kind, d.get("fill"), bool(d.get("indicator", False)),
+                   [str(c) for c in d.get("categories", [])], [str(c) for c in d.get("other", [])],
+                   d.get("unknown", "error"))
+
+    # -------------------------------------------------------------------------------- encoding
+    def encode(self, col: RawColumn, out: np.ndarray, report: dict, table: Table, decimal: str = ".") -> None:
+        """Write this column's features for every row of `col` into `out` (n, width)."""
+        col = self._coerce(col, table, decimal)
+        missing = col.missing
+        if self.kind == "numeric":
+            v = col.values
+            out[:, 0] = v if self.fill is None else np.where(missing, self.fill, v)
+        elif self.kind == "date":
+            parts = date_parts(col.values)
+            if self.fill is not None:
+                parts = np.where(missing[:, None], np.asarray(self.fill, dtype=np.float64), parts)
+            out[:, :len(DATE_PARTS)] = parts
+        else:
+            self._encode_levels(col, out, report, table)
+        if self.indicator:
+            out[:, -1] = missing
+        elif self.fill is None and missing.any():  # drop/error policies clear missing rows before this
+            row = int(np.flatnonzero(missing)[0])
+            raise DataError(f"{table.path}, {table.where(row)}, column {self.name!r}: missing value, and the model "
+                            f"was trained without imputation for it (data.missing)")
+
+    def _encode_levels(self, col: RawColumn, out: np.ndarray, report: dict, table: Table) -> None:
+        index = {lv: k for k, lv in enumerate(self.levels)}
+        other_col = len(self.levels) if self.other else None
+        other = set(self.other)
+        # each raw level -> its output column (-1: no column: unknown, or missing without a fill)
+        targets = []
+        unknown = []
+        for lv in col.levels or []:
+            if lv in index:
+                targets.append(index[lv])
+            elif lv in other:
+                targets.append(other_col)
+            else:
+                targets.append(-1)
+                unknown.append(lv)
+        fill = -1
+        if self.fill is not None:
+            fill = index.get(self.fill, other_col if self.fill in other else -1)
+        lookup = np.array([*targets, fill], dtype=np.int64)
+        codes = lookup[col.values]
+        if unknown:
+            is_unknown = np.isin(col.values, [k for k, t in enumerate(targets) if t == -1])
+            n_unknown = int(np.count_nonzero(is_unknown))
+            if n_unknown:
+                if self.unknown == "error":
+                    row = int(np.flatnonzero(is_unknown)[0])
+                    cell = col.levels[col.values[row]]
+                    raise DataError(f"{table.path}, {table.where(row)}, column {self.name!r}: level {cell!r} was "
+                                    f"not seen in training (data.categorical.unknown is error); known: "
+                                    f"{_few(self.levels)}")
+                seen = sorted({col.levels[c] for c in np.unique(col.values[is_unknown])})
+                report.setdefault("unknown_levels", {})[self.name] = {"rows": n_unknown, "levels": seen[:10]}
+        out[:, :self.width - self.indicator] = 0
+        rows = np.flatnonzero(codes >= 0)
+        out[rows, codes[rows]] = 1.0
+
+    def _coerce(self, col: RawColumn, table: Table, decimal: str) -> RawColumn:
+        """The raw column in the kind this encoder expects (input files may be typed differently)."""
+        if self.kind == "numeric" and col.kind != "number":
+            num = as_numbers(col, decimal)
+            if num is None:
+                if col.kind == "text":
+                    bad = np.array([to_float(v, decimal) is None for v in col.levels] + [False])
+                    row = int(np.flatnonzero(bad[col.values])[0])
+                    raise DataError(f"{table.path}, {table.where(row)}, column {self.name!r}: expected a number "
+                                    f"(as in training), found {col.levels[col.values[row]]!r}")
+                raise DataError(f"{table.path}, column {self.name!r}: expected numbers (as in training), found "
+                                f"{_describe(col)}")
+            return num
+        if self.kind == "date" and col.kind != "date":
+            d = as_dates(col) if col.kind == "text" else (col if col.kind == "empty" else None)
+            if d is None:
+                raise DataError(f"{table.path}, column {self.name!r}: expected dates (as in training), found "
+                                f"{_describe(col)}")
+            if d.kind == "empty":
+                return RawColumn(d.name, "date", np.full(len(d.values), np.datetime64("NaT"), dtype="datetime64[s]"))
+            return d
+        if self.kind == "categorical" and col.kind != "text":
+            if col.kind == "number":
+                from nnctl.data.reading import text_column
+
+                v = col.values
+                uniq, codes = np.unique(v[~np.isnan(v)], return_inverse=True)
+                full = np.full(len(v), -1, dtype=np.int64)
+                full[~np.isnan(v)] = codes
+                return text_column(col.name, full, [fmt_number(x) for x in uniq])
+            if col.kind == "empty":
+                return RawColumn(col.name, "text", np.full(len(col.values), -1, dtype=np.int64), [])
+            raise DataError(f"{table.path}, column {self.name!r}: expected text categories (as in training), found "
+                            f"{_describe(col)}")
+        return col
+
+
+def _describe(col: RawColumn) -> str:
+    return {"number": "numbers", "text": "text", "date": "dates", "empty": "no values"}.get(col.kind, col.kind)
+
+
+def _few(items: list[str], n: int = 8) -> str:
+    shown = ", ".join(repr(i) for i in items[:n])
+    return shown + (f", ... ({len(items)} in all)" if len(items) > n else "")
+
+
+def date_parts(values: np.ndarray) -> np.ndarray:
+    """(n, 5) float64: year, month, day, weekday (Monday 0), day of year (1-366); NaN for NaT."""
+    days = values.astype("datetime64[D]")
+    nat = np.isnat(days)
+    safe = np.where(nat, np.datetime64("1970-01-01"), days)
+    y = safe.astype("datetime64[Y]")
+    m = safe.astype("datetime64[M]")
+    out = np.empty((len(values), len(DATE_PARTS)))
+    out[:, 0] = y.astype(np.int64) + 1970
+    out[:, 1] = (m - y).astype(np.int64) + 1
+    out[:, 2] = (safe - m).astype(np.int64) + 1
+    out[:, 3] = (safe.astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday
+    out[:, 4] = (safe - y).astype(np.int64) + 1
+    out[nat] = np.nan
+    return out
+
+
+@dataclass
+class Encoding:
+    """Every input column's encoder, in order: raw table -> feature matrix."""
+
+    encoders: list[ColumnEncoder]
+    decimal: str = "."
+
+    @property
+    def width(self) -> int:
+        return sum(e.width for e in self.encoders)
+
+    def feature_names(self) -> list[str]:
+        return [n for e in self.encoders for n in e.feature_names()]
+
+    def to_json(self) -> list[dict]:
+        return [e.to_json() for e in self.encoders]
+
+    def transform(self, table: Table, dtype=np.float64, report: dict | None = None) -> np.ndarray:
+        """The (n, width) feature matrix of every row of `table`."""
+        report = {} if report is None else report
+        out = np.empty((table.n_rows, self.width), dtype=dtype)
+        at = 0
+        for e in self.encoders:
+            if e.kind == "numeric" and e.fill is None and not e.indicator and table.columns[e.name].kind == "number":
+                v = table.columns[e.name].values
+                if np.isnan(v).any():
+                    e.encode(table.columns[e.name], np.empty((len(v), 1)), report, table, self.decimal)
+                out[:, at] = v  # the common case, with no temporary
+            else:
+                block = np.empty((table.n_rows, e.width))
+                e.encode(table.columns[e.name], block, report, table, self.decimal)
+                out[:, at:at + e.width] = block
+            at += e.width
+        return out
+
+
+def fit_encoders(table: Table, names: list[str], train: np.ndarray, missing: str, impute, categorical,
+                 ) -> list[ColumnEncoder]:
+    """Encoders for the feature columns `names` (already typed by infer_kind), fitted on rows `train`."""
+    out = []
+    for name in names:
+        col = table.columns[name]
+        use_fill = missing == "impute"
+        if col.kind == "number" and not use_fill:  # nothing to learn from the rows
+            out.append(ColumnEncoder(name, "numeric"))
+            continue
+        tr = col.values[train]
+        miss = col.missing[train]
+        indicator = use_fill and impute.indicator and bool(miss.any())
+        if col.kind in ("number", "empty"):
+            fill = None
+            if use_fill:
+                present = tr[~miss]
+                if len(present) == 0:
+                    raise DataError(f"{table.path}, column {name!r}: no value in any training row, so nothing to "
+                                    f"impute from; add it to data.ignore")
+                fill = {"median": float(np.median(present)), "mean": float(np.mean(present)),
+                        "zero": 0.0}[impute.numeric]
+            out.append(ColumnEncoder(name, "numeric", fill, indicator))
+        elif col.kind == "date":
+            fill = None
+            if use_fill:
+                parts = date_parts(tr[~miss])
+                if len(parts) == 0:
+                    raise DataError(f"{table.path}, column {name!r}: no date in any training row; add it to "
+                                    f"data.ignore")
+                fill = [float(v) for v in np.median(parts, axis=0)]
+            out.append(ColumnEncoder(name, "date", fill, indicator))
+        else:
+            out.append(_fit_categorical(table, col, tr, miss, use_fill, impute, categorical, indicator))
+    return out
+
+
+def _fit_categorical(table, col, tr, miss, use_fill, impute, categorical, indicator) -> ColumnEncoder:
+    counts = np.bincount(tr[~miss], minlength=len(col.levels))
+    seen = np.flatnonzero(counts > 0)
+    keep = [col.levels[k] for k in seen if counts[k] >= categorical.min_frequency]
+    rare = [col.levels[k] for k in seen if counts[k] < categorical.min_frequency]
+    if len(keep) > categorical.max_levels:
+        raise DataError(
+            f"{table.path}, column {col.name!r}: {len(keep):,} distinct values in the training rows, more than "
+            f"data.categorical.max_levels ({categorical.max_levels}); an id or free text? Add it to data.ignore "
+            f"or set data.id: {col.name}; or raise data.categorical.max_levels, or group rare values with "
+            f"data.categorical.min_frequency")
+    fill = None
+    if use_fill:
+        if impute.categorical == "missing":
+            fill = MISSING_LEVEL
+            if miss.any() and fill not in keep:
+                keep = sorted([*keep, fill])
+        elif len(seen):
+            fill = col.levels[int(np.argmax(counts))]  # the most frequent (ties: the first in sorted order)
+        else:
+            raise DataError(f"{table.path}, column {col.name!r}: no value in any training row, so nothing to "
+                            f"impute from; add it to data.ignore")
+    return ColumnEncoder(col.name, "categorical", fill, indicator, keep, rare, categorical.unknown)
+
+
+def encoding_from_json(items: list[dict], decimal: str = ".") -> Encoding:
+    return Encoding([ColumnEncoder.from_json(d) for d in items], decimal)

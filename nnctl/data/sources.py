@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,23 +18,37 @@ from nnctl.config.spec import DataSpec
 from nnctl.data.columns import fmt_number
 from nnctl.errors import ConfigError
 
-MAX_AUTO_CLASSES = 20  # integer targets with at most this many values are classes under task: auto
+if TYPE_CHECKING:
+    from nnctl.data.reading import Table
+
+MAX_AUTO_CLASSES = 10  # task: auto takes integer targets with at most this many values as classes ...
+MIN_AUTO_CLASS_ROWS = 5  # ... if every value has at least this many rows
 
 
 @dataclass
 class Dataset:
-    """Features, targets and everything needed to describe and re-encode them."""
+    """Features, targets and everything needed to describe and re-encode them.
 
-    X: np.ndarray  # (n, d) float64, after one-hot encoding
+    A data file's features stay raw columns (`table`) until `encode` fits the column encoders on
+    the training rows and makes X; a built-in dataset has X from the start."""
+
+    X: np.ndarray | None  # (n, d) after encoding (one-hot, dates, imputation): float64 or the training dtype
     y: np.ndarray  # (n,) int class indices, or (n,) / (n, k) float targets
     task: str  # classification | regression
     feature_names: list[str]
     class_names: list[str] | None  # classification: name of class k (output unit k)
     source: str  # what the config's data.source says
     fingerprint: str  # sha256 of the file, or of the generated arrays
-    columns: list[dict] = field(default_factory=list)  # CSV input columns: name, kind, categories
+    columns: list[dict] = field(default_factory=list)  # the input encoding (columns.ColumnEncoder.to_json)
     target_name: str | None = None
     n_features: int = 0  # X's width, kept when training frees X
+    table: Table | None = None  # a data file's feature columns (typed), until encode
+    feature_columns: list[str] = field(default_factory=list)
+    id_name: str | None = None
+    notes: list[str] = field(default_factory=list)  # what loading decided and the user should know
+    dropped: dict[str, int] = field(default_factory=dict)  # rows dropped, by reason
+    task_reason: str = ""
+    decimal: str = "."
 
     @property
     def n_classes(self) -> int:
@@ -43,21 +58,56 @@ class Dataset:
     def n_targets(self) -> int:
         return 1 if self.y.ndim == 1 else self.y.shape[1]
 
+    def encode(self, data: DataSpec, train: np.ndarray, dtype=np.float64) -> None:
+        """Fit the column encoders on the training rows and make X for every row (frees the table)."""
+        if self.table is None:
+            return
+        from nnctl.data.columns import Encoding, fit_encoders
+
+        encoders = fit_encoders(self.table, self.feature_columns, train, data.missing, data.impute,
+                                data.categorical)
+        enc = Encoding(encoders, self.decimal)
+        t = self.table
+        if t.matrix is not None and all(e.kind == "numeric" and e.fill is None and not e.indicator
+                                        for e in encoders) and all(n in t.matrix_columns for n in self.feature_columns):
+            # plain numbers: X is the parsed matrix's feature columns, a view when they are adjacent (no
+            # copy; training writes its rows over that memory). The matrix is float32 when the whole
+            # file was numbers and training is float32, else float64.
+            idx = [t.matrix_columns.index(n) for n in self.feature_columns]
+            contiguous = idx == list(range(idx[0], idx[-1] + 1))
+            self.X = t.matrix[:, idx[0]:idx[-1] + 1] if contiguous else t.matrix[:, idx]
+            if np.isnan(self.X).any():
+                enc.transform(t)  # names the missing value (drop and error policies leave none)
+        else:
+            self.X = enc.transform(t, np.float64)
+        self.columns = enc.to_json()
+        self.feature_names = enc.feature_names()
+        rare = [e for e in encoders if e.other]
+        for e in rare:
+            self.notes.append(f"column {e.name!r}: {len(e.other)} level{'s' * (len(e.other) != 1)} rarer than "
+                              f"data.categorical.min_frequency share the column {e.name}=(other)")
+        self.table = None
+
+    def features_of(self, rows: np.ndarray, columns: list[dict], report: dict | None = None) -> np.ndarray:
+        """Raw features of `rows`, encoded as `columns` (a run's stored encoding) says."""
+        if self.table is None:
+            return self.X[rows]
+        from nnctl.data.columns import encoding_from_json
+
+        return encoding_from_json(columns, self.decimal).transform(self.table.take(rows), np.float64, report)
 
 
 # ------------------------------------------------------------------------------------ loading
 def load_dataset(data: DataSpec, dtype=np.float64) -> Dataset:
     """Load the dataset a loaded spec's `data:` section describes (its file path is absolute).
 
-    `dtype` is what an all-numeric file is parsed to (the training dtype, to save memory)."""
+    A data file's features come back as raw typed columns (`Dataset.table`); `Dataset.encode`
+    fits their encoding on the training rows. `dtype` is kept for the encoded matrix."""
     if data.builtin is not None:
-        ds = load_builtin(data.builtin, dict(data.options))
-    else:
-        from nnctl.data.reading import load_csv
+        return finish_task(load_builtin(data.builtin, dict(data.options)), data.task)
+    from nnctl.data.roles import load_file
 
-        ds = load_csv(Path(data.source), data.target, data.features, data.task, dtype)
-        ds.source = data.source
-    return finish_task(ds, data.task)
+    return load_file(data, dtype)
 
 
 def load_builtin(name: str, options: dict) -> Dataset:

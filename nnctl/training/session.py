@@ -266,6 +266,8 @@ def new_summary(prepared: Prepared, run: RunDir, command: list[str] | None) -> d
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "finished_at": None,
         "command": command if command is not None else sys.argv,
         "versions": versions(), "blas": blas_info(), "message": "", "findings": config_findings(spec),
+        "data": {"task_reason": ds.task_reason or None, "dropped_rows": dict(ds.dropped), "notes": list(ds.notes),
+                 "id": ds.id_name},
     }
 
 
@@ -280,6 +282,7 @@ def write_setup_files(run: RunDir, prepared: Prepared) -> None:
     arrays["feature_names"] = np.array(ds.feature_names, dtype=str)
     arrays["columns"] = np.array(json.dumps(ds.columns))
     arrays["target_name"] = np.array(ds.target_name or "")
+    arrays["id_name"] = np.array(ds.id_name or "")
     run.write_npz(RunDir.PREPROCESS, arrays)
 
 

@@ -1,0 +1,246 @@
+"""Real-world data files (DESIGN §2, §5): reading options, column roles, missing values, levels
+fitted on the training rows only, dates, ids, the task and its reason."""
+
+from __future__ import annotations
+
+import bz2
+import csv
+import gzip
+import io
+import lzma
+import zipfile
+
+import numpy as np
+import pytest
+
+from nnctl.build import prepare
+from nnctl.config.load import load_spec
+from nnctl.data.sources import load_dataset
+from nnctl.errors import ConfigError, DataError
+from tests.test_cli import run
+
+ROWS = [("Adelie", "Torgersen", 39.1, "male"), ("Gentoo", "Biscoe", 46.1, "female"),
+        ("Chinstrap", "Dream", 49.5, "female"), ("Adelie", "Dream", 37.8, "female"),
+        ("Gentoo", "Biscoe", 50.0, "male"), ("Chinstrap", "Dream", 51.3, "male")] * 5
+
+
+def table_text(rows=ROWS, delimiter=",", decimal=".", header=("species", "island", "bill", "sex")):
+    lines = [delimiter.join(header)] if header else []
+    for r in rows:
+        lines.append(delimiter.join(str(v).replace(".", decimal) if isinstance(v, float) else str(v) for v in r))
+    return "\n".join(lines) + "\n"
+
+
+def spec_for(path, **data):
+    return load_spec(data={"name": "t", "seed": 0, "data": {"source": str(path), **data},
+                           "model": {"hidden": [4]}, "train": {"epochs": 1}})
+
+
+def loaded(path, **data):
+    spec = spec_for(path, **data)
+    ds = load_dataset(spec.data)
+    ds.encode(spec.data, np.arange(len(ds.y)))
+    return ds
+
+
+def reference(tmp_path):
+    p = tmp_path / "ref.csv"
+    p.write_text(table_text())
+    return loaded(p, target="species")
+
+
+# ------------------------------------------------------------------------------------ reading
+@pytest.mark.parametrize("delimiter,decimal,given", [
+    (";", ",", {}),  # European: sniffed ';' although decimal commas also split on ','
+    ("\t", ".", {}),
+    ("|", ".", {}),
+    (";", ",", {"delimiter": ";", "decimal": ","}),
+])
+def test_delimiters_and_decimal_commas_read_like_the_plain_csv(tmp_path, delimiter, decimal, given):
+    p = tmp_path / "d.txt"
+    p.write_text(table_text(delimiter=delimiter, decimal=decimal))
+    ds = loaded(p, target="species", decimal=decimal, **{k: v for k, v in given.items() if k != "decimal"})
+    ref = reference(tmp_path)
+    np.testing.assert_array_equal(ds.X, ref.X)
+    assert ds.feature_names == ref.feature_names and ds.class_names == ref.class_names
+
+
+def test_decimal_comma_without_the_setting_names_the_fix(tmp_path):
+    p = tmp_path / "d.csv"
+    p.write_text(table_text(delimiter=";", decimal=","))
+    with pytest.raises(DataError, match=r"line 2, column 'bill': expected a number, found '39,1'; numbers with a "
+                                        r"decimal comma need data.decimal: ','"):
+        loaded(p, target="species")
+
+
+def test_runs_of_spaces_no_header_bom_and_crlf(tmp_path):
+    p = tmp_path / "d.txt"
+    text = table_text(header=None).replace(",", "   ").replace("\n", "\r\n")
+    p.write_bytes(b"\xef\xbb\xbf" + ("  " + text.replace("\r\n", "\r\n  ", 3)).encode())
+    ds = loaded(p, target=0, header=False)
+    ref = reference(tmp_path)
+    np.testing.assert_array_equal(ds.X, ref.X)
+    assert ds.target_name == "c0" and ds.feature_names[0] == "c1=Biscoe"
+
+
+@pytest.mark.parametrize("suffix", [".gz", ".bz2", ".xz", ".zip"])
+def test_compressed_files_by_extension(tmp_path, suffix):
+    raw = table_text().encode()
+    p = tmp_path / f"d.csv{suffix}"
+    if suffix == ".zip":
+        with zipfile.ZipFile(p, "w") as z:
+            z.writestr("d.csv", raw)
+    else:
+        p.write_bytes({".gz": gzip.compress, ".bz2": bz2.compress, ".xz": lzma.compress}[suffix](raw))
+    np.testing.assert_array_equal(loaded(p, target="species").X, reference(tmp_path).X)
+
+
+def test_parquet_reads_like_the_csv(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cols = list(zip(*ROWS))
+    pq.write_table(pa.table({"species": cols[0], "island": cols[1], "bill": cols[2], "sex": cols[3]}),
+                   tmp_path / "d.parquet")
+    ds = loaded(tmp_path / "d.parquet", target="species")
+    np.testing.assert_array_equal(ds.X, reference(tmp_path).X)
+
+
+def test_na_values_list_replaces_the_defaults(tmp_path):
+    p = tmp_path / "d.csv"
+    p.write_text("a,b,y\n" + "1,-999,0\n2,-999,1\n" * 5)
+    with pytest.raises(DataError, match="'b': 10 missing"):
+        loaded(p, na_values=["-999"])
+    assert loaded(p).X[0].tolist() == [1.0, -999.0]
+
+
+# ------------------------------------------------------------------------------------ missing values
+MISSING = "a,b,color,y\n" + "".join(f"{i},{'' if i % 7 == 3 else i % 5},{'NA' if i % 9 == 4 else 'rgb'[i % 3]},"
+                                      f"{'?' if i == 11 else i % 2}\n" for i in range(40))
+
+
+def test_missing_error_lists_every_column_at_once(tmp_path):
+    p = tmp_path / "m.csv"
+    p.write_text(MISSING)
+    with pytest.raises(DataError) as e:
+        loaded(p)
+    msg = str(e.value)
+    assert "missing values in 3 columns" in msg
+    assert "target 'y': 1 missing (first at line 13)" in msg
+    assert "'b': 6 missing (first at line 5)" in msg and "'color': 4 missing (first at line 6)" in msg
+    assert "data.missing: drop" in msg and "data.missing: impute" in msg
+
+
+def test_missing_drop_and_impute(tmp_path):
+    p = tmp_path / "m.csv"
+    p.write_text(MISSING)
+    dropped = loaded(p, missing="drop")
+    assert len(dropped.y) == 40 - 1 - 9 and dropped.dropped == {"missing target": 1, "missing values": 9}
+    imputed = loaded(p, missing="impute", impute={"numeric": "mean", "indicator": True})
+    assert len(imputed.y) == 39 and imputed.dropped == {"missing target": 1}
+    assert imputed.feature_names == ["a", "b", "b.missing", "color=b", "color=g", "color=r", "color.missing"]
+    b_present = [i % 5 for i in range(40) if i != 11 and i % 7 != 3]
+    rows_b_missing = imputed.X[:, 2] == 1
+    assert np.allclose(imputed.X[rows_b_missing, 1], np.mean(b_present))
+    assert imputed.X[:, 3:6].sum(axis=1).min() == 1  # the missing colour took the most frequent level
+
+
+def test_imputation_and_levels_are_fitted_on_the_training_rows_only(tmp_path):
+    p = tmp_path / "d.csv"
+    rows = [f"{i},{'' if i == 0 else (100.0 if i >= 30 else 1.0)},{'zzz' if i >= 30 else 'ab'[i % 2]},{i % 2}"
+            for i in range(40)]
+    p.write_text("i,v,c,y\n" + "\n".join(rows) + "\n")
+    spec = spec_for(p, missing="impute")
+    ds = load_dataset(spec.data)
+    ds.encode(spec.data, np.arange(30))  # rows 30-39 (v = 100, c = zzz) are not training rows
+    enc = {c["name"]: c for c in ds.columns}
+    assert enc["v"]["fill"] == 1.0 and enc["c"]["categories"] == ["a", "b"]
+    assert ds.X[0, 1] == 1.0 and ds.X[35, 2:].tolist() == [0.0, 0.0]  # zzz: unknown, all zeros
+    # the whole pipeline: what prepare fits matches its own training rows
+    prep = prepare(spec_for(p, missing="impute"))
+    train = prep.split["train"]
+    enc = {c["name"]: c for c in prep.dataset.columns}
+    assert enc["c"]["categories"] == sorted({("zzz" if i >= 30 else "ab"[i % 2]) for i in train})
+
+
+# ------------------------------------------------------------------------------------ categories
+def test_unknown_levels_are_counted_at_predict_and_eval(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    (tmp_path / "d.csv").write_text(table_text())
+    cfg.write_text("data: {source: d.csv, target: species}\nmodel: {hidden: [4]}\ntrain: {epochs: 2}\n")
+    rd = run("train", cfg, "--runs-dir", tmp_path / "runs", "-q").stdout.strip().splitlines()[-1]
+    new = tmp_path / "new.csv"
+    new.write_text("island,bill,sex\nAtlantis,40.0,male\nDream,45.0,female\nAtlantis,41.0,unknown\n")
+    out = run("predict", rd, new)
+    assert out.exit_code == 0, out.stderr
+    assert "column 'island': 2 rows with a value not seen in training, encoded as all zeros: 'Atlantis'" in out.stderr
+    assert len(list(csv.DictReader(io.StringIO(out.stdout)))) == 3
+
+
+def test_max_levels_and_min_frequency(tmp_path):
+    p = tmp_path / "d.csv"
+    p.write_text("name,k,y\n" + "".join(f"n{i},{'abcd'[i % 4] if i < 38 else 'rare' + str(i)},{i % 2}\n"
+                                        for i in range(40)))
+    with pytest.raises(DataError, match=r"column 'name': 40 distinct values in the training rows, more than "
+                                        r"data.categorical.max_levels \(10\).*data.ignore.*data.id: name"):
+        loaded(p, categorical={"max_levels": 10})
+    ds = loaded(p, ignore=["name"], categorical={"min_frequency": 2})
+    assert ds.feature_names == ["k=a", "k=b", "k=c", "k=d", "k=(other)"]
+    assert ds.X[38:, 4].tolist() == [1.0, 1.0]
+
+
+def test_unknown_error_policy_names_the_line(tmp_path):
+    p = tmp_path / "d.csv"
+    p.write_text(table_text())
+    spec = spec_for(p, target="species", categorical={"unknown": "error"}, split={"val": 0, "test": 0})
+    ds = load_dataset(spec.data)
+    with pytest.raises(DataError, match=r"line 3, column 'island': level 'Biscoe' was not seen in training"):
+        ds.encode(spec.data, np.array([0, 3, 5]))  # training rows from Torgersen and Dream only
+
+
+# ------------------------------------------------------------------------------------ dates, ids, roles
+def test_dates_expand_ignore_error(tmp_path):
+    p = tmp_path / "d.csv"
+    p.write_text("when,x,y\n" + "".join(f"2024-0{1 + i % 9}-{10 + i % 17},{i},{i % 2}\n" for i in range(30)))
+    ds = loaded(p)
+    assert ds.feature_names[:5] == ["when.year", "when.month", "when.day", "when.weekday", "when.dayofyear"]
+    assert ds.X[0, :5].tolist() == [2024, 1, 10, 2, 10]  # 2024-01-10 was a Wednesday
+    assert any("'when' holds dates: expanded" in n for n in ds.notes)
+    assert loaded(p, dates="ignore").feature_names == ["x"]
+    with pytest.raises(DataError, match="column 'when': holds dates, and data.dates is error"):
+        loaded(p, dates="error")
+
+
+def test_id_is_never_a_feature_and_a_row_number_is_reported(tmp_path):
+    p = tmp_path / "d.csv"
+    p.write_text("rownum,code,x,y\n" + "".join(f"{i + 1},id{i},{(i * 7) % 11},{i % 2}\n" for i in range(30)))
+    ds = loaded(p, id="code")
+    assert ds.feature_names == ["rownum", "x"] and ds.id_name == "code"
+    assert any("'rownum' looks like a row id" in n for n in ds.notes)
+    assert loaded(p, id="code", ignore=["rownum"]).feature_names == ["x"]
+    with pytest.raises(ConfigError, match="data.features: includes the id column 'code'"):
+        loaded(p, id="code", features=["code", "x"])
+
+
+# ------------------------------------------------------------------------------------ the task
+@pytest.mark.parametrize("y,task,reason", [
+    (lambda i: "ab"[i % 2], "classification", "2 text labels in 'y'"),
+    (lambda i: i % 3, "classification", "3 integer values in 'y' (0, 1, 2)"),
+    (lambda i: i % 16, "regression", "16 distinct numbers in 'y' (too many values, or too few rows of some"),
+    (lambda i: i * 0.5, "regression", "60 distinct numbers in 'y'"),
+])
+def test_task_auto_says_why(tmp_path, y, task, reason):
+    p = tmp_path / "d.csv"
+    p.write_text("x,y\n" + "".join(f"{i},{y(i)}\n" for i in range(60)))
+    ds = load_dataset(spec_for(p).data)
+    assert ds.task == task and ds.task_reason.startswith(reason)
+
+
+def test_tiny_or_lopsided_data_stops_the_run(tmp_path):
+    p = tmp_path / "d.csv"
+    p.write_text("x,y\n" + "".join(f"{i},{'a' if i else 'b'}\n" for i in range(20)))
+    with pytest.raises(DataError, match=r"class with fewer than 2 training rows: 'b' \(1\)"):
+        prepare(spec_for(p))
+    p.write_text("x,y\n1,1.5\n2,2.5\n3,3.5\n4,4.5\n5,0.5\n")
+    with pytest.raises(DataError, match=r"data.split.val is 0.2, but the val part gets 1 row of 5 \(r2 needs 2\)"):
+        prepare(spec_for(p))
