@@ -15,7 +15,7 @@ import numpy as np
 
 from nnctl.config.load import resolve_data
 from nnctl.config.spec import Spec
-from nnctl.data.preprocess import Preprocessor, fit_preprocessor
+from nnctl.data.preprocess import Preprocessor, TargetScaler, fit_preprocessor
 from nnctl.data.sources import Dataset, load_dataset
 from nnctl.data.split import split_indices
 from nnctl.errors import DataError, RunDirError
@@ -34,11 +34,36 @@ def random_streams(seed: int) -> dict[str, np.random.Generator]:
     return {name: np.random.default_rng(ss) for name, ss in zip(STREAMS, children)}
 
 
-def build_model(spec: Spec, n_inputs: int, n_outputs: int) -> MLP:
-    """The MLP a resolved spec describes (weights not yet initialised)."""
+def build_model(spec: Spec, n_inputs: int, n_outputs: int, class_weight: np.ndarray | None = None) -> MLP:
+    """The MLP a resolved spec describes (weights not yet initialised); `class_weight` (k,) weights
+    the loss per class (train.class_weight, resolved by `class_weights`)."""
     m = spec.model
     output = LayerDef(units=n_outputs, init=m.init, init_std=m.init_std, bias_init=m.bias_init)
-    return MLP(n_inputs, list(m.layers), output, LOSSES.get(spec.train.loss), dtype=np.dtype(spec.train.dtype))
+    loss = LOSSES.get(spec.train.loss)
+    if class_weight is not None:
+        loss.class_weight = np.asarray(class_weight, dtype=np.dtype(spec.train.dtype))
+    return MLP(n_inputs, list(m.layers), output, loss, dtype=np.dtype(spec.train.dtype))
+
+
+def class_weights(spec: Spec, ds: Dataset, train: np.ndarray) -> np.ndarray | None:
+    """train.class_weight as one weight per class (None: unweighted). balanced = n / (k n_c) on the
+    training rows, as scikit-learn's compute_class_weight; a mapping names classes (others get 1)."""
+    cw = spec.train.class_weight
+    if cw == "none":
+        return None
+    from nnctl.config.fields import Origins
+
+    origins = spec.origins or Origins(spec.source)
+    if ds.task != "classification":
+        raise origins.error(("train", "class_weight"), "applies to classification; this is a regression task")
+    if cw == "balanced":
+        counts = np.bincount(ds.y[train], minlength=ds.n_classes).astype(np.float64)
+        return len(train) / (ds.n_classes * np.maximum(counts, 1))
+    unknown = [k for k in cw if k not in ds.class_names]
+    if unknown:
+        raise origins.error(("train", "class_weight"), f"names {unknown[0]!r}, not a class; the classes are "
+                            f"{', '.join(ds.class_names)}")
+    return np.array([float(cw.get(c, 1.0)) for c in ds.class_names])
 
 
 def build_optimizer(spec: Spec, theta: np.ndarray) -> Optimizer:
@@ -71,6 +96,8 @@ class Prepared:
     Y: dict[str, np.ndarray]  # per split, encoded targets for the loss
     y: dict[str, np.ndarray]  # per split, class indices or target values
     rngs: dict[str, np.random.Generator]
+    target: TargetScaler | None = None  # regression targets standardized on the training rows
+    class_weight: np.ndarray | None = None  # one loss weight per class (train.class_weight)
 
 
 def prepare(spec: Spec) -> Prepared:
@@ -88,20 +115,25 @@ def prepare(spec: Spec) -> Prepared:
     ds.encode(spec.data, train, dtype)
     pre = fit_preprocessor(spec.data.preprocess, ds.X, spec.data.pca_components, rows=train)
     loss = LOSSES.get(spec.train.loss)
-    model = build_model(spec, pre.n_outputs, loss.n_outputs(ds.n_classes, ds.n_targets))
+    weights = class_weights(spec, ds, train)
+    model = build_model(spec, pre.n_outputs, loss.n_outputs(ds.n_classes, ds.n_targets), weights)
+    loss = model.loss
     model.initialize(rngs["init"])
     if spec.model.init_from:
         load_weights_into(model, Path(spec.model.init_from), "model.init_from")
+    target = None
+    if ds.task == "regression" and spec.data.target_scale == "auto":
+        target = TargetScaler.fit(ds.y[train])
     X, Y, y = {}, {}, {}
     for part in ("val", "test", "train"):  # train last: it may be written over the raw features' memory
         idx = split[part]
         X[part] = pre.transform_rows(ds.X, idx, dtype, consume=part == "train")
-        y[part] = ds.y[idx]
-        Y[part] = loss.encode(y[part], ds.n_classes, dtype)
+        y[part] = ds.y[idx]  # original units: metrics are computed in them
+        Y[part] = loss.encode(target.apply(y[part]) if target else y[part], ds.n_classes, dtype)
     X, Y, y = ({part: d[part] for part in ("train", "val", "test")} for d in (X, Y, y))
     ds.n_features = ds.X.shape[1]
     ds.X = None  # the raw features are not needed once split and transformed: free them for training
-    return Prepared(spec, ds, split, pre, model, X, Y, y, rngs)
+    return Prepared(spec, ds, split, pre, model, X, Y, y, rngs, target, weights)
 
 
 def check_split(ds, split: dict, s) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from nnctl.config.spec import Spec
-from nnctl.data.preprocess import Preprocessor
+from nnctl.data.preprocess import Preprocessor, TargetScaler
 from nnctl.errors import ConfigError, DataError, NnctlError, RunDirError
 from nnctl.files import read_npz
 from nnctl.metrics import classification_report, regression_report
@@ -37,6 +37,12 @@ class LoadedRun:
     target_name: str | None
     summary: dict
     id_name: str | None = None
+    target: TargetScaler | None = None  # regression targets standardized in training
+
+    def values(self, Z: np.ndarray) -> np.ndarray:
+        """Regression predictions (n, k) in the original units, float64."""
+        P = self.model.loss.predict(Z)
+        return self.target.unscale(P) if self.target is not None else P.astype(np.float64)
 
     def logits(self, X_raw: np.ndarray) -> np.ndarray:
         """Inference-mode logits for raw feature rows: the run's preprocessing, then the network."""
@@ -69,6 +75,7 @@ def load_run(path: Path | str) -> LoadedRun:
         feature_names = [str(f) for f in pre_arrays["feature_names"]]
         target_name = str(pre_arrays["target_name"]) or None
         id_name = str(pre_arrays["id_name"]) if "id_name" in pre_arrays else None
+        target = TargetScaler.from_arrays(pre_arrays)
         if not isinstance(columns, list) or not all(isinstance(c, dict) and "name" in c and "kind" in c
                                                      for c in columns):
             raise ValueError("columns is not a list of column encodings")
@@ -79,13 +86,13 @@ def load_run(path: Path | str) -> LoadedRun:
     if out_key not in weights:
         raise RunDirError(f"{run.file(RunDir.WEIGHTS)}: missing key {out_key!r} (the config has "
                           f"{len(spec.model.layers)} hidden layers)")
-    model = build_model(spec, pre.n_outputs, int(weights[out_key].shape[1]))
+    model = build_model(spec, pre.n_outputs, int(weights[out_key].shape[1]), pre_arrays.get("class_weight"))
     try:
         model.load_state_arrays(weights)
     except ValueError as exc:
         raise RunDirError(f"{run.file(RunDir.WEIGHTS)}: {exc}") from None
     return LoadedRun(run, spec, model, pre, task, classes, columns, feature_names, target_name, summary,
-                     id_name or None)
+                     id_name or None, target)
 
 
 def read_input(loaded: LoadedRun, path: Path, need_target: bool):
@@ -101,12 +108,18 @@ def score_rows(loaded: LoadedRun, X_raw: np.ndarray, y: np.ndarray) -> dict:
     model = loaded.model
     Z = loaded.logits(X_raw)
     n_classes = len(loaded.classes) if loaded.classes else 0
-    Y = model.loss.encode(y, n_classes, model.dtype)
-    out = {"n_rows": int(len(y)), "loss": float(model.loss.value(Z, Y))}
+    scaled = loaded.target.apply(y) if loaded.target is not None and loaded.task == "regression" else y
+    Y = model.loss.encode(scaled, n_classes, model.dtype)
+    out = {"n_rows": int(len(y)), "loss": float(model.loss.value(Z, Y))}  # in the units the model learned
     if loaded.task == "classification":
-        out.update(classification_report(y, model.loss.predict(Z), loaded.classes))
+        scores = None
+        if n_classes == 2:  # the probability of the second class, for ROC-AUC and average precision
+            P = model.loss.output(Z).astype(np.float64)
+            scores = P[:, -1]
+        out.update(classification_report(y, model.loss.predict(Z), loaded.classes, scores))
     else:
-        out.update(regression_report(Y, model.loss.predict(Z)))
+        T = y if loaded.target is not None else Y  # original units (unscaled runs: as the model saw them)
+        out.update(regression_report(T, loaded.values(Z)))
     return out
 
 
@@ -201,7 +214,7 @@ def predict_csv(path: Path | str, input_csv: Path, proba: bool = False
     else:
         if proba:
             raise DataError("--proba applies to classification runs; this run is a regression")
-        P = model.loss.predict(Z).astype(np.float64)
+        P = loaded.values(Z)
         names = ["prediction"] if P.shape[1] == 1 else [f"prediction_{k}" for k in range(P.shape[1])]
         out_header += names
         out_rows = [[*r, *(repr(float(v)) for v in p)] for r, p in zip(rows, P)]

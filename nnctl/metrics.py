@@ -66,8 +66,11 @@ def r2_score(T: np.ndarray, P: np.ndarray) -> float:
     return r2_from_sums(np.sum((T - P) ** 2, axis=0), total_sum_of_squares(T))
 
 
-def score(model, X: np.ndarray, Y: np.ndarray, y: np.ndarray, task: str) -> dict[str, float]:
-    """Inference-mode loss and metrics of `model` on features X, encoded targets Y, raw targets y."""
+def score(model, X: np.ndarray, Y: np.ndarray, y: np.ndarray, task: str, target=None) -> dict[str, float]:
+    """Inference-mode loss and metrics of `model` on features X, encoded targets Y, raw targets y.
+
+    With a `target` scaler (regression), the loss is in the scaled units the model learns and r2 and
+    mae are in the original units of y."""
     import numpy as np
 
     if len(X) == 0:
@@ -79,14 +82,19 @@ def score(model, X: np.ndarray, Y: np.ndarray, y: np.ndarray, task: str) -> dict
     else:
         P = model.loss.predict(Z).astype(np.float64)
         T = Y.astype(np.float64)
+        if target is not None:
+            P, T = target.unscale(P), y.reshape(len(y), -1).astype(np.float64)
         out["r2"] = r2_score(T, P)
         out["mae"] = float(np.mean(np.abs(P - T)))
     return out
 
 
 # ------------------------------------------------------------------------------------ nnctl eval
-def classification_report(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]) -> dict:
-    """Accuracy, macro-F1, per-class precision/recall/F1/support and the confusion matrix."""
+def classification_report(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str],
+                          scores: np.ndarray | None = None) -> dict:
+    """Accuracy, balanced accuracy, macro-F1, per-class precision/recall/F1/support and the confusion
+    matrix; for a binary task with `scores` (the probability of the second class), ROC-AUC and
+    average precision (None when the rows hold one class only)."""
     import numpy as np
 
     k = len(classes)
@@ -101,13 +109,54 @@ def classification_report(y_true: np.ndarray, y_pred: np.ndarray, classes: list[
     present = actual > 0
     per_class = {c: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
                      "support": int(actual[i])} for i, c in enumerate(classes)}
-    return {
+    out = {
         "accuracy": float(tp.sum() / max(len(y_true), 1)),
+        # mean recall over the classes present in y_true, as sklearn's balanced_accuracy_score
+        "balanced_accuracy": float(recall[actual > 0].mean()) if len(y_true) else None,
         # macro over the classes that occur in y_true or y_pred, as sklearn's f1_score(average="macro")
         "macro_f1": float(f1[present | (predicted > 0)].mean()) if len(y_true) else float("nan"),
         "per_class": per_class,
         "confusion_matrix": {"labels": classes, "matrix": cm.tolist()},
     }
+    if k == 2 and scores is not None:
+        out["roc_auc"] = roc_auc(y_true == 1, scores)
+        out["average_precision"] = average_precision(y_true == 1, scores)
+    return out
+
+
+def roc_auc(positive: np.ndarray, scores: np.ndarray) -> float | None:
+    """Area under the ROC curve: the chance that a random positive row scores above a random
+    negative one, ties counting half (Mann-Whitney U with average ranks; equals sklearn's
+    roc_auc_score). None if the rows hold one class only."""
+    import numpy as np
+
+    n_pos = int(np.count_nonzero(positive))
+    n_neg = len(positive) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return None
+    order = np.argsort(scores, kind="mergesort")
+    s = np.asarray(scores, dtype=np.float64)[order]
+    ranks = np.empty(len(s))
+    starts = np.r_[0, np.flatnonzero(np.diff(s)) + 1]  # runs of equal scores share their average rank
+    ends = np.r_[starts[1:], len(s)]
+    ranks[order] = np.repeat((starts + ends + 1) / 2.0, ends - starts)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def average_precision(positive: np.ndarray, scores: np.ndarray) -> float | None:
+    """sum over score thresholds of (recall step) x precision, as sklearn's average_precision_score.
+    None without a positive row."""
+    import numpy as np
+
+    if not np.any(positive):
+        return None
+    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="mergesort")
+    s, t = np.asarray(scores)[order], np.asarray(positive)[order]
+    last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]  # the last row of each run of equal scores
+    tps = np.cumsum(t)[last].astype(np.float64)
+    precision = tps / (last + 1)
+    recall = tps / tps[-1]
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
 
 
 def regression_report(T: np.ndarray, P: np.ndarray) -> dict:

@@ -125,7 +125,7 @@ def _decision_boundary(ax, loaded, X, y):
 
 def _fit_1d(ax, loaded, X, y):
     xs = np.linspace(X[:, 0].min(), X[:, 0].max(), 400)[:, None]
-    pred = loaded.model.loss.predict(loaded.logits(xs)).astype(np.float64)
+    pred = loaded.values(loaded.logits(xs))
     ax.scatter(X[:, 0], np.asarray(y).reshape(len(y), -1)[:, 0], s=6, color="C0", alpha=0.5,
                label="training rows")
     ax.plot(xs[:, 0], pred[:, 0], color="C3", lw=2, label="network")

@@ -74,6 +74,25 @@ def test_classification_report_matches_hand_counts():
     assert r["macro_f1"] == pytest.approx(np.mean(f1))
 
 
+def test_balanced_accuracy_roc_auc_and_average_precision_equal_sklearn():
+    from sklearn.metrics import average_precision_score, balanced_accuracy_score, roc_auc_score
+
+    rng = np.random.default_rng(0)
+    for _trial in range(30):
+        n = int(rng.integers(5, 60))
+        y = (rng.random(n) < rng.uniform(0.1, 0.9)).astype(np.int64)
+        y[0], y[1] = 0, 1  # both classes present
+        s = np.round(rng.random(n) + 0.3 * y, int(rng.integers(1, 4)))  # rounding: tied scores
+        pred = (s > 0.6).astype(np.int64)
+        r = classification_report(y, pred, ["no", "yes"], s)
+        assert r["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y, pred), abs=1e-12)
+        assert r["roc_auc"] == pytest.approx(roc_auc_score(y, s), abs=1e-12)
+        assert r["average_precision"] == pytest.approx(average_precision_score(y, s), abs=1e-12)
+    one_class = classification_report(np.zeros(4, dtype=np.int64), np.zeros(4, dtype=np.int64), ["a", "b"],
+                                      np.array([0.1, 0.2, 0.3, 0.4]))
+    assert one_class["roc_auc"] is None and one_class["average_precision"] is None
+
+
 @pytest.fixture(scope="module")
 def iris_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("iris")

@@ -79,6 +79,39 @@ def test_every_loss_and_output_pair(loss_name, n_out):
     _assert_close(gradient_errors(model, X, Y))
 
 
+@pytest.mark.parametrize("loss_name,n_out,weights", [("cross_entropy", 3, [0.5, 2.0, 3.0]), ("bce", 1, [0.3, 4.0])])
+def test_class_weighted_losses(loss_name, n_out, weights):
+    hidden = [layer(4, activation="tanh", init="xavier_normal", bias_init=0.1)]
+    model = _model(3, hidden, loss_name, n_out)
+    model.loss.class_weight = np.array(weights)
+    X, Y = _data(8, 3, loss_name, n_out)
+    _assert_close(gradient_errors(model, X, Y))
+
+
+@pytest.mark.parametrize("loss_name,n_out", [("cross_entropy", 3), ("bce", 1)])
+def test_class_weighted_losses_equal_torch(loss_name, n_out):
+    """cross_entropy: torch CrossEntropyLoss(weight=w) (sum w_i l_i / sum w_i); bce:
+    BCEWithLogitsLoss(weight=w[y]) (sum w_i l_i / n)."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    Z = rng.normal(size=(9, n_out)) * 2
+    y = rng.integers(0, max(n_out, 2), size=9)
+    w = np.array([0.5, 2.0, 3.0][:max(n_out, 2)])
+    loss = LOSSES.get(loss_name)
+    loss.class_weight = w
+    Y = loss.encode(y, max(n_out, 2), np.float64)
+    value, grad = loss.value_and_grad(Z, Y)
+    Zt = torch.tensor(Z, requires_grad=True)
+    if loss_name == "cross_entropy":
+        ref = torch.nn.CrossEntropyLoss(weight=torch.tensor(w))(Zt, torch.tensor(y))
+    else:
+        ref = torch.nn.BCEWithLogitsLoss(weight=torch.tensor(w[y])[:, None])(Zt, torch.tensor(Y))
+    ref.backward()
+    assert value == pytest.approx(ref.item(), rel=1e-12)
+    assert loss.value(Z, Y) == pytest.approx(ref.item(), rel=1e-12)
+    np.testing.assert_allclose(grad, Zt.grad.numpy(), rtol=1e-10, atol=1e-14)
+
+
 @pytest.mark.parametrize("norm", [n for n in NORMS.names()])
 @pytest.mark.parametrize("activation", ["relu", "tanh", "maxout"])
 def test_norms_with_dropout(norm, activation):

@@ -244,3 +244,58 @@ def test_tiny_or_lopsided_data_stops_the_run(tmp_path):
     p.write_text("x,y\n1,1.5\n2,2.5\n3,3.5\n4,4.5\n5,0.5\n")
     with pytest.raises(DataError, match=r"data.split.val is 0.2, but the val part gets 1 row of 5 \(r2 needs 2\)"):
         prepare(spec_for(p))
+
+
+# ------------------------------------------------------------------------------------ target scaling
+def test_regression_targets_are_standardized_and_reported_in_original_units(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3))
+    y = 180 + 60 * X[:, 0] - 40 * X[:, 1] + rng.normal(scale=5, size=300)  # 25..346-like units
+    (tmp_path / "d.csv").write_text("a,b,c,y\n" + "".join(f"{r[0]:.5f},{r[1]:.5f},{r[2]:.5f},{t:.3f}\n"
+                                                          for r, t in zip(X, y)))
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("data: {source: d.csv}\nmodel: {hidden: [8]}\noptimizer: {name: adam, lr: 0.01}\n"
+                   "train: {epochs: 60}\n")
+    runs = tmp_path / "runs"
+    scaled = run("train", cfg, "--runs-dir", runs, "-q").stdout.strip()
+    raw = run("train", cfg, "--runs-dir", runs, "-q", "--set", "data.target_scale=none").stdout.strip()
+    import json
+
+    s, r = (json.loads((tmp_path / "runs" / d.split("/")[-1] / "summary.json").read_text()) for d in (scaled, raw))
+    assert s["final"]["val_r2"] > 0.95 and r["final"]["val_r2"] < s["final"]["val_r2"]
+    assert s["final"]["val_loss"] < 0.1  # mse in standardized units (about 1 - r2)
+    # eval and predict speak the original units
+    ev = json.loads(run("eval", scaled, "--json").stdout)["metrics"]
+    assert ev["r2"] > 0.95 and 2 < ev["mae"] < 15
+    pred = run("predict", scaled, tmp_path / "d.csv").stdout
+    rows = list(csv.DictReader(io.StringIO(pred)))
+    p = np.array([float(row["prediction"]) for row in rows])
+    assert abs(p.mean() - y.mean()) < 5 and np.mean(np.abs(p - y)) < 15
+    with np.load(tmp_path / "runs" / scaled.split("/")[-1] / "preprocess.npz") as z:
+        train_rows = np.load(tmp_path / "runs" / scaled.split("/")[-1] / "split.npz")["train"]
+        assert z["target_shift"][0] == pytest.approx(np.mean(np.round(y, 3)[train_rows]))
+
+
+# ------------------------------------------------------------------------------------ imbalance
+def test_class_weight_balanced_raises_minority_recall(tmp_path):
+    import json
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(600, 2))
+    y = np.where(X[:, 0] + 0.5 * X[:, 1] + rng.normal(scale=0.8, size=600) > 1.9, "fraud", "ok")  # ~5% fraud
+    (tmp_path / "d.csv").write_text("a,b,label\n" + "".join(f"{r[0]:.4f},{r[1]:.4f},{t}\n" for r, t in zip(X, y)))
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("data: {source: d.csv}\nmodel: {hidden: [8]}\noptimizer: {name: adam, lr: 0.01}\n"
+                   "train: {epochs: 40}\n")
+    out = {}
+    for cw in ("none", "balanced", "{fraud: 20}"):
+        rd = run("train", cfg, "--runs-dir", tmp_path / "runs", "-q", "--set", f"train.class_weight={cw}")
+        assert rd.exit_code == 0, rd.stderr
+        out[cw] = json.loads(run("eval", rd.stdout.strip(), "--json").stdout)["metrics"]
+    for cw in ("balanced", "{fraud: 20}"):
+        assert out[cw]["per_class"]["fraud"]["recall"] > out["none"]["per_class"]["fraud"]["recall"]
+        assert out[cw]["balanced_accuracy"] > out["none"]["balanced_accuracy"]
+    assert 0.5 < out["none"]["roc_auc"] <= 1 and 0 < out["none"]["average_precision"] <= 1
+    bad = run("train", cfg, "--runs-dir", tmp_path / "runs", "--set", "train.class_weight={fruad: 3}")
+    assert bad.exit_code == 2 and "train.class_weight names 'fruad', not a class; the classes are fraud, ok" \
+        in bad.stderr

@@ -265,7 +265,12 @@ def evaluation(result: dict) -> None:
     if result["task"] == "regression":
         out.print(f"loss (mse) {m['loss']:.6g} · mae {m['mae']:.6g} · r2 {m['r2']:.4g}")
         return
-    out.print(f"loss {m['loss']:.4g} · accuracy {m['accuracy']:.4f} · macro-F1 {m['macro_f1']:.4f}")
+    line = f"loss {m['loss']:.4g} · accuracy {m['accuracy']:.4f}"
+    for key, label in (("balanced_accuracy", "balanced accuracy"), ("macro_f1", "macro-F1"), ("roc_auc", "ROC-AUC"),
+                       ("average_precision", "average precision")):
+        if m.get(key) is not None:
+            line += f" · {label} {m[key]:.4f}"
+    out.print(line)
     table = Table(title="per class")
     for col in ("class", "precision", "recall", "f1", "support"):
         table.add_column(col, justify="left" if col == "class" else "right")

@@ -66,6 +66,39 @@ class Preprocessor:
                    arrays.get("post_scale"), arrays.get("explained_variance_ratio"))
 
 
+@dataclass
+class TargetScaler:
+    """Regression targets standardized on the training rows (data.target_scale: auto): the model
+    learns t' = (t - shift) / scale, and its outputs are mapped back by unscale."""
+
+    shift: np.ndarray  # (k,)
+    scale: np.ndarray  # (k,)
+
+    @classmethod
+    def fit(cls, y_train: np.ndarray) -> TargetScaler:
+        Y = y_train.reshape(len(y_train), -1).astype(np.float64)
+        std = Y.std(axis=0)
+        return cls(Y.mean(axis=0), np.where(std > 0, std, 1.0))
+
+    def apply(self, y: np.ndarray) -> np.ndarray:
+        """Targets in the units the model learns, same shape as y."""
+        return ((y.reshape(len(y), -1) - self.shift) / self.scale).reshape(y.shape)
+
+    def unscale(self, P: np.ndarray) -> np.ndarray:
+        """Model outputs (n, k) in the original units, float64."""
+        return P.astype(np.float64) * self.scale + self.shift
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"target_shift": self.shift, "target_scale": self.scale}
+
+    @classmethod
+    def from_arrays(cls, arrays) -> TargetScaler | None:
+        if "target_shift" not in arrays:
+            return None
+        return cls(np.asarray(arrays["target_shift"], dtype=np.float64),
+                   np.asarray(arrays["target_scale"], dtype=np.float64))
+
+
 def _compaction_buffer(X: np.ndarray, idx: np.ndarray, width: int, dtype) -> np.ndarray | None:
     """A C-contiguous (len(idx), width) array over the start of the memory that X's rows live in,
     or None when writing X[idx]'s transformed rows there in order could clobber a row before it is read.

@@ -78,12 +78,26 @@ class CrossEntropy(Loss):
     def predict(self, Z):
         return np.argmax(Z, axis=1)
 
+    class_weight: np.ndarray | None = None  # (k,): torch CrossEntropyLoss(weight=...): sum w_i l_i / sum w_i
+
     def value(self, Z, Y):
         m, E, s = _log_softmax_parts(Z)
         lse = np.log(s) + m  # (n, 1) log-sum-exp
-        return float(np.mean(lse[:, 0] - np.einsum("ij,ij->i", Y, Z)))
+        per_row = lse[:, 0] - np.einsum("ij,ij->i", Y, Z)
+        if self.class_weight is not None:
+            w = Y @ self.class_weight
+            return float(per_row @ w / w.sum())
+        return float(np.mean(per_row))
 
     def value_and_grad(self, Z, Y):
+        if self.class_weight is not None:
+            w = (Y @ self.class_weight)[:, None]
+            total = float(w.sum())
+            P = self.output(Z)
+            loss = self.value(Z, Y)
+            P -= Y
+            P *= w / total  # dZ = w_i (P - Y) / sum w
+            return loss, P
         n = Z.shape[0]
         P = np.subtract(Z, Z.max(axis=1, keepdims=True))  # shifted logits, max 0 per row
         # per row: log-sum-exp minus the true logit = log(sum exp(shifted)) - shifted true logit, which
@@ -117,12 +131,24 @@ class BinaryCrossEntropy(Loss):
     def predict(self, Z):
         return (Z[:, 0] > 0).astype(np.int64)
 
+    class_weight: np.ndarray | None = None  # (2,): torch BCEWithLogitsLoss(weight=w[y]): sum w_i l_i / n
+
     def value(self, Z, Y):
         # -[y log s(z) + (1 - y) log(1 - s(z))] = max(z, 0) - z y + log(1 + exp(-|z|))
-        return float(np.mean(np.maximum(Z, 0) - Z * Y + np.log1p(np.exp(-np.abs(Z)))))
+        per = np.maximum(Z, 0) - Z * Y + np.log1p(np.exp(-np.abs(Z)))
+        if self.class_weight is not None:
+            per = per * self.row_weights(Y)
+        return float(np.mean(per))
+
+    def row_weights(self, Y):
+        return np.where(Y > 0.5, self.class_weight[1], self.class_weight[0]).astype(Y.dtype)
 
     def value_and_grad(self, Z, Y):
         loss = self.value(Z, Y)
+        if self.class_weight is not None:
+            out = self.output(Z) - Y
+            out *= self.row_weights(Y) / Z.size
+            return loss, out
         out = np.multiply(Z, 0.5)
         np.tanh(out, out=out)
         out += 1.0

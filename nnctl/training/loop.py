@@ -67,7 +67,7 @@ class Trainer:
         size = batch_size(self.spec, len(p.X["train"]))
         self.batches = Batches(p.X["train"], p.Y["train"], p.y["train"], size, t.shuffle, self.rngs["shuffle"],
                                min_rows=2 if self.spec.model.needs_batch_stats else 1)
-        self.meter = EpochMeter(self.task, p.Y["train"])
+        self.meter = EpochMeter(self.task, p.Y["train"], p.target.scale if p.target is not None else None)
         self.has_val = len(p.X["val"]) > 0
         self.stopper = EarlyStopping(t.early_stopping, self.has_val)
         self.threads = choose_threads(t.threads, self.model, size)
@@ -192,7 +192,7 @@ class Trainer:
     def _epoch_row(self, lr: float, t0: float) -> dict:
         """The metrics row of the epoch just finished: training sums, validation in inference mode."""
         p = self.prepared
-        val = score(self.model, p.X["val"], p.Y["val"], p.y["val"], self.task)
+        val = score(self.model, p.X["val"], p.Y["val"], p.y["val"], self.task, p.target)
         return {"epoch": self.epoch + 1, **self.meter.row(), "val_loss": val.pop("loss"),
                 **{f"val_{k}": v for k, v in val.items()}, "lr": lr,
                 "epoch_time_s": self.epoch_seconds + time.perf_counter() - t0}

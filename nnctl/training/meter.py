@@ -14,8 +14,11 @@ class EpochMeter:
     numbers as one never interrupted.
     """
 
-    def __init__(self, task: str, Y_train: np.ndarray):
+    def __init__(self, task: str, Y_train: np.ndarray, unit_scale: np.ndarray | None = None):
+        """`unit_scale` (k,): regression targets were divided by it (target scaling); train_mae is
+        reported in the original units (r2 does not change with the units)."""
         self.task = task
+        self.unit_scale = unit_scale
         self.ss_tot = total_sum_of_squares(Y_train) if task == "regression" else None
         self.n_targets = Y_train.shape[1]
         self.classification = task == "classification"
@@ -34,7 +37,10 @@ class EpochMeter:
         else:
             D = Z - Yb
             self.sse += np.einsum("ij,ij->j", D, D, dtype=np.float64)
-            self.abs_err += float(np.abs(D).sum(dtype=np.float64))
+            if self.unit_scale is None:
+                self.abs_err += float(np.abs(D).sum(dtype=np.float64))
+            else:
+                self.abs_err += float(np.abs(D).sum(axis=0, dtype=np.float64) @ self.unit_scale)
         self.loss_sum += loss * n
         self.rows += n
 

@@ -283,6 +283,10 @@ def write_setup_files(run: RunDir, prepared: Prepared) -> None:
     arrays["columns"] = np.array(json.dumps(ds.columns))
     arrays["target_name"] = np.array(ds.target_name or "")
     arrays["id_name"] = np.array(ds.id_name or "")
+    if prepared.target is not None:
+        arrays.update(prepared.target.arrays())
+    if prepared.class_weight is not None:
+        arrays["class_weight"] = prepared.class_weight
     run.write_npz(RunDir.PREPROCESS, arrays)
 
 
