@@ -1,9 +1,10 @@
-"""nnctl explain, gradcheck, lr-find, schema and datasets."""
+"""nnctl explain, gradcheck, lr-find, schema, datasets and init."""
 
 from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -142,3 +143,45 @@ def datasets(
     render.datasets(BUILTINS)
 
 
+
+
+@app.command("init")
+@handle_errors
+def init(
+    data_file: Annotated[Path, typer.Argument(metavar="DATA_FILE", help="A data file: .csv .tsv .txt (optionally "
+                                              ".gz .bz2 .xz .zip) or .parquet.", show_default=False)],
+    target: Annotated[str | None, typer.Option(help="The column to predict: a name or an index (default: the "
+                                                    "last column).")] = None,
+    output: output_option("Write the config here (default: stdout); data.source is written relative to it.") = None,
+    delimiter: Annotated[str, typer.Option(help="auto, or one character (' ' for runs of spaces).")] = "auto",
+    decimal: Annotated[str, typer.Option(help="'.' or ','.")] = ".",
+    no_header: Annotated[bool, typer.Option("--no-header", help="The file has no header row (columns c0, c1, "
+                                                                  "...).")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite the -o file if it exists.")] = False,
+):
+    """Write a starting config for a data file: the target and task, every column's role
+    (numeric, categorical, date, id, ignored) and how missing values are handled, each with the
+    reason in a comment.
+
+    Example: nnctl init penguins.csv --target species -o penguins.yaml && nnctl train penguins.yaml
+    """
+    from nnctl.errors import ConfigError
+    from nnctl.init_config import init_config
+
+    if not data_file.is_file():
+        raise ConfigError(f"{data_file}: no such file")
+    if decimal not in (".", ","):
+        raise ConfigError(f"--decimal must be '.' or ','; got {decimal!r}")
+    if delimiter != "auto" and len(delimiter) != 1 and delimiter != "tab":
+        raise ConfigError(f"--delimiter must be auto or one character; got {delimiter!r}")
+    if output is not None and output.exists() and not force:
+        raise ConfigError(f"--output {output}: exists; pass --force to overwrite it")
+    text = init_config(data_file, target, "\t" if delimiter == "tab" else delimiter, decimal, not no_header,
+                       output.parent if output is not None else None)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    from nnctl.cli import render
+
+    write_output(output, text)
+    render.stderr().print(f"wrote {render.escape(str(output))}; next: nnctl train {render.escape(str(output))}")
