@@ -114,7 +114,7 @@ def _task(col: RawColumn) -> tuple[str, str]:
 
 
 def init_config(path: Path, target: str | int | None = None, delimiter: str = "auto", decimal: str = ".",
-                header: bool = True, config_dir: Path | None = None) -> str:
+                header: bool = True, config_path: Path | None = None) -> str:
     """The text of a starting config (YAML with comments) for the data file `path`."""
     path = Path(path)
     table = read_table(path, delimiter, decimal, header)
@@ -145,17 +145,19 @@ def init_config(path: Path, target: str | int | None = None, delimiter: str = "a
     ids = [r.name for r in roles if r.role == "id"]
     ignored = [r.name for r in roles if r.role == "ignore"]
     source = path
-    if config_dir is not None:
+    if config_path is not None:  # data.source is relative to the config file
+        import os
+
         try:
-            source = Path(__import__("os").path.relpath(path.resolve(), config_dir.resolve()))
-        except ValueError:
+            source = Path(os.path.relpath(path.resolve(), config_path.parent.resolve()))
+        except ValueError:  # another drive
             source = path.resolve()
     sep = getattr(table, "_reader", None)
     lines = [
         f"# A starting config for {path.name}, written by `nnctl init`: {table.n_rows:,} rows, "
         f"{len(names)} columns.",
         "# Every role below was decided from the data, with the reason in a comment; check them, then",
-        "#   nnctl train THIS_FILE.yaml",
+        f"#   nnctl train {config_path if config_path is not None else 'THIS_FILE.yaml'}",
         f"name: {_quote(path.name.split('.')[0])}",
         "seed: 0",
         "data:",

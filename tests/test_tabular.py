@@ -299,3 +299,34 @@ def test_class_weight_balanced_raises_minority_recall(tmp_path):
     bad = run("train", cfg, "--runs-dir", tmp_path / "runs", "--set", "train.class_weight={fruad: 3}")
     assert bad.exit_code == 2 and "train.class_weight names 'fruad', not a class; the classes are fraud, ok" \
         in bad.stderr
+
+
+# ------------------------------------------------------------------------------------ nnctl init
+def test_init_gives_every_column_a_role_and_the_config_trains(tmp_path):
+    rng = np.random.default_rng(0)
+    lines = ["rownum,customer,country,note,when,const,age,income,label"]
+    for i in range(120):
+        age = "" if i % 17 == 5 else str(int(rng.integers(18, 80)))
+        lines.append(f"{i + 1},cust{i:04d},{'ABC'[i % 3]},free text {i % 110},"
+                     f"2023-{1 + i % 12:02d}-{1 + i % 28:02d},same,{age},{rng.normal(50, 10):.2f},{'yn'[i % 2]}")
+    data = tmp_path / "sub" / "raw.csv"
+    data.parent.mkdir()
+    data.write_text("\n".join(lines) + "\n")
+    cfg = tmp_path / "raw.yaml"
+    out = run("init", data, "--target", "label", "-o", cfg)
+    assert out.exit_code == 0, out.stderr
+    text = cfg.read_text()
+    spec = load_spec(cfg)
+    d = spec.data
+    assert d.source == str(data.resolve()) and d.target == "label" and d.task == "classification"
+    assert d.id == "rownum" and set(d.ignore) == {"customer", "note", "const"} and d.missing == "impute"
+    assert "note: text with 110 distinct values" in text and "const: the same value in every row" in text
+    assert "customer: a different value in every row" in text
+    import re
+
+    assert re.search(r"#   when +date +2023-01-01 to 2023-12-28", text)
+    trained = run("train", cfg, "--runs-dir", tmp_path / "runs", "-q", "--set", "train.epochs=3")
+    assert trained.exit_code == 0, trained.stderr
+    again = run("init", data, "-o", cfg)
+    assert again.exit_code == 2 and "exists; pass --force" in again.stderr
+    assert run("init", data, "--target", "lable").exit_code == 2

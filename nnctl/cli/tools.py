@@ -177,7 +177,7 @@ def init(
     if output is not None and output.exists() and not force:
         raise ConfigError(f"--output {output}: exists; pass --force to overwrite it")
     text = init_config(data_file, target, "\t" if delimiter == "tab" else delimiter, decimal, not no_header,
-                       output.parent if output is not None else None)
+                       output)
     if output is None:
         sys.stdout.write(text)
         return
