@@ -209,9 +209,9 @@ def init_config(path: Path, target: str | int | None = None, delimiter: str = "a
         "  lr: 0.001",
         "  weight_decay: 0.0001",
         "train:",
-        "  epochs: 300",
-        "  batch_size: 64",
-        "  early_stopping: {monitor: val_loss, patience: 20, restore_best: true}",
+        "  epochs: 500",
+        "  batch_size: 32",
+        "  early_stopping: {monitor: val_loss, patience: 30, restore_best: true}   # keeps the best epoch",
     ]
     if task == "classification":
         counts = np.unique(typed[target_name].values[~typed[target_name].missing], return_counts=True)[1]

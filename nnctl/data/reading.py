@@ -157,8 +157,8 @@ def read_table(path: Path, delimiter: str = "auto", decimal: str = ".", header: 
                 n_first = len(lines[0].split()) if d == WHITESPACE else len(next(csv.reader([lines[0]], delimiter=d)))
                 n_rest = len(lines[1].split()) if d == WHITESPACE else len(next(csv.reader([lines[1]], delimiter=d)))
                 raise DataError(f"{path}, line 1: {n_first} field{'s' * (n_first != 1)}, but the lines after it have "
-                                f"{n_rest} (delimiter {d!r}); is line 1 a header? Remove it, or name every column "
-                                f"there (data.header: false reads a file without one)")
+                                f"{n_rest} (delimiter {d!r}); is line 1 a title or a note? Remove it"
+                                + (", or name every column there" if header else ""))
             else:
                 raise DataError(f"{path}: cannot tell the delimiter: no one of , ; tab | or spaces splits the first "
                                 f"{len(lines)} lines into the same number of fields; set data.delimiter "
