@@ -10,7 +10,7 @@ Three files of 1,000,000 rows (fixed seed), written once into a cache folder:
 
 Each load runs in a fresh child process (so its peak RSS is its own), alternating between the
 loaders round after round, and reports the load's wall time (imports excluded) and the process's
-peak RSS (ru_maxrss, interpreter and imports included):
+peak RSS (VmHWM, interpreter and imports included):
 
 - nnctl: what `nnctl train` does before splitting: read, type the columns, encode every row
   (one-hot, float32 for an all-numeric file as float32 training does);
@@ -40,13 +40,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 
 CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 kind, path = sys.argv[1], sys.argv[2]
 if kind == "nnctl":
     import numpy as np
     from benchmarks.csv_memory import nnctl_load
     from nnctl.data.reading import read_table
-    import pyarrow.csv, pyarrow.parquet  # imports outside the timed part, as for the others
+    import pyarrow.compute, pyarrow.csv, pyarrow.parquet  # imports outside the timed part, as for the others
+    import nnctl.config.load, nnctl.data.roles, nnctl.data.columns
     t0 = time.perf_counter()
     ds = nnctl_load(__import__("pathlib").Path(path), np.float32)
     shape = list(ds.X.shape)
@@ -63,7 +64,9 @@ else:
             else c.dictionary_encode().combine_chunks().indices.to_numpy() for c in tb.columns]
     shape = [tb.num_rows, len(cols)]
 wall = time.perf_counter() - t0
-print(json.dumps({"wall": wall, "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "shape": shape}))
+# VmHWM: this process image's own peak (ru_maxrss would include the parent's, inherited across exec)
+hwm = int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0]) * 1024
+print(json.dumps({"wall": wall, "rss": hwm, "shape": shape}))
 """
 
 TARGETS = {  # file -> (reference loader, time limit, RSS must not exceed the reference's)

@@ -15,7 +15,8 @@ import numpy as np
 
 from nnctl.config.spec import CategoricalSpec, config_fields
 from nnctl.data.columns import fmt_number, infer_kind, likely_row_id
-from nnctl.data.reading import RawColumn, Table, read_table
+from nnctl.data.reading import read_table
+from nnctl.data.table import RawColumn, Table
 from nnctl.errors import DataError
 
 MAX_LEVELS = config_fields(CategoricalSpec)["max_levels"].default

@@ -162,7 +162,7 @@ def test_transform_rows_can_write_the_training_rows_over_the_raw_matrix(method, 
 
 def test_the_training_rows_of_a_numeric_csv_live_in_the_parsed_matrix(tmp_path):
     """No second copy of a large numeric CSV: the training matrix is written over the memory of the
-    parsed (rows x all columns) float32 matrix, and holds the right rows, transformed."""
+    parsed float32 matrix of the numeric columns, and holds the right rows, transformed."""
     from nnctl.build import prepare
 
     n, d = 5000, 6
@@ -179,7 +179,7 @@ def test_the_training_rows_of_a_numeric_csv_live_in_the_parsed_matrix(tmp_path):
     owner = p.X["train"]
     while isinstance(owner.base, np.ndarray):
         owner = owner.base
-    assert owner.shape == (n, d + 1) and owner.dtype == np.float32
+    assert owner.shape == (n, d) and owner.dtype == np.float32  # the target is kept apart, in float64
     assert p.X["train"].shape == (n - 2 * (n // 10), d) and p.X["train"].flags.c_contiguous
     features = raw[:, 1:].astype(np.float32)
     np.testing.assert_allclose(p.X["train"], p.pre.transform(features[p.split["train"]]), rtol=1e-5,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nnctl.data.reading import RawColumn, Table
+from nnctl.data.table import RawColumn, Table
 from nnctl.errors import DataError
 
 DATE_PARTS = ("year", "month", "day", "weekday", "dayofyear")
@@ -162,49 +162,57 @@ class ColumnEncoder:
                    d.get("unknown", "error"))
 
     # -------------------------------------------------------------------------------- encoding
-    def encode(self, col: RawColumn, out: np.ndarray, report: dict, table: Table, decimal: str = ".") -> None:
-        """Write this column's features for every row of `col` into `out` (n, width)."""
+    def encoder_for(self, col: RawColumn, report: dict, table: Table, decimal: str = "."):
+        """A function (rows: slice, out: (rows, width) view) -> None writing this column's features.
+
+        Everything that needs the whole column (typing, level lookup, date parts, the missing-value
+        check, unknown levels) happens here, once; the function does the per-row work."""
         col = self._coerce(col, table, decimal)
         missing = col.missing
+        if self.fill is None and not self.indicator and missing.any():  # drop/error policies leave none
+            row = int(np.flatnonzero(missing)[0])
+            raise DataError(f"{table.path}, {table.where(row)}, column {self.name!r}: missing value, and the model "
+                            f"was trained without imputation for it (data.missing)")
         if self.kind == "numeric":
-            v = col.values
-            out[:, 0] = v if self.fill is None else np.where(missing, self.fill, v)
+            v = col.values if self.fill is None else np.where(missing, self.fill, col.values)
+            values = [v]
         elif self.kind == "date":
             parts = date_parts(col.values)
             if self.fill is not None:
                 parts = np.where(missing[:, None], np.asarray(self.fill, dtype=np.float64), parts)
-            out[:, :len(DATE_PARTS)] = parts
+            values = [parts]
         else:
-            self._encode_levels(col, out, report, table)
-        if self.indicator:
-            out[:, -1] = missing
-        elif self.fill is None and missing.any():  # drop/error policies clear missing rows before this
-            row = int(np.flatnonzero(missing)[0])
-            raise DataError(f"{table.path}, {table.where(row)}, column {self.name!r}: missing value, and the model "
-                            f"was trained without imputation for it (data.missing)")
+            values = [self._level_columns(col, report, table)]
+        width = self.width - self.indicator
 
-    def _encode_levels(self, col: RawColumn, out: np.ndarray, report: dict, table: Table) -> None:
-        index = {lv: k for k, lv in enumerate(self.levels)}
-        other_col = len(self.levels) if self.other else None
-        other = set(self.other)
-        # each raw level -> its output column (-1: no column: unknown, or missing without a fill)
-        targets = []
-        unknown = []
-        for lv in col.levels or []:
-            if lv in index:
-                targets.append(index[lv])
-            elif lv in other:
-                targets.append(other_col)
+        def write(rows: slice, out: np.ndarray) -> None:
+            v = values[0][rows]
+            if self.kind == "numeric":
+                out[:, 0] = v
+            elif self.kind == "date":
+                out[:, :width] = v
             else:
-                targets.append(-1)
-                unknown.append(lv)
+                out[:, :width] = 0
+                hit = np.flatnonzero(v >= 0)
+                out[hit, v[hit]] = 1
+            if self.indicator:
+                out[:, -1] = missing[rows]
+        return write
+
+    def _level_columns(self, col: RawColumn, report: dict, table: Table) -> np.ndarray:
+        """Per row, the output column of its level (-1: none: an unknown level, or missing without a fill)."""
+        index = {lv: k for k, lv in enumerate(self.levels)}
+        other_col = len(self.levels) if self.other else -1
+        other = set(self.other)
+        targets = [index.get(lv, other_col if lv in other else -1) for lv in (col.levels or [])]
+        unknown = [k for k, lv in enumerate(col.levels or []) if lv not in index and lv not in other]
         fill = -1
         if self.fill is not None:
             fill = index.get(self.fill, other_col if self.fill in other else -1)
         lookup = np.array([*targets, fill], dtype=np.int64)
         codes = lookup[col.values]
         if unknown:
-            is_unknown = np.isin(col.values, [k for k, t in enumerate(targets) if t == -1])
+            is_unknown = np.isin(col.values, unknown)
             n_unknown = int(np.count_nonzero(is_unknown))
             if n_unknown:
                 if self.unknown == "error":
@@ -215,9 +223,7 @@ class ColumnEncoder:
                                     f"{_few(self.levels)}")
                 seen = sorted({col.levels[c] for c in np.unique(col.values[is_unknown])})
                 report.setdefault("unknown_levels", {})[self.name] = {"rows": n_unknown, "levels": seen[:10]}
-        out[:, :self.width - self.indicator] = 0
-        rows = np.flatnonzero(codes >= 0)
-        out[rows, codes[rows]] = 1.0
+        return codes
 
     def _coerce(self, col: RawColumn, table: Table, decimal: str) -> RawColumn:
         """The raw column in the kind this encoder expects (input files may be typed differently)."""
@@ -242,7 +248,7 @@ class ColumnEncoder:
             return d
         if self.kind == "categorical" and col.kind != "text":
             if col.kind == "number":
-                from nnctl.data.reading import text_column
+                from nnctl.data.arrow import text_column
 
                 v = col.values
                 uniq, codes = np.unique(v[~np.isnan(v)], return_inverse=True)
@@ -299,22 +305,21 @@ class Encoding:
     def to_json(self) -> list[dict]:
         return [e.to_json() for e in self.encoders]
 
-    def transform(self, table: Table, dtype=np.float64, report: dict | None = None) -> np.ndarray:
-        """The (n, width) feature matrix of every row of `table`."""
+    def transform(self, table: Table, dtype=np.float64, report: dict | None = None,
+                  chunk: int = 32768) -> np.ndarray:
+        """The (n, width) feature matrix of every row of `table`, in `dtype`. Written a block of rows
+        at a time (all columns of those rows), so the writes stay in cache."""
         report = {} if report is None else report
         out = np.empty((table.n_rows, self.width), dtype=dtype)
-        at = 0
+        writers, at = [], 0
         for e in self.encoders:
-            if e.kind == "numeric" and e.fill is None and not e.indicator and table.columns[e.name].kind == "number":
-                v = table.columns[e.name].values
-                if np.isnan(v).any():
-                    e.encode(table.columns[e.name], np.empty((len(v), 1)), report, table, self.decimal)
-                out[:, at] = v  # the common case, with no temporary
-            else:
-                block = np.empty((table.n_rows, e.width))
-                e.encode(table.columns[e.name], block, report, table, self.decimal)
-                out[:, at:at + e.width] = block
+            writers.append((e.encoder_for(table.columns[e.name], report, table, self.decimal), at, at + e.width))
             at += e.width
+        for start in range(0, table.n_rows, chunk):
+            rows = slice(start, min(start + chunk, table.n_rows))
+            block = out[rows]
+            for write, a, b in writers:
+                write(rows, block[:, a:b])
         return out
 
 

@@ -15,14 +15,16 @@ import numpy as np
 
 from nnctl.config.spec import DataSpec
 from nnctl.data.columns import fmt_number, infer_kind, likely_row_id
-from nnctl.data.reading import RawColumn, Table, read_table
+from nnctl.data.reading import read_table
 from nnctl.data.sources import MAX_AUTO_CLASSES, MIN_AUTO_CLASS_ROWS, Dataset
+from nnctl.data.table import RawColumn, Table
 from nnctl.errors import ConfigError, DataError, did_you_mean
 
 
 def read_data_file(path: Path, data: DataSpec, dtype=np.float64) -> Table:
     """The file `path` read with the data section's delimiter, decimal, header and na_values."""
-    return read_table(path, data.delimiter, data.decimal, data.header, data.na_values, dtype=dtype)
+    target = -1 if data.target is None else data.target  # read exactly (float64), whatever the dtype
+    return read_table(path, data.delimiter, data.decimal, data.header, data.na_values, dtype=dtype, exact=(target,))
 
 
 def column_name(table: Table, key: Any, what: str) -> str:

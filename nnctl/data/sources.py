@@ -19,7 +19,7 @@ from nnctl.data.columns import fmt_number
 from nnctl.errors import ConfigError
 
 if TYPE_CHECKING:
-    from nnctl.data.reading import Table
+    from nnctl.data.table import Table
 
 MAX_AUTO_CLASSES = 10  # task: auto takes integer targets with at most this many values as classes ...
 MIN_AUTO_CLASS_ROWS = 5  # ... if every value has at least this many rows
@@ -70,16 +70,15 @@ class Dataset:
         t = self.table
         if t.matrix is not None and all(e.kind == "numeric" and e.fill is None and not e.indicator
                                         for e in encoders) and all(n in t.matrix_columns for n in self.feature_columns):
-            # plain numbers: X is the parsed matrix's feature columns, a view when they are adjacent (no
-            # copy; training writes its rows over that memory). The matrix is float32 when the whole
-            # file was numbers and training is float32, else float64.
+            # plain numbers: X is the parsed matrix's feature columns (in the training dtype), a view
+            # when they are adjacent (no copy; training writes its rows over that memory)
             idx = [t.matrix_columns.index(n) for n in self.feature_columns]
             contiguous = idx == list(range(idx[0], idx[-1] + 1))
             self.X = t.matrix[:, idx[0]:idx[-1] + 1] if contiguous else t.matrix[:, idx]
             if np.isnan(self.X).any():
                 enc.transform(t)  # names the missing value (drop and error policies leave none)
         else:
-            self.X = enc.transform(t, np.float64)
+            self.X = enc.transform(t, dtype)
         self.columns = enc.to_json()
         self.feature_names = enc.feature_names()
         rare = [e for e in encoders if e.other]

@@ -1,0 +1,161 @@
+"""Arrow tables into nnctl's raw columns: numbers copied into one C-ordered matrix batch by batch,
+text as integer codes into its distinct values, dates as datetime64.
+
+Conversion goes through the arrays' buffers: pyarrow's own to_numpy, and any pyarrow call given a
+Python value, import pandas when it is installed (0.2 s and 80 MB on every load), and nnctl does
+not need it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from nnctl.data.table import RawColumn, Table
+
+
+def from_arrow(holder: list, path: Path, number_dtype, exact=(), parquet: bool = False) -> Table:
+    """The Arrow table in `holder` (taken out of it) as a Table. Numeric columns are copied into ONE
+    C-ordered matrix of `number_dtype`, one record batch at a time, each batch released once
+    copied: a large numeric file needs about one copy of its numbers, not two, and the numeric
+    features are a view of that matrix. Columns named in `exact` (the target) stay float64, apart."""
+    import pyarrow as pa
+
+    tb = holder.pop()
+    names = [str(n) for n in tb.column_names]
+    numeric = [n for n, c in zip(names, tb.columns) if is_number_type(c.type) and n not in set(exact)]
+    others = {n: c for n, c in zip(names, tb.columns) if n not in set(numeric)}
+    n_rows = tb.num_rows
+    batches = tb.select(numeric).to_batches() if numeric else []
+    del tb
+    M = np.empty((n_rows, len(numeric)), dtype=number_dtype)
+    at = 0
+    for i in range(len(batches)):
+        batch, batches[i] = batches[i], None
+        k = batch.num_rows
+        for j, col in enumerate(batch.columns):
+            M[at:at + k, j] = _numbers(col)
+        at += k
+        del batch
+    pa.default_memory_pool().release_unused()
+    others = {n: to_raw(n, c, path) for n, c in others.items()}  # float64 if numeric (an `exact` column)
+    return _matrix_table(path, names, M, numeric, others, parquet)
+
+
+def _matrix_table(path: Path, names: list[str], M: np.ndarray, numeric: list[str], others: dict[str, RawColumn],
+                  parquet: bool = False) -> Table:
+    """A Table whose numeric columns are the columns of M (views) and whose others are given."""
+    columns = {}
+    any_nan = np.zeros(len(numeric), dtype=bool)
+    for start in range(0, len(M), 65536):  # one pass over the matrix, not one strided pass per column
+        any_nan |= np.isnan(M[start:start + 65536]).any(axis=0)
+    for name in names:
+        if name in others:
+            columns[name] = others[name]
+        else:
+            j = numeric.index(name)
+            columns[name] = RawColumn(name, "number", M[:, j], None, bool(any_nan[j]))
+    table = Table(path, columns, len(M), "", parquet)
+    table.matrix, table.matrix_columns = M, numeric
+    return table
+
+
+def _values(arr, dtype) -> np.ndarray:
+    """The data buffer of a fixed-width Arrow array as NumPy (a view)."""
+    return np.frombuffer(arr.buffers()[1], dtype=dtype, count=arr.offset + len(arr))[arr.offset:]
+
+
+def _valid(arr) -> np.ndarray | None:
+    """True where the array has a value; None if it has no nulls."""
+    if arr.null_count == 0:
+        return None
+    bits = np.frombuffer(arr.buffers()[0], dtype=np.uint8)
+    return np.unpackbits(bits, count=arr.offset + len(arr), bitorder="little")[arr.offset:].astype(bool)
+
+
+def _numbers(arr) -> np.ndarray:
+    """A numeric Arrow array (ints, floats, decimals, booleans) as NumPy floats, NaN for nulls."""
+    import pyarrow as pa
+
+    if not (pa.types.is_floating(arr.type) and arr.type.bit_width in (32, 64)):
+        arr = arr.cast(pa.float64())
+    v = _values(arr, np.float32 if arr.type.bit_width == 32 else np.float64)
+    valid = _valid(arr)
+    return v if valid is None else np.where(valid, v, np.nan).astype(v.dtype)
+
+
+def _to_numpy(col, dtype) -> np.ndarray:
+    """A ChunkedArray of numbers (-> dtype, NaN for nulls) or timestamps (-> datetime64[s], NaT)."""
+    import pyarrow as pa
+
+    chunks = []
+    for c in col.chunks:
+        if np.dtype(dtype).kind == "M":
+            c = c.cast(pa.timestamp("s"))
+            v = _values(c, np.int64).view("datetime64[s]")
+            valid = _valid(c)
+            chunks.append(v if valid is None else np.where(valid, v, np.datetime64("NaT")))
+        else:
+            chunks.append(_numbers(c).astype(dtype, copy=False))
+    return np.concatenate(chunks) if chunks else np.empty(0, dtype=dtype)
+
+
+def _codes(indices) -> np.ndarray:
+    """Dictionary indices as int64, -1 for nulls."""
+    import pyarrow as pa
+
+    v = _values(indices.cast(pa.int64()), np.int64)
+    valid = _valid(indices)
+    return v if valid is None else np.where(valid, v, -1)
+
+
+def is_number_type(t) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t) or pa.types.is_boolean(t)
+
+
+def to_raw(name: str, col, path: Path) -> RawColumn:
+    """An Arrow column as a RawColumn (strings stripped; numbers that Arrow left as text parsed here)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    t = col.type
+    if pa.types.is_null(t):
+        return RawColumn(name, "empty", np.full(len(col), np.nan))
+    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t) or pa.types.is_boolean(t):
+        values = _to_numpy(col, np.float64)
+        return RawColumn(name, "number", np.asarray(values, dtype=np.float64))
+    if pa.types.is_date(t) or pa.types.is_timestamp(t):
+        if pa.types.is_timestamp(t) and t.tz is not None:
+            col = pc.cast(col, pa.timestamp("s", tz=t.tz)).cast(pa.timestamp("s"))
+        values = _to_numpy(col, "datetime64[s]")
+        return RawColumn(name, "date", values.astype("datetime64[s]"))
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t):  # Arrow's answer to bytes that are not UTF-8
+        def not_utf8(v: bytes | None) -> bool:
+            try:
+                v is None or v.decode("utf-8")
+                return False
+            except UnicodeDecodeError:
+                return True
+
+        return RawColumn(name, "binary", np.array([not_utf8(v) for v in col.to_pylist()], dtype=bool))
+    if not pa.types.is_dictionary(t):
+        col = pc.dictionary_encode(pc.cast(col, pa.string()))
+    col = col.unify_dictionaries() if isinstance(col, pa.ChunkedArray) else col
+    chunks = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
+    if not chunks:
+        return RawColumn(name, "empty", np.zeros(0))
+    dictionary = chunks[0].dictionary.to_pylist()
+    codes = np.concatenate([_codes(c.indices) for c in chunks])
+    return text_column(name, codes, dictionary)
+
+
+def text_column(name: str, codes: np.ndarray, dictionary: list) -> RawColumn:
+    """A text RawColumn from codes into `dictionary`: values stripped, equal ones merged, blank = missing."""
+    stripped = [str(v).strip() for v in dictionary]
+    levels = sorted(set(s for s in stripped if s))
+    index = {s: k for k, s in enumerate(levels)}
+    remap = np.array([index.get(s, -1) for s in stripped] + [-1], dtype=np.int64)  # [-1]: code -1 stays missing
+    return RawColumn(name, "text", remap[codes], levels)

@@ -1,0 +1,96 @@
+"""The raw table a data file is read into: typed columns (numbers, text codes, dates), before any
+role or encoding, and how a row is named in messages (its line in the file)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nnctl.data.textformat import row_lines
+
+
+@dataclass
+class RawColumn:
+    """One column as read, before any role or encoding: number, text, date or empty (all missing)."""
+
+    name: str
+    kind: str  # number | text | date | empty
+    values: np.ndarray  # number: float64, NaN = missing; text: int64 codes, -1 = missing; date: datetime64[s]
+    levels: list[str] | None = None  # text: the distinct (stripped) strings, code k -> levels[k]
+    _any_nan: bool | None = field(default=None, repr=False, compare=False)
+
+    def has_missing(self) -> bool:
+        if self.kind == "number":
+            if self._any_nan is None:
+                self._any_nan = bool(np.isnan(self.values).any())
+            return self._any_nan
+        return bool(self.missing.any())
+
+    @property
+    def missing(self) -> np.ndarray:
+        if self.kind == "number":
+            return np.isnan(self.values)
+        if self.kind == "text":
+            return self.values < 0
+        if self.kind == "date":
+            return np.isnat(self.values)
+        return np.ones(len(self.values), dtype=bool)
+
+    def cell(self, row: int) -> str:
+        """The value of one row, as text (for messages)."""
+        v = self.values[row]
+        if self.kind == "text":
+            return self.levels[v] if v >= 0 else ""
+        if self.kind == "date":
+            return "" if np.isnat(v) else str(v)
+        return "" if np.isnan(v) else repr(float(v))
+
+    def take(self, rows: np.ndarray) -> RawColumn:
+        return RawColumn(self.name, self.kind, self.values[rows], self.levels)
+
+
+@dataclass
+class Table:
+    """The columns of a data file, in file order, and how to name a row's place in the file."""
+
+    path: Path
+    columns: dict[str, RawColumn]
+    n_rows: int
+    fingerprint: str
+    parquet: bool = False
+    row_ids: np.ndarray | None = None  # after dropping rows: original row number of each row
+    _lines: dict[int, int] = field(default_factory=dict, repr=False)
+    _reader: Any = field(default=None, repr=False)  # (delimiter, header) to map rows to lines
+    matrix: np.ndarray | None = field(default=None, repr=False)  # the numeric columns, (n, k), C order
+    matrix_columns: list[str] = field(default_factory=list, repr=False)  # their names, in matrix order
+    notes: list[str] = field(default_factory=list)  # what reading decided (unnamed columns, ...)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.columns)
+
+    def where(self, row: int) -> str:
+        """'line 17' (text files: the physical line of data row `row`) or 'row 17' (Parquet)."""
+        original = int(self.row_ids[row]) if self.row_ids is not None else row
+        if self.parquet:
+            return f"row {original + 1}"
+        return f"line {self.line_of(original)}"
+
+    def line_of(self, row: int) -> int:
+        if row not in self._lines:
+            self._lines.update(row_lines(self.path, *self._reader, wanted={row}))
+        return self._lines.get(row, row + 2)
+
+    def take(self, rows: np.ndarray) -> Table:
+        """The table restricted to `rows` (which keep their original line numbers)."""
+        ids = self.row_ids[rows] if self.row_ids is not None else rows
+        return Table(self.path, {n: c.take(rows) for n, c in self.columns.items()}, len(rows), self.fingerprint,
+                     self.parquet, ids, self._lines, self._reader)
+
+    def select(self, names: list[str]) -> Table:
+        """The table with only the columns `names` (the numeric matrix stays shared)."""
+        return Table(self.path, {n: self.columns[n] for n in names}, self.n_rows, self.fingerprint, self.parquet,
+                     self.row_ids, self._lines, self._reader, self.matrix, self.matrix_columns, self.notes)
