@@ -330,3 +330,28 @@ def test_init_gives_every_column_a_role_and_the_config_trains(tmp_path):
     again = run("init", data, "-o", cfg)
     assert again.exit_code == 2 and "exists; pass --force" in again.stderr
     assert run("init", data, "--target", "lable").exit_code == 2
+
+
+def test_encoding_matches_a_hand_computed_matrix_whatever_the_block_size(tmp_path):
+    from nnctl.data.columns import encoding_from_json
+
+    p = tmp_path / "d.csv"
+    p.write_text("a,b,c,when,d,y\n1.5,2,x,2024-03-01,,0\n-1,4,y,2024-12-31,7,1\n0.25,6,z,,8,0\n3,8,x,2023-01-02,9,1\n")
+    spec = spec_for(p, missing="impute", impute={"indicator": True}, split={"val": 0, "test": 0})
+    ds = load_dataset(spec.data)
+    ds.encode(spec.data, np.array([0, 1, 3]))  # row 2 (c = z) is not a training row: z is unknown
+    d_fill = 8.0  # median of d over training rows 1 and 3
+    when_fill = [2024, 3, 2, 1, 61]  # per part, the median over rows 0, 1 and 3 (row 2 has no date)
+    expected = np.array([  # no when.missing: no training row lacks a date (the fill is there all the same)
+        [1.5, 2, 1, 0, 2024, 3, 1, 4, 61, d_fill, 1],
+        [-1, 4, 0, 1, 2024, 12, 31, 1, 366, 7, 0],
+        [0.25, 6, 0, 0, *when_fill, 8, 0],
+        [3, 8, 1, 0, 2023, 1, 2, 0, 2, 9, 0],
+    ])
+    assert ds.feature_names == ["a", "b", "c=x", "c=y", "when.year", "when.month", "when.day", "when.weekday",
+                                "when.dayofyear", "d", "d.missing"]
+    np.testing.assert_array_equal(ds.X, expected)
+    table = load_dataset(spec.data).table
+    for chunk in (1, 3, 100):
+        np.testing.assert_array_equal(encoding_from_json(ds.columns).transform(table, np.float64, chunk=chunk),
+                                      expected)

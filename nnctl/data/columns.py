@@ -168,6 +168,9 @@ class ColumnEncoder:
         Everything that needs the whole column (typing, level lookup, date parts, the missing-value
         check, unknown levels) happens here, once; the function does the per-row work."""
         col = self._coerce(col, table, decimal)
+        if self.kind == "numeric" and self.fill is None and not self.indicator and not col.has_missing():
+            v = col.values
+            return lambda rows, out: out.__setitem__((slice(None), 0), v[rows])  # the common case: a copy
         missing = col.missing
         if self.fill is None and not self.indicator and missing.any():  # drop/error policies leave none
             row = int(np.flatnonzero(missing)[0])
@@ -312,9 +315,22 @@ class Encoding:
         report = {} if report is None else report
         out = np.empty((table.n_rows, self.width), dtype=dtype)
         writers, at = [], 0
+        M, in_matrix = table.matrix, {n: j for j, n in enumerate(table.matrix_columns)}
         for e in self.encoders:
-            writers.append((e.encoder_for(table.columns[e.name], report, table, self.decimal), at, at + e.width))
+            col = table.columns[e.name]
+            j = in_matrix.get(e.name, -1)
+            if (j >= 0 and e.kind == "numeric" and e.fill is None and not e.indicator and col.kind == "number"
+                    and not col.has_missing() and writers and writers[-1][0] == "block"
+                    and writers[-1][4] == j and writers[-1][2] == at):  # the next matrix column: one block copy
+                _, a, _, j0, _ = writers.pop()
+                writers.append(("block", a, at + 1, j0, j + 1))
+            elif j >= 0 and e.kind == "numeric" and e.fill is None and not e.indicator and not col.has_missing():
+                writers.append(("block", at, at + 1, j, j + 1))
+            else:
+                writers.append((e.encoder_for(col, report, table, self.decimal), at, at + e.width, 0, 0))
             at += e.width
+        writers = [(w if w != "block" else (lambda rows, out, j0=j0, j1=j1: out.__setitem__(Ellipsis, M[rows, j0:j1])),
+                    a, b) for w, a, b, j0, j1 in writers]
         for start in range(0, table.n_rows, chunk):
             rows = slice(start, min(start + chunk, table.n_rows))
             block = out[rows]
