@@ -355,3 +355,46 @@ def test_encoding_matches_a_hand_computed_matrix_whatever_the_block_size(tmp_pat
     for chunk in (1, 3, 100):
         np.testing.assert_array_equal(encoding_from_json(ds.columns).transform(table, np.float64, chunk=chunk),
                                       expected)
+
+
+# ------------------------------------------------------------------------------------ policies end to end
+@pytest.mark.parametrize("policy", ["error", "drop", "impute"])
+def test_predict_applies_the_runs_missing_value_policy(tmp_path, policy):
+    import json
+
+    rows = "".join(f"{i % 7},{'' if (i % 11 == 3 and policy != 'error') else i % 5},{'ab'[i % 2]}\n"
+                   for i in range(60))
+    (tmp_path / "d.csv").write_text("a,b,y\n" + rows)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"data: {{source: d.csv, missing: {policy}}}\nmodel: {{hidden: [4]}}\ntrain: {{epochs: 2}}\n")
+    out = run("train", cfg, "--runs-dir", tmp_path / "runs")
+    assert out.exit_code == 0, out.stderr
+    assert "data: classification (2 text labels in 'y')" in out.stderr
+    rd = out.stdout.strip().splitlines()[-1]
+    summary = json.loads((tmp_path / "runs" / rd.split("/")[-1] / "summary.json").read_text())
+    assert summary["data"]["dropped_rows"] == ({"missing values": 6} if policy == "drop" else {})
+    (tmp_path / "new.csv").write_text("a,b\n1,2\n3,\n5,4\n")
+    pred = run("predict", rd, tmp_path / "new.csv")
+    if policy == "error":
+        assert pred.exit_code == 2 and "'b': 1 missing (first at line 3)" in pred.stderr
+    elif policy == "drop":
+        assert pred.exit_code == 0 and "1 row with missing values skipped (data.missing: drop)" in pred.stderr
+        assert [r["a"] for r in csv.DictReader(io.StringIO(pred.stdout))] == ["1", "5"]
+    else:
+        assert pred.exit_code == 0 and len(list(csv.DictReader(io.StringIO(pred.stdout)))) == 3
+
+
+def test_no_val_part_means_no_val_metrics_not_nan(tmp_path):
+    import json
+
+    (tmp_path / "d.csv").write_text(table_text())
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("data: {source: d.csv, target: species, split: {val: 0, test: 0.2}}\nmodel: {hidden: [4]}\n"
+                   "train: {epochs: 3}\n")
+    out = run("train", cfg, "--runs-dir", tmp_path / "runs")
+    assert out.exit_code == 0, out.stderr
+    assert "nan" not in out.stderr.lower() and "train_accuracy" in out.stderr
+    rd = tmp_path / "runs" / out.stdout.strip().splitlines()[-1].split("/")[-1]
+    assert "nan" not in (rd / "metrics.csv").read_text()
+    summary = json.loads((rd / "summary.json").read_text())
+    assert "val_loss" not in summary["final"] and summary["best"]["epoch"] >= 1

@@ -107,9 +107,11 @@ def training_result(s: dict) -> None:
     """The one-line summary of a finished run, and its message."""
     err = stderr()
     final, best = s["final"] or {}, s["best"] or {}
-    metric = f"val_{task_metric(s['task'])}"
-    err.print(f"[green]{s['status']}[/]: {s['epochs_run']} epochs in {s['wall_time_s']:.2f} s · "
-              f"train_loss {_num(final.get('train_loss'))} · val_loss {_num(final.get('val_loss'))} · "
+    part = "val" if final.get("val_loss") is not None or not final else "train"  # no val part: train metrics
+    metric = f"{part}_{task_metric(s['task'])}"
+    losses = f"train_loss {_num(final.get('train_loss'))}" + (
+        f" · val_loss {_num(final.get('val_loss'))}" if part == "val" else "")
+    err.print(f"[green]{s['status']}[/]: {s['epochs_run']} epochs in {s['wall_time_s']:.2f} s · {losses} · "
               f"{metric} {_num(final.get(metric))}"
               + (f" (best {_num(best.get(metric))} at epoch {best.get('epoch')})" if best else ""))
     if s["message"]:

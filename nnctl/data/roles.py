@@ -223,14 +223,14 @@ def encode_input(path: Path, data: DataSpec, columns: list[dict], target_name: s
             raise DataError(f"{path}: no target column {target_name!r}; evaluation needs the true values")
         y_col = table.columns[target_name]
         if y_col.missing.any():
-            notes.append(f"{int(y_col.missing.sum())} row{'s' * (y_col.missing.sum() != 1)} without a target "
+            notes.append(f"{int(y_col.missing.sum())} row{'s' * (int(y_col.missing.sum()) != 1)} without a target "
                          f"value skipped")
             keep &= ~y_col.missing
     miss = {e.name: table.columns[e.name].missing for e in enc.encoders if e.fill is None}  # nothing to fill with
     with_missing = {n: m & keep for n, m in miss.items() if (m & keep).any()}
     if with_missing and data.missing == "drop":
         dropped = np.any(np.column_stack(list(with_missing.values())), axis=1)
-        notes.append(f"{int(dropped.sum())} row{'s' * (dropped.sum() != 1)} with missing values skipped "
+        notes.append(f"{int(dropped.sum())} row{'s' * (int(dropped.sum()) != 1)} with missing values skipped "
                      f"(data.missing: drop)")
         keep &= ~dropped
     elif with_missing:

@@ -192,10 +192,11 @@ class Trainer:
     def _epoch_row(self, lr: float, t0: float) -> dict:
         """The metrics row of the epoch just finished: training sums, validation in inference mode."""
         p = self.prepared
-        val = score(self.model, p.X["val"], p.Y["val"], p.y["val"], self.task, p.target)
-        return {"epoch": self.epoch + 1, **self.meter.row(), "val_loss": val.pop("loss"),
-                **{f"val_{k}": v for k, v in val.items()}, "lr": lr,
-                "epoch_time_s": self.epoch_seconds + time.perf_counter() - t0}
+        row = {"epoch": self.epoch + 1, **self.meter.row()}
+        if len(p.X["val"]):  # without a val part (data.split.val: 0) there are no val metrics, not NaN ones
+            val = score(self.model, p.X["val"], p.Y["val"], p.y["val"], self.task, p.target)
+            row.update({"val_loss": val.pop("loss"), **{f"val_{k}": v for k, v in val.items()}})
+        return {**row, "lr": lr, "epoch_time_s": self.epoch_seconds + time.perf_counter() - t0}
 
     def _diverged(self, exc: Diverged) -> str:
         """Keep the last finite weights, record the epoch, and explain where it broke."""
