@@ -398,3 +398,30 @@ def test_no_val_part_means_no_val_metrics_not_nan(tmp_path):
     assert "nan" not in (rd / "metrics.csv").read_text()
     summary = json.loads((rd / "summary.json").read_text())
     assert "val_loss" not in summary["final"] and summary["best"]["epoch"] >= 1
+
+
+def test_arrow_types_become_numbers_dates_and_codes_with_nulls(tmp_path):
+    import datetime as dt
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from nnctl.data.reading import read_table
+
+    t = pa.table({
+        "i8": pa.array([1, None, -3, 4], pa.int8()), "u16": pa.array([65535, 2, None, 4], pa.uint16()),
+        "f32": pa.array([0.5, None, 1.5, 2.5], pa.float32()), "b": pa.array([True, False, None, True]),
+        "d": pa.array([dt.date(2024, 2, 29), None, dt.date(1969, 12, 31), dt.date(2000, 1, 1)], pa.date32()),
+        "ts": pa.array([dt.datetime(2024, 1, 1, 12), None, dt.datetime(1999, 12, 31, 23, 59, 59),
+                        dt.datetime(2000, 1, 1)], pa.timestamp("ms")),
+        "s": pa.array(["b", None, " a ", "b"]).dictionary_encode(),
+    })
+    pq.write_table(t.slice(1), tmp_path / "t.parquet")  # a slice: buffers with an offset
+    cols = read_table(tmp_path / "t.parquet").columns
+    np.testing.assert_array_equal(cols["i8"].values, [np.nan, -3, 4])
+    np.testing.assert_array_equal(cols["u16"].values, [2, np.nan, 4])
+    np.testing.assert_array_equal(cols["f32"].values, [np.nan, 1.5, 2.5])
+    np.testing.assert_array_equal(cols["b"].values, [0, np.nan, 1])
+    assert [str(v) for v in cols["d"].values] == ["NaT", "1969-12-31T00:00:00", "2000-01-01T00:00:00"]
+    assert [str(v) for v in cols["ts"].values] == ["NaT", "1999-12-31T23:59:59", "2000-01-01T00:00:00"]
+    assert cols["s"].levels == ["a", "b"] and cols["s"].values.tolist() == [-1, 0, 1]
