@@ -114,6 +114,25 @@ def _task(col: RawColumn) -> tuple[str, str]:
     return "regression", f"{len(distinct):,} distinct numbers, {fmt_number(v.min())} to {fmt_number(v.max())}"
 
 
+WORDS = ("None", "none", "null", "NULL", "-", "?")  # in data.na_values: auto, but sometimes real values
+
+
+def _word_missing(path: Path, delimiter: str, decimal: str, header: bool, names: list[str]):
+    """(column, word, count) for columns whose missing values include a word-like marker ('None',
+    '-', ...): Cars93's AirBags column says 'None' for no airbags, not for unknown."""
+    if not names:
+        return []
+    text = read_table(path, delimiter, decimal, header, text=True)
+    out = []
+    for name in names:
+        cells = [c.strip() for c in text.columns[name] if c is not None]
+        for word in WORDS:
+            count = cells.count(word)
+            if count:
+                out.append((name, word, count))
+    return out
+
+
 def init_config(path: Path, target: str | int | None = None, delimiter: str = "auto", decimal: str = ".",
                 header: bool = True, config_path: Path | None = None) -> str:
     """The text of a starting config (YAML with comments) for the data file `path`."""
@@ -186,6 +205,9 @@ def init_config(path: Path, target: str | int | None = None, delimiter: str = "a
                      + (cells if cells else "none in the features")
                      + (f"; {y_missing} rows without a target are dropped" if y_missing else ""))
         lines.append("  impute: {numeric: median, categorical: most_frequent, indicator: false}")
+        for name, word, count in _word_missing(path, delimiter, decimal, header, [n for n, _ in missing_cols]):
+            lines.append(f"  # {name}: {count} of its missing values are the word {word!r}; if that is a real "
+                         f"value, list na_values without it")
     else:
         lines.append("  missing: error  # no missing values in this file")
     lines.append("  # features (numeric columns are standardized; text ones one-hot encoded, levels from the "

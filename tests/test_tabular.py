@@ -425,3 +425,12 @@ def test_arrow_types_become_numbers_dates_and_codes_with_nulls(tmp_path):
     assert [str(v) for v in cols["d"].values] == ["NaT", "1969-12-31T00:00:00", "2000-01-01T00:00:00"]
     assert [str(v) for v in cols["ts"].values] == ["NaT", "1999-12-31T23:59:59", "2000-01-01T00:00:00"]
     assert cols["s"].levels == ["a", "b"] and cols["s"].values.tolist() == [-1, 0, 1]
+
+
+def test_init_points_at_word_like_missing_markers(tmp_path):
+    p = tmp_path / "cars.csv"
+    p.write_text("airbags,hp,price\n" + "".join(f"{['None', 'Driver', 'Both'][i % 3]},{100 + i},{10 + i % 7}\n"
+                                               for i in range(30)))
+    out = run("init", p, "--target", "price")
+    assert out.exit_code == 0, out.stderr
+    assert "airbags: 10 of its missing values are the word 'None'; if that is a real value" in out.stdout
