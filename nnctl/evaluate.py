@@ -38,6 +38,7 @@ class LoadedRun:
     summary: dict
     id_name: str | None = None
     target: TargetScaler | None = None  # regression targets standardized in training
+    file_columns: list[str] | None = None  # the training file's columns, in order
 
     def values(self, Z: np.ndarray) -> np.ndarray:
         """Regression predictions (n, k) in the original units, float64."""
@@ -76,6 +77,7 @@ def load_run(path: Path | str) -> LoadedRun:
         target_name = str(pre_arrays["target_name"]) or None
         id_name = str(pre_arrays["id_name"]) if "id_name" in pre_arrays else None
         target = TargetScaler.from_arrays(pre_arrays)
+        file_columns = [str(c) for c in pre_arrays["file_columns"]] if "file_columns" in pre_arrays else None
         if not isinstance(columns, list) or not all(isinstance(c, dict) and "name" in c and "kind" in c
                                                      for c in columns):
             raise ValueError("columns is not a list of column encodings")
@@ -92,7 +94,7 @@ def load_run(path: Path | str) -> LoadedRun:
     except ValueError as exc:
         raise RunDirError(f"{run.file(RunDir.WEIGHTS)}: {exc}") from None
     return LoadedRun(run, spec, model, pre, task, classes, columns, feature_names, target_name, summary,
-                     id_name or None, target)
+                     id_name or None, target, file_columns)
 
 
 def read_input(loaded: LoadedRun, path: Path, need_target: bool):
@@ -100,7 +102,7 @@ def read_input(loaded: LoadedRun, path: Path, need_target: bool):
     from nnctl.data.roles import encode_input
 
     return encode_input(Path(path), loaded.spec.data, loaded.columns, loaded.target_name, loaded.classes,
-                        need_target, loaded.id_name)
+                        need_target, loaded.id_name, loaded.file_columns)
 
 
 def score_rows(loaded: LoadedRun, X_raw: np.ndarray, y: np.ndarray) -> dict:
@@ -195,8 +197,8 @@ def predict_csv(path: Path | str, input_csv: Path, proba: bool = False
     inp = read_input(loaded, Path(input_csv), need_target=False)
     d = loaded.spec.data
     cells = read_table(Path(input_csv), d.delimiter, d.decimal, d.header, d.na_values, text=True)
-    header = cells.names
-    columns = [cells.columns[n] for n in header]
+    header = inp.table.names  # the input's columns under the names training gave them (header: false)
+    columns = list(cells.columns.values())
     rows = [[c[i] for c in columns] for i in inp.rows]
     model = loaded.model
     Z = loaded.logits(inp.X)

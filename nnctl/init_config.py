@@ -99,6 +99,8 @@ def _task(col: RawColumn) -> tuple[str, str]:
 
     if col.kind == "text":
         present = col.values[col.values >= 0]
+        if len(present) == 0:
+            raise DataError(f"the target column {col.name!r} has no value in any row; choose another with --target")
         codes, counts = np.unique(present, return_counts=True)
         top = sorted(zip(counts, codes), reverse=True)
         shown = ", ".join(f"{col.levels[c]} {n}" for n, c in top[:5])
@@ -106,6 +108,8 @@ def _task(col: RawColumn) -> tuple[str, str]:
     if col.kind != "number":
         raise DataError(f"the target column {col.name!r} holds {col.kind} values; choose another with --target")
     v = col.values[~np.isnan(col.values)]
+    if len(v) == 0:
+        raise DataError(f"the target column {col.name!r} has no value in any row; choose another with --target")
     distinct, counts = np.unique(v, return_counts=True)
     if np.all(np.mod(distinct, 1) == 0) and (len(distinct) == 2 or (len(distinct) <= MAX_AUTO_CLASSES
                                                                    and counts.min() >= MIN_AUTO_CLASS_ROWS)):

@@ -160,9 +160,10 @@ def average_precision(positive: np.ndarray, scores: np.ndarray) -> float | None:
 
 
 def regression_report(T: np.ndarray, P: np.ndarray) -> dict:
-    """mse, mae and r2 (averaged over target columns)."""
+    """mse, rmse, mae and r2 (averaged over target columns)."""
     import numpy as np
 
     T = T.reshape(len(T), -1).astype(np.float64)
     P = P.reshape(len(P), -1).astype(np.float64)
-    return {"mse": float(np.mean((T - P) ** 2)), "mae": float(np.mean(np.abs(T - P))), "r2": r2_score(T, P)}
+    mse = float(np.mean((T - P) ** 2))
+    return {"mse": mse, "rmse": math.sqrt(mse), "mae": float(np.mean(np.abs(T - P))), "r2": r2_score(T, P)}

@@ -434,3 +434,101 @@ def test_init_points_at_word_like_missing_markers(tmp_path):
     out = run("init", p, "--target", "price")
     assert out.exit_code == 0, out.stderr
     assert "airbags: 10 of its missing values are the word 'None'; if that is a real value" in out.stdout
+
+
+# ------------------------------------------------------------------------------------ review findings
+def test_large_offsets_keep_their_differences(tmp_path):
+    """float32 cannot resolve 1e8 + N(0, 3): such columns are read in float64, and eval on the test
+    split agrees with eval on the same file given as --data."""
+    import json
+
+    rng = np.random.default_rng(0)
+    x = 1e8 + rng.normal(0, 3, 1000)
+    (tmp_path / "d.csv").write_text("x,y\n" + "".join(f"{a:.4f},{int(a > 1e8)}\n" for a in x))
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("data: {source: d.csv}\nmodel: {hidden: [8]}\noptimizer: {name: adam, lr: 0.01}\n"
+                   "train: {epochs: 40}\n")
+    rd = run("train", cfg, "--runs-dir", tmp_path / "runs", "-q").stdout.strip()
+    test_acc = json.loads(run("eval", rd, "--json").stdout)["metrics"]["accuracy"]
+    assert test_acc > 0.95
+    assert json.loads(run("eval", rd, "--data", tmp_path / "d.csv", "--json").stdout)["metrics"]["accuracy"] > 0.95
+
+
+@pytest.mark.parametrize("text,where,message", [
+    (b"name,x,y\n" + b"".join(b"caf\xe9%d,%d,%d\n" % (i, i, i % 2) for i in range(12)), "d.csv",
+     "not UTF-8 text"),
+    (b"na\xefme,x,y\n" + b"".join(b"a,%d,%d\n" % (i, i % 2) for i in range(12)), "d.csv",
+     "line 1: the header is not UTF-8 text"),
+    (b"x,y\n" + b"".join(b"%d,%d\n" % (i, i % 2) for i in range(12)) + b"1e400,1\n", "d.csv",
+     "line 14, column 'x': expected a finite number, found inf"),
+    (b"a,b,y\n1,2,\n2,3,\n3,4,\n", "d.csv", "the target column 'y' has no value in any row"),
+])
+def test_bad_files_exit_2_with_the_place(tmp_path, text, where, message):
+    (tmp_path / where).write_bytes(text)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"data: {{source: {where}, missing: impute}}\ntrain: {{epochs: 1}}\n")
+    out = run("train", cfg, "--runs-dir", tmp_path / "runs")
+    assert out.exit_code == 2 and message in out.stderr, out.stderr
+
+
+def test_padded_missing_markers_quoted_spaces_and_leading_blank_lines(tmp_path):
+    p = tmp_path / "d.csv"
+    p.write_text("\n\na, b, c, y\n" + "".join(f"{i}, {' NA' if i == 3 else i % 4}, {' NA' if i == 5 else 'xy'[i % 2]}, "
+                                             f"{i % 2}\n" for i in range(20)))
+    ds = loaded(p, missing="impute")
+    assert ds.feature_names == ["a", "b", "c=x", "c=y"] and len(ds.y) == 20
+    w = tmp_path / "w.txt"
+    w.write_text('city x y\n' + "".join(f'"New York" {i} {i % 2}\n' if i % 2 else f'Paris {i} {i % 2}\n'
+                                       for i in range(20)))
+    assert loaded(w).feature_names == ["city=New York", "city=Paris", "x"]
+
+
+def test_class_weight_keys_and_values_are_checked(tmp_path):
+    (tmp_path / "d.csv").write_text("x,y\n" + "".join(f"{i},{'yes' if i % 2 else 'no'}\n" for i in range(20)))
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("data: {source: d.csv}\ntrain: {epochs: 1, class_weight: {yes: 5, no: 1}}\n")
+    out = run("train", cfg, "--runs-dir", tmp_path / "runs")  # keys are names: yes is the class 'yes'
+    assert out.exit_code == 0, out.stderr
+    cfg.write_text("data: {source: d.csv}\ntrain: {epochs: 1, class_weight: {'yes': 0}}\n")
+    out = run("train", cfg, "--runs-dir", tmp_path / "runs")
+    assert out.exit_code == 2 and "train.class_weight.yes must be a number > 0" in out.stderr
+    cfg.write_text("data: {source: d.csv}\ntrain: {epochs: 1, class_weight: {'yes': 3}}\n")
+    assert run("train", cfg, "--runs-dir", tmp_path / "runs").exit_code == 0
+
+
+def test_nested_parquet_columns_and_damaged_archives(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n = 30
+    pq.write_table(pa.table({"x": np.arange(n) * 1.0, "l": [[1, 2]] * n, "y": np.arange(n) % 2}),
+                   tmp_path / "t.parquet")
+    with pytest.raises(DataError, match=r"column 'l': list<.*> values; nnctl reads numbers, text and dates"):
+        loaded(tmp_path / "t.parquet")
+    assert loaded(tmp_path / "t.parquet", ignore=["l"]).feature_names == ["x"]
+    raw = ("a,y\n" + "".join(f"{i},{i % 2}\n" for i in range(100_000))).encode()
+    for suffix in (".xz", ".zip"):
+        p = tmp_path / f"d.csv{suffix}"
+        if suffix == ".xz":
+            data = bytearray(lzma.compress(raw))
+        else:
+            buf = io.BytesIO()
+            with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+                z.writestr("d.csv", raw)
+            data = bytearray(buf.getvalue())
+        k = len(data) * 3 // 4
+        data[k:k + 50] = bytes(50)
+        p.write_bytes(bytes(data))
+        with pytest.raises(DataError, match="is the file damaged|damaged"):
+            loaded(p)
+
+
+def test_headerless_predict_input_without_the_target(tmp_path):
+    (tmp_path / "d.csv").write_text("".join(f"{i % 2},{i},{i % 3}\n" for i in range(30)))
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("data: {source: d.csv, header: false, target: 0}\nmodel: {hidden: [4]}\ntrain: {epochs: 2}\n")
+    rd = run("train", cfg, "--runs-dir", tmp_path / "runs", "-q").stdout.strip()
+    (tmp_path / "new.csv").write_text("5,2\n6,0\n")
+    out = run("predict", rd, tmp_path / "new.csv")
+    assert out.exit_code == 0, out.stderr
+    assert out.stdout.splitlines()[0] == "c1,c2,prediction" and len(out.stdout.splitlines()) == 3

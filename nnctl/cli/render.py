@@ -265,7 +265,7 @@ def evaluation(result: dict) -> None:
     where = "the test split" if result["split"] == "test" else result["source"]
     out.print(f"[bold]{escape(result['name'])}[/] on {escape(where)} ({m['n_rows']} rows)")
     if result["task"] == "regression":
-        out.print(f"loss (mse) {m['loss']:.6g} · mae {m['mae']:.6g} · r2 {m['r2']:.4g}")
+        out.print(f"loss (mse) {m['loss']:.6g} · rmse {m['rmse']:.6g} · mae {m['mae']:.6g} · r2 {m['r2']:.4g}")
         return
     line = f"loss {m['loss']:.4g} · accuracy {m['accuracy']:.4f}"
     for key, label in (("balanced_accuracy", "balanced accuracy"), ("macro_f1", "macro-F1"), ("roc_auc", "ROC-AUC"),

@@ -78,18 +78,21 @@ class ClassWeight(Field):
         if isinstance(value, dict) and value:
             out = {}
             for label, w in value.items():
-                if isinstance(label, bool) or not isinstance(label, (str, int, float)):
+                if isinstance(label, bool):
+                    raise origins.error(path, f"has the key {label}: YAML reads yes/no/on/off/true/false as "
+                                              f"booleans; quote class names like these, e.g. {{'yes': 5, 'no': 1}}")
+                if not isinstance(label, (str, int, float)):
                     raise origins.error(path, f"labels must be class names; got {got(label)}")
-                Num(ge=0).check_value(w, (*path, label), origins)
+                Num(gt=0).check_value(w, (*path, label), origins)
                 out[str(label) if not isinstance(label, float) or not label.is_integer() else str(int(label))] = \
                     float(w)
             return out
         raise origins.error(path, f"must be none, balanced, or a mapping of class label to weight "
-                                  f"(e.g. {{yes: 5, no: 1}}); {got(value)}")
+                                  f"(e.g. {{fraud: 5, ok: 1}}); {got(value)}")
 
     def value_schema(self):
         return {"anyOf": [{"enum": ["none", "balanced"]},
-                          {"type": "object", "additionalProperties": {"type": "number", "minimum": 0}}]}
+                          {"type": "object", "additionalProperties": {"type": "number", "exclusiveMinimum": 0}}]}
 
 
 class PcaComponents(Field):

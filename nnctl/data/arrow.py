@@ -15,7 +15,8 @@ import numpy as np
 from nnctl.data.table import RawColumn, Table
 
 
-def from_arrow(holder: list, path: Path, number_dtype, exact=(), parquet: bool = False) -> Table:
+def from_arrow(holder: list, path: Path, number_dtype, exact=(), parquet: bool = False,
+               na: frozenset = frozenset()) -> Table:
     """The Arrow table in `holder` (taken out of it) as a Table. Numeric columns are copied into ONE
     C-ordered matrix of `number_dtype`, one record batch at a time, each batch released once
     copied: a large numeric file needs about one copy of its numbers, not two, and the numeric
@@ -39,7 +40,7 @@ def from_arrow(holder: list, path: Path, number_dtype, exact=(), parquet: bool =
         at += k
         del batch
     pa.default_memory_pool().release_unused()
-    others = {n: to_raw(n, c, path) for n, c in others.items()}  # float64 if numeric (an `exact` column)
+    others = {n: to_raw(n, c, path, na) for n, c in others.items()}  # float64 if numeric (an `exact` column)
     return _matrix_table(path, names, M, numeric, others, parquet)
 
 
@@ -131,11 +132,14 @@ def is_number_type(t) -> bool:
     return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t) or pa.types.is_boolean(t)
 
 
-def to_raw(name: str, col, path: Path) -> RawColumn:
-    """An Arrow column as a RawColumn (strings stripped; numbers that Arrow left as text parsed here)."""
+def to_raw(name: str, col, path: Path, na: frozenset = frozenset()) -> RawColumn:
+    """An Arrow column as a RawColumn (strings stripped; a stripped value in `na` is missing).
+    Types nnctl cannot use (lists, structs, ...) become kind 'unsupported', an error only if used."""
     import pyarrow as pa
 
     t = col.type
+    if pa.types.is_dictionary(t) and (pa.types.is_binary(t.value_type) or pa.types.is_large_binary(t.value_type)):
+        col, t = col.cast(t.value_type), t.value_type  # bytes that are not UTF-8, dictionary-encoded
     if pa.types.is_null(t):
         return RawColumn(name, "empty", np.full(len(col), np.nan))
     if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t) or pa.types.is_boolean(t):
@@ -155,20 +159,24 @@ def to_raw(name: str, col, path: Path) -> RawColumn:
                 return True
 
         return RawColumn(name, "binary", np.array([not_utf8(v) for v in col.to_pylist()], dtype=bool))
+    if not (pa.types.is_dictionary(t) or pa.types.is_string(t) or pa.types.is_large_string(t)):
+        return RawColumn(name, "unsupported", np.zeros(len(col), dtype=bool), [str(t)])
     if not pa.types.is_dictionary(t):
-        col = col.cast(pa.string()).dictionary_encode()
+        col = col.dictionary_encode()
     col = col.unify_dictionaries() if isinstance(col, pa.ChunkedArray) else col
     chunks = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
     if not chunks:
         return RawColumn(name, "empty", np.zeros(0))
     dictionary = chunks[0].dictionary.to_pylist()
     codes = np.concatenate([_codes(c.indices) for c in chunks])
-    return text_column(name, codes, dictionary)
+    return text_column(name, codes, dictionary, na)
 
 
-def text_column(name: str, codes: np.ndarray, dictionary: list) -> RawColumn:
-    """A text RawColumn from codes into `dictionary`: values stripped, equal ones merged, blank = missing."""
+def text_column(name: str, codes: np.ndarray, dictionary: list, na: frozenset = frozenset()) -> RawColumn:
+    """A text RawColumn from codes into `dictionary`: values stripped, equal ones merged; blank or a
+    missing-value marker once stripped (' NA') = missing."""
     stripped = [str(v).strip() for v in dictionary]
+    stripped = ["" if v in na else v for v in stripped]
     levels = sorted(set(s for s in stripped if s))
     index = {s: k for k, s in enumerate(levels)}
     remap = np.array([index.get(s, -1) for s in stripped] + [-1], dtype=np.int64)  # [-1]: code -1 stays missing

@@ -72,7 +72,17 @@ def as_dates(col: RawColumn) -> RawColumn | None:
 
 
 def infer_kind(col: RawColumn, table: Table, decimal: str = ".") -> RawColumn:
-    """The column as number, date or text; DataError for a mostly-numeric column with stray text."""
+    """The column as number, date or text; DataError for a mostly-numeric column with stray text, an
+    infinite number, or values of a type nnctl cannot use (lists, structs)."""
+    if col.kind == "unsupported":
+        raise DataError(f"{table.path}, column {col.name!r}: {col.levels[0]} values; nnctl reads numbers, text and "
+                        f"dates: list it in data.ignore")
+    if col.kind == "number":
+        inf = np.isinf(col.values)
+        if inf.any():
+            row = int(np.flatnonzero(inf)[0])
+            raise DataError(f"{table.path}, {table.where(row)}, column {col.name!r}: expected a finite number, found "
+                            f"{col.values[row]}; fix the value or list it in data.na_values")
     if col.kind != "text":
         return col
     numeric = as_numbers(col, decimal)

@@ -23,12 +23,15 @@ from nnctl.data.table import Table
 from nnctl.data.textformat import (
     UNIT_SEP,
     WHITESPACE,
+    decompression_errors,
     first_ragged_line,
     is_parquet,
+    leading_blank_lines,
     sample,
     sniff_delimiter,
     source,
     text_lines,
+    whitespace_fields,
 )
 from nnctl.errors import DataError
 
@@ -52,6 +55,36 @@ def read_table(path: Path, delimiter: str = "auto", decimal: str = ".", header: 
     predict's output): the table's columns are then lists of str. Numbers are read in `dtype` (the
     training dtype), except the columns named in `exact` (the target), which stay float64."""
     path = Path(path)
+    table = _read_any(path, delimiter, decimal, header, na_values, text, dtype, exact)
+    if not text and table.matrix is not None and table.matrix.dtype == np.float32:
+        coarse = coarse_columns(table.matrix, table.matrix_columns)
+        if coarse:  # numbers whose spread float32 cannot resolve: read those in float64
+            exact = {table.names[k] if isinstance(k, int) else k for k in exact} | set(coarse)
+            table = _read_any(path, delimiter, decimal, header, na_values, text, dtype, exact)
+    return table
+
+
+COARSE = 2.0 ** -10  # a column whose range is below this fraction of its magnitude: < 8192 float32 steps
+
+
+def coarse_columns(M: np.ndarray, names: list[str], chunk: int = 65536) -> list[str]:
+    """Columns of a float32 matrix whose values span too few float32 steps to keep their differences
+    (1e8 + N(0, 3): all but a handful of values collapse): they are read again in float64."""
+    if len(M) == 0:
+        return []
+    lo = np.full(M.shape[1], np.inf)
+    hi = np.full(M.shape[1], -np.inf)
+    with np.errstate(invalid="ignore"):
+        for start in range(0, len(M), chunk):
+            block = M[start:start + chunk]
+            lo = np.fmin(lo, np.nanmin(block, axis=0) if np.isnan(block).any() else block.min(axis=0))
+            hi = np.fmax(hi, np.nanmax(block, axis=0) if np.isnan(block).any() else block.max(axis=0))
+    magnitude = np.maximum(np.abs(lo), np.abs(hi))
+    coarse = np.isfinite(magnitude) & (magnitude > 0) & (hi - lo < COARSE * magnitude)
+    return [n for n, c in zip(names, coarse) if c]
+
+
+def _read_any(path: Path, delimiter, decimal, header, na_values, text, dtype, exact) -> Table:
     if is_parquet(path):
         table = _read_parquet(path, dtype, exact)
         if text:
@@ -70,8 +103,11 @@ def read_table(path: Path, delimiter: str = "auto", decimal: str = ".", header: 
                     all(len(ln.split()) == 1 for ln in lines):
                 delimiter = ","  # a single column: only a target, reported below
             elif len(lines) > 2 and (d := sniff_delimiter(lines[1:], decimal)) is not None:
-                n_first = len(lines[0].split()) if d == WHITESPACE else len(next(csv.reader([lines[0]], delimiter=d)))
-                n_rest = len(lines[1].split()) if d == WHITESPACE else len(next(csv.reader([lines[1]], delimiter=d)))
+                def width(line: str) -> int:
+                    fields = whitespace_fields(line) if d == WHITESPACE else next(csv.reader([line], delimiter=d))
+                    return len(fields)
+
+                n_first, n_rest = width(lines[0]), width(lines[1])
                 raise DataError(f"{path}, line 1: {n_first} field{'s' * (n_first != 1)}, but the lines after it have "
                                 f"{n_rest} (delimiter {d!r}); is line 1 a title or a note? Remove it"
                                 + (", or name every column there" if header else ""))
@@ -79,7 +115,11 @@ def read_table(path: Path, delimiter: str = "auto", decimal: str = ".", header: 
                 raise DataError(f"{path}: cannot tell the delimiter: no one of , ; tab | or spaces splits the first "
                                 f"{len(lines)} lines into the same number of fields; set data.delimiter "
                                 f"(and check for ragged rows)")
-    first = next(csv.reader([lines[0]], delimiter=delimiter)) if delimiter != WHITESPACE else lines[0].split()
+    first = next(csv.reader([lines[0]], delimiter=delimiter)) if delimiter != WHITESPACE \
+        else whitespace_fields(lines[0])
+    if header and "\ufffd" in lines[0]:
+        raise DataError(f"{path}, line {leading_blank_lines(head) + 1}: the header is not UTF-8 text; save the file "
+                        f"as UTF-8")
     if header:
         names = [h.strip() for h in first]
         unnamed = [i for i, h in enumerate(names) if not h]
@@ -93,7 +133,8 @@ def read_table(path: Path, delimiter: str = "auto", decimal: str = ".", header: 
     else:
         names = [f"c{i}" for i in range(len(first))]
     exact = {names[k] if isinstance(k, int) and -len(names) <= k < len(names) else k for k in exact}
-    table = _read_text(path, names, delimiter, decimal, header, na_values, text, dtype, exact)
+    table = _read_text(path, names, delimiter, decimal, header, na_values, text, dtype, exact,
+                       leading_blank_lines(head))
     table._reader = (delimiter, header)
     if header and unnamed:
         table.notes.append(f"column{'s' * (len(unnamed) > 1)} {', '.join(str(i + 1) for i in unnamed)} "
@@ -103,7 +144,7 @@ def read_table(path: Path, delimiter: str = "auto", decimal: str = ".", header: 
 
 
 def _read_text(path: Path, names: list[str], delimiter: str, decimal: str, header: bool, na_values,
-               text: bool = False, dtype=np.float64, exact=()) -> Table:
+               text: bool = False, dtype=np.float64, exact=(), lead: int = 0) -> Table:
     import threading
 
     import pyarrow as pa
@@ -121,7 +162,7 @@ def _read_text(path: Path, names: list[str], delimiter: str, decimal: str, heade
     if not text:
         hasher.start()
     arrow_delim = UNIT_SEP if delimiter == WHITESPACE else delimiter
-    read_options = pacsv.ReadOptions(column_names=names, skip_rows=1 if header else 0, use_threads=True)
+    read_options = pacsv.ReadOptions(column_names=names, skip_rows=lead + header, use_threads=True)
 
     def parsing(newlines: bool):  # newlines in quoted values make Arrow find row ends serially: 20% slower
         return pacsv.ParseOptions(delimiter=arrow_delim, invalid_row_handler=on_invalid, newlines_in_values=newlines)
@@ -165,8 +206,8 @@ def _read_text(path: Path, names: list[str], delimiter: str, decimal: str, heade
                 types[name] = text_type
             bad.clear()
             continue
-        except (OSError, EOFError) as exc:
-            raise DataError(f"{path}: cannot read ({exc})") from None
+        except (OSError, *decompression_errors()) as exc:
+            raise DataError(f"{path}: cannot read ({exc}); is the file damaged?") from None
         finally:
             if hasattr(src, "close"):
                 src.close()
@@ -185,7 +226,7 @@ def _read_text(path: Path, names: list[str], delimiter: str, decimal: str, heade
         return Table(path, {n: c.to_pylist() for n, c in zip(names, tb.columns)}, tb.num_rows, "")
     holder = [tb]
     del tb
-    table = from_arrow(holder, path, dtype, exact)
+    table = from_arrow(holder, path, dtype, exact, na=frozenset(n.strip() for n in nulls if n.strip()))
     hasher.join()
     table.fingerprint = digest[0] if digest else file_fingerprint(path)
     table._reader = (delimiter, header)
@@ -206,7 +247,7 @@ def _first_block_types(path, delimiter, read_options, parse_options, convert_opt
     try:
         schema = pacsv.open_csv(src, read_options=read_options, parse_options=parse_options,
                                 convert_options=convert_options).schema
-    except (pa.ArrowInvalid, OSError, EOFError):
+    except (pa.ArrowInvalid, OSError, *decompression_errors()):
         return {}
     finally:
         if hasattr(src, "close"):

@@ -97,12 +97,14 @@ def load_file(data: DataSpec, dtype=np.float64) -> Dataset:
         raise DataError(f"{path}: target column {target!r} holds dates; nnctl predicts classes or numbers")
     table.columns.update(typed)
     table.columns[target] = y_col
+    file_columns = table.names
     table = table.select([*typed, target, *([id_name] if id_name is not None else [])])
     table, dropped = _missing(table, features, target, data)
     y_values = table.columns[target]
     ds = Dataset(None, np.empty(0), "auto", list(features), None, data.source, table.fingerprint,
                  target_name=target, table=table, feature_columns=features, id_name=id_name, notes=notes,
                  dropped=dropped, decimal=data.decimal)
+    ds.file_columns = file_columns
     _target(ds, y_values, data.task, path)
     if dropped:
         ds.notes.insert(0, ", ".join(f"{n} row{'s' * (n != 1)} dropped ({why})" for why, n in dropped.items()))
@@ -131,6 +133,8 @@ def _missing(table: Table, features: list[str], target: str, data: DataSpec) -> 
         if any_missing.any():
             dropped["missing values"] = int(any_missing.sum())
         drop |= any_missing
+    if y_missing.all():
+        raise DataError(f"{table.path}: the target column {target!r} has no value in any row")
     if drop.any():
         table = table.take(np.flatnonzero(~drop))
         if table.n_rows == 0:
@@ -193,7 +197,8 @@ class InputRows:
 
 
 def encode_input(path: Path, data: DataSpec, columns: list[dict], target_name: str | None,
-                 class_names: list[str] | None, need_target: bool, id_name: str | None = None) -> InputRows:
+                 class_names: list[str] | None, need_target: bool, id_name: str | None = None,
+                 file_columns: list[str] | None = None) -> InputRows:
     """Read `path` with the run's reading options and encode it with the run's fitted `columns`.
 
     Missing values follow the run's data.missing (error lists them, drop drops the rows, impute fills
@@ -205,6 +210,9 @@ def encode_input(path: Path, data: DataSpec, columns: list[dict], target_name: s
     table = read_data_file(path, data)
     if table.n_rows == 0:
         raise DataError(f"{path}: no data rows" + (" after the header" if data.header else ""))
+    if not data.header and file_columns and target_name in file_columns and len(table.names) == len(file_columns) - 1:
+        # no header and no target column: the columns are the training file's without the target
+        table = table.renamed([n for n in file_columns if n != target_name])
     enc = encoding_from_json(columns, data.decimal)
     needed = [e.name for e in enc.encoders]
     absent = [n for n in needed if n not in table.columns]

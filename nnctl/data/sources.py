@@ -49,6 +49,7 @@ class Dataset:
     dropped: dict[str, int] = field(default_factory=dict)  # rows dropped, by reason
     task_reason: str = ""
     decimal: str = "."
+    file_columns: list[str] = field(default_factory=list)  # every column of the data file, in order
 
     @property
     def n_classes(self) -> int:
@@ -77,8 +78,10 @@ class Dataset:
             self.X = t.matrix[:, idx[0]:idx[-1] + 1] if contiguous else t.matrix[:, idx]
             if np.isnan(self.X).any():
                 enc.transform(t)  # names the missing value (drop and error policies leave none)
-        else:
-            self.X = enc.transform(t, dtype)
+        else:  # float64 if a feature was read in float64 because float32 could not resolve it
+            wide = any(t.columns[n].kind == "number" and t.columns[n].values.dtype == np.float64
+                       and n not in t.matrix_columns for n in self.feature_columns) and t.matrix is not None
+            self.X = enc.transform(t, np.float64 if wide else dtype)
         self.columns = enc.to_json()
         self.feature_names = enc.feature_names()
         rare = [e for e in encoders if e.other]

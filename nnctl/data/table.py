@@ -90,6 +90,14 @@ class Table:
         return Table(self.path, {n: c.take(rows) for n, c in self.columns.items()}, len(rows), self.fingerprint,
                      self.parquet, ids, self._lines, self._reader)
 
+    def renamed(self, names: list[str]) -> Table:
+        """The same columns, in order, under new names."""
+        mapping = dict(zip(self.names, names))
+        columns = {mapping[n]: RawColumn(mapping[n], c.kind, c.values, c.levels, c._any_nan)
+                   for n, c in self.columns.items()}
+        return Table(self.path, columns, self.n_rows, self.fingerprint, self.parquet, self.row_ids, self._lines,
+                     self._reader, self.matrix, [mapping[n] for n in self.matrix_columns], self.notes)
+
     def select(self, names: list[str]) -> Table:
         """The table with only the columns `names` (the numeric matrix stays shared)."""
         return Table(self.path, {n: self.columns[n] for n in names}, self.n_rows, self.fingerprint, self.parquet,

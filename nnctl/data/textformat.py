@@ -61,6 +61,8 @@ def sample(path: Path) -> bytes:
     try:
         with open_decompressed(path) as f:
             data = f.read(SNIFF_BYTES)
+    except DataError:
+        raise
     except (OSError, EOFError, ValueError) as exc:
         raise DataError(f"{path}: cannot read it as {compression_of(path) or 'text'} ({exc})") from None
     except Exception as exc:  # zlib.error, lzma.LZMAError, zipfile.BadZipFile: a damaged archive
@@ -70,12 +72,40 @@ def sample(path: Path) -> bytes:
     return data
 
 
+def leading_blank_lines(sample: bytes) -> int:
+    """Physical lines before the first one that is not blank."""
+    n = 0
+    for line in sample.decode("utf-8-sig", errors="replace").splitlines():
+        if line.strip():
+            break
+        n += 1
+    return n
+
+
+def decompression_errors() -> tuple:
+    """The exceptions a damaged gzip, bz2, xz or zip file raises while it is read."""
+    import lzma
+    import zipfile
+    import zlib
+
+    return (EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile)
+
+
 def text_lines(sample: bytes, path: Path) -> list[str]:
     if b"\x00" in sample[:4096]:
         raise DataError(f"{path}: a binary file, not text; data files are CSV-like text (.csv .tsv .txt, "
                         f"optionally compressed) or .parquet")
     text = sample.decode("utf-8-sig", errors="replace")
     return [ln for ln in text.splitlines() if ln.strip()][:50]
+
+
+_FIELD = re.compile(r'"(?:[^"]|"")*"|[^ \t\r\n]+')
+
+
+def whitespace_fields(line: str) -> list[str]:
+    """The fields of a line whose delimiter is runs of spaces (a quoted field may hold spaces)."""
+    return [f[1:-1].replace('""', '"') if f.startswith('"') and f.endswith('"') and len(f) > 1 else f
+            for f in _FIELD.findall(line)]
 
 
 def sniff_delimiter(lines: list[str], decimal: str = ".") -> str | None:
@@ -95,7 +125,7 @@ def sniff_delimiter(lines: list[str], decimal: str = ".") -> str | None:
             continue
         if fits([len(row) for row in csv.reader(lines, delimiter=d)]):
             return d
-    if fits([len(ln.split()) for ln in lines]):
+    if fits([len(whitespace_fields(ln)) for ln in lines]):
         return WHITESPACE
     return None
 
@@ -104,9 +134,16 @@ def source(path: Path, delimiter: str):
     """What Arrow reads: the path itself (Arrow decompresses gzip and bz2), or a file object."""
     kind = compression_of(path)
     if delimiter == WHITESPACE:
-        with open_decompressed(path) as f:
-            data = f.read()
+        try:
+            with open_decompressed(path) as f:
+                data = f.read()
+        except decompression_errors() as exc:
+            raise DataError(f"{path}: cannot read ({exc}); is the file damaged?") from None
         data = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
+        if b'"' in data:  # quoted values may hold spaces: split each line into its fields
+            field = re.compile(rb'"(?:[^"]|"")*"|[^ \t\r\n]+')
+            return io.BytesIO(b"".join(UNIT_SEP.encode().join(field.findall(line)) + b"\n"
+                                       for line in data.splitlines()))
         data = re.sub(rb"(?m)^[ \t]+|[ \t]+(?=\r?$)", b"", data)
         return io.BytesIO(re.sub(rb"[ \t]+", UNIT_SEP.encode(), data))
     if kind in (None, "gzip", "bz2"):
@@ -117,22 +154,28 @@ def source(path: Path, delimiter: str):
 
 
 # ------------------------------------------------------------------------------------ line numbers
-def records(path: Path, delimiter: str, header: bool):
-    """(physical line, fields) of every data record, as Arrow saw them (blank lines skipped)."""
+def records(path: Path, delimiter: str, header: bool, spaces_are_rows: bool = False):
+    """(physical line, fields) of every data record, as Arrow saw them (blank lines skipped; with
+    `spaces_are_rows`, a line of only spaces is a record, as it is to Arrow's parser)."""
     with open_decompressed(path) as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
+        skip = header  # the header is the first line that is not blank
         if delimiter == WHITESPACE:
             for ln, line in enumerate(text, 1):
-                if line.strip() and not (header and ln == 1):
-                    yield ln, line.split()
+                if line.strip():
+                    if skip:
+                        skip = False
+                        continue
+                    yield ln, whitespace_fields(line)
             return
         reader = csv.reader(text, delimiter=delimiter)
         start = reader.line_num
         for row in reader:
             first_line, start = start + 1, reader.line_num
-            if header and first_line == 1:
+            if not row or (all(not c.strip() for c in row) and not (spaces_are_rows and any(row))):
                 continue
-            if not row or (len(row) == 1 and not row[0].strip()):
+            if skip:
+                skip = False
                 continue
             yield first_line, row
 
@@ -152,7 +195,7 @@ def row_lines(path: Path, delimiter: str, header: bool, wanted: set[int]) -> dic
 
 def first_ragged_line(path: Path, delimiter: str, width: int, header: bool) -> int | str:
     try:
-        for ln, row in records(path, delimiter, header):
+        for ln, row in records(path, delimiter, header, spaces_are_rows=True):
             if len(row) != width:
                 return ln
     except (OSError, csv.Error, EOFError):

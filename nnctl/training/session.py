@@ -283,6 +283,7 @@ def write_setup_files(run: RunDir, prepared: Prepared) -> None:
     arrays["columns"] = np.array(json.dumps(ds.columns))
     arrays["target_name"] = np.array(ds.target_name or "")
     arrays["id_name"] = np.array(ds.id_name or "")
+    arrays["file_columns"] = np.array(ds.file_columns, dtype=str)
     if prepared.target is not None:
         arrays.update(prepared.target.arrays())
     if prepared.class_weight is not None:
