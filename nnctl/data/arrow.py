@@ -49,16 +49,26 @@ def _matrix_table(path: Path, names: list[str], M: np.ndarray, numeric: list[str
     """A Table whose numeric columns are the columns of M (views) and whose others are given."""
     columns = {}
     any_nan = np.zeros(len(numeric), dtype=bool)
-    for start in range(0, len(M), 65536):  # one pass over the matrix, not one strided pass per column
-        any_nan |= np.isnan(M[start:start + 65536]).any(axis=0)
+    lo = np.full(len(numeric), np.inf)
+    hi = np.full(len(numeric), -np.inf)
+    with np.errstate(invalid="ignore"):
+        for start in range(0, len(M), 65536):  # one pass over the matrix, not one strided pass per column
+            block = M[start:start + 65536]
+            nan = np.isnan(block).any(axis=0)
+            any_nan |= nan
+            if nan.any():
+                lo, hi = np.fmin(lo, np.nanmin(block, axis=0)), np.fmax(hi, np.nanmax(block, axis=0))
+            else:
+                lo, hi = np.minimum(lo, block.min(axis=0)), np.maximum(hi, block.max(axis=0))
     for name in names:
         if name in others:
             columns[name] = others[name]
         else:
             j = numeric.index(name)
-            columns[name] = RawColumn(name, "number", M[:, j], None, bool(any_nan[j]))
+            columns[name] = RawColumn(name, "number", M[:, j], None, bool(any_nan[j]),
+                                      bool(np.isfinite(lo[j]) and np.isfinite(hi[j])) or None)
     table = Table(path, columns, len(M), "", parquet)
-    table.matrix, table.matrix_columns = M, numeric
+    table.matrix, table.matrix_columns, table.matrix_range = M, numeric, (lo, hi)
     return table
 
 

@@ -77,7 +77,7 @@ def infer_kind(col: RawColumn, table: Table, decimal: str = ".") -> RawColumn:
     if col.kind == "unsupported":
         raise DataError(f"{table.path}, column {col.name!r}: {col.levels[0]} values; nnctl reads numbers, text and "
                         f"dates: list it in data.ignore")
-    if col.kind == "number":
+    if col.kind == "number" and col.maybe_infinite():
         inf = np.isinf(col.values)
         if inf.any():
             row = int(np.flatnonzero(inf)[0])

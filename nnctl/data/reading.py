@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,7 @@ def read_table(path: Path, delimiter: str = "auto", decimal: str = ".", header: 
     path = Path(path)
     table = _read_any(path, delimiter, decimal, header, na_values, text, dtype, exact)
     if not text and table.matrix is not None and table.matrix.dtype == np.float32:
-        coarse = coarse_columns(table.matrix, table.matrix_columns)
+        coarse = coarse_columns(table)
         if coarse:  # numbers whose spread float32 cannot resolve: read those in float64
             exact = {table.names[k] if isinstance(k, int) else k for k in exact} | set(coarse)
             table = _read_any(path, delimiter, decimal, header, na_values, text, dtype, exact)
@@ -67,21 +68,16 @@ def read_table(path: Path, delimiter: str = "auto", decimal: str = ".", header: 
 COARSE = 2.0 ** -10  # a column whose range is below this fraction of its magnitude: < 8192 float32 steps
 
 
-def coarse_columns(M: np.ndarray, names: list[str], chunk: int = 65536) -> list[str]:
+def coarse_columns(table: Table) -> list[str]:
     """Columns of a float32 matrix whose values span too few float32 steps to keep their differences
     (1e8 + N(0, 3): all but a handful of values collapse): they are read again in float64."""
-    if len(M) == 0:
+    if table.matrix_range is None or table.n_rows == 0:
         return []
-    lo = np.full(M.shape[1], np.inf)
-    hi = np.full(M.shape[1], -np.inf)
-    with np.errstate(invalid="ignore"):
-        for start in range(0, len(M), chunk):
-            block = M[start:start + chunk]
-            lo = np.fmin(lo, np.nanmin(block, axis=0) if np.isnan(block).any() else block.min(axis=0))
-            hi = np.fmax(hi, np.nanmax(block, axis=0) if np.isnan(block).any() else block.max(axis=0))
+    lo, hi = table.matrix_range
     magnitude = np.maximum(np.abs(lo), np.abs(hi))
-    coarse = np.isfinite(magnitude) & (magnitude > 0) & (hi - lo < COARSE * magnitude)
-    return [n for n, c in zip(names, coarse) if c]
+    with np.errstate(invalid="ignore"):
+        coarse = np.isfinite(magnitude) & (magnitude > 0) & (hi - lo < COARSE * magnitude)
+    return [n for n, c in zip(table.matrix_columns, coarse) if c]
 
 
 def _read_any(path: Path, delimiter, decimal, header, na_values, text, dtype, exact) -> Table:
@@ -145,8 +141,6 @@ def _read_any(path: Path, delimiter, decimal, header, na_values, text, dtype, ex
 
 def _read_text(path: Path, names: list[str], delimiter: str, decimal: str, header: bool, na_values,
                text: bool = False, dtype=np.float64, exact=(), lead: int = 0) -> Table:
-    import threading
-
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -261,6 +255,9 @@ def _arrow_message(exc: Exception) -> str:
 
 
 def _read_parquet(path: Path, dtype=np.float64, exact=()) -> Table:
+    digest: list[str] = []  # the file's sha256, on a thread while the file is read and converted
+    hasher = threading.Thread(target=lambda: digest.append(file_fingerprint(path)), daemon=True)
+    hasher.start()
     try:
         import pyarrow.parquet as pq
 
@@ -275,7 +272,8 @@ def _read_parquet(path: Path, dtype=np.float64, exact=()) -> Table:
     holder = [tb]
     del tb
     table = from_arrow(holder, path, dtype, exact, parquet=True)
-    table.fingerprint = file_fingerprint(path)
+    hasher.join()
+    table.fingerprint = digest[0] if digest else file_fingerprint(path)
     for c in table.columns.values():
         if c.kind == "binary":
             raise DataError(f"{path}, column {c.name!r}: binary values; nnctl reads numbers, strings and dates")

@@ -21,6 +21,11 @@ class RawColumn:
     values: np.ndarray  # number: float64, NaN = missing; text: int64 codes, -1 = missing; date: datetime64[s]
     levels: list[str] | None = None  # text: the distinct (stripped) strings, code k -> levels[k]
     _any_nan: bool | None = field(default=None, repr=False, compare=False)
+    _finite: bool | None = field(default=None, repr=False, compare=False)  # True: no infinity (measured)
+
+    def maybe_infinite(self) -> bool:
+        """False when the column is known to hold no infinity (its range was measured while reading)."""
+        return self._finite is not True
 
     def has_missing(self) -> bool:
         if self.kind == "number":
@@ -67,6 +72,7 @@ class Table:
     matrix: np.ndarray | None = field(default=None, repr=False)  # the numeric columns, (n, k), C order
     matrix_columns: list[str] = field(default_factory=list, repr=False)  # their names, in matrix order
     notes: list[str] = field(default_factory=list)  # what reading decided (unnamed columns, ...)
+    matrix_range: Any = field(default=None, repr=False)  # (min, max) of each matrix column, NaN ignored
 
     @property
     def names(self) -> list[str]:
@@ -93,7 +99,7 @@ class Table:
     def renamed(self, names: list[str]) -> Table:
         """The same columns, in order, under new names."""
         mapping = dict(zip(self.names, names))
-        columns = {mapping[n]: RawColumn(mapping[n], c.kind, c.values, c.levels, c._any_nan)
+        columns = {mapping[n]: RawColumn(mapping[n], c.kind, c.values, c.levels, c._any_nan, c._finite)
                    for n, c in self.columns.items()}
         return Table(self.path, columns, self.n_rows, self.fingerprint, self.parquet, self.row_ids, self._lines,
                      self._reader, self.matrix, [mapping[n] for n in self.matrix_columns], self.notes)
