@@ -81,3 +81,16 @@ def test_no_module_is_longer_than_one_sitting():
     long = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py")
             if (n := len(p.read_text().splitlines())) > 460}
     assert not long, long
+
+
+def test_arrow_only_for_data_files_and_never_pandas(tmp_path):
+    """Built-in datasets never import pyarrow; reading a data file never imports pandas (pyarrow's own
+    to_numpy would, when pandas is installed: 0.2 s and 80 MB), nor pyarrow.compute (35 ms)."""
+    train = ("from nnctl.config.load import load_spec; from nnctl.build import prepare\n"
+             "prepare(load_spec(data={{'data': {{'source': {src!r}, 'missing': 'impute'}}}}))")
+    assert "pyarrow" not in _modules_after(train.format(src="sklearn:xor"))  # (scikit-learn may import it)
+    (tmp_path / "d.csv").write_text("when,kind,x,y\n" + "".join(
+        f"2024-01-{1 + i % 28:02d},{'ab'[i % 2] if i % 7 else 'NA'},{'' if i % 5 == 0 else i},{i % 2}\n"
+        for i in range(40)))
+    modules = _modules_after(train.format(src=str(tmp_path / "d.csv")))
+    assert "pyarrow.csv" in modules and "pandas" not in modules and "pyarrow.compute" not in modules
