@@ -532,3 +532,34 @@ def test_headerless_predict_input_without_the_target(tmp_path):
     out = run("predict", rd, tmp_path / "new.csv")
     assert out.exit_code == 0, out.stderr
     assert out.stdout.splitlines()[0] == "c1,c2,prediction" and len(out.stdout.splitlines()) == 3
+
+
+def test_block_reader_equals_the_whole_file_reader_and_steps_aside(tmp_path, monkeypatch):
+    """Large all-numeric files are parsed block by block into the matrix (lean); the result is the
+    whole-file reader's, and anything unusual goes back to the whole-file reader and its messages."""
+    import nnctl.data.arrow as arrow_mod
+    import nnctl.data.reading as reading
+    from nnctl.data.reading import read_table
+
+    rng = np.random.default_rng(0)
+    lines = [f"{rng.normal():.6g},{'' if i % 97 == 5 else rng.integers(0, 100)},{rng.normal() * 1e3:.4f}"
+             for i in range(5000)]
+    p = tmp_path / "n.csv"
+    p.write_text("a,b,t\n" + "\n".join(lines) + "\n")
+    whole = read_table(p, dtype=np.float32, exact=("t",))
+    calls = []
+    real = arrow_mod.read_numeric_blocks
+    monkeypatch.setattr(reading, "read_numeric_blocks", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(reading, "PARALLEL_FROM", 0)
+    monkeypatch.setattr(arrow_mod, "BLOCK", 4096)  # many blocks
+    blocks = read_table(p, dtype=np.float32, exact=("t",))
+    assert calls and blocks.matrix is not None and blocks.fingerprint == whole.fingerprint
+    for name in ("a", "b", "t"):
+        np.testing.assert_array_equal(blocks.columns[name].values, whole.columns[name].values)
+    assert blocks.columns["t"].values.dtype == np.float64 and blocks.matrix.dtype == np.float32
+    # a blank line in the middle, then a ragged row: the whole-file reader takes over
+    p.write_text("a,b,t\n" + "\n".join(lines[:2000]) + "\n\n" + "\n".join(lines[2000:]) + "\n")
+    assert len(read_table(p, dtype=np.float32).columns["a"].values) == 5000
+    p.write_text("a,b,t\n" + "\n".join(lines[:3000]) + "\n1,2\n" + "\n".join(lines[3000:]) + "\n")
+    with pytest.raises(DataError, match="line 3002: expected 3 fields"):
+        read_table(p, dtype=np.float32)

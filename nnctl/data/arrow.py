@@ -191,3 +191,72 @@ def text_column(name: str, codes: np.ndarray, dictionary: list, na: frozenset = 
     index = {s: k for k, s in enumerate(levels)}
     remap = np.array([index.get(s, -1) for s in stripped] + [-1], dtype=np.int64)  # [-1]: code -1 stays missing
     return RawColumn(name, "text", remap[codes], levels)
+
+
+BLOCK = 1 << 21  # bytes of text per Arrow call in the parallel block reader
+PARALLEL_FROM = 1 << 24  # uncompressed all-numeric files from this size (16 MB) are read block by block
+
+
+def read_numeric_blocks(path: Path, names: list[str], skip_lines: int, parse_options, convert_options, dtype,
+                        exact, workers: int = 2) -> Table | None:
+    """An all-numeric, uncompressed text file parsed by Arrow in blocks of lines, `workers` blocks at
+    a time (Arrow releases the GIL), each block's numbers copied straight to its rows of the one
+    matrix: the numbers exist about once (a whole-file read holds Arrow's table beside the matrix).
+    A first pass cuts the file at line ends and counts each block's lines, so every block knows its
+    rows. None if anything is unusual (a blank or ragged line, a value of another type, a quoted
+    line break): the whole-file reader then decides, and explains."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    blocks = []  # (byte offset, byte length, lines)
+    with open(path, "rb") as f:
+        for _ in range(skip_lines):
+            f.readline()
+        at = f.tell()
+        while chunk := f.read(BLOCK):
+            if not chunk.endswith(b"\n"):
+                chunk += f.readline()
+            lines = chunk.count(b"\n") + (not chunk.endswith(b"\n"))
+            blocks.append((at, len(chunk), lines))
+            at += len(chunk)
+    rows = sum(b[2] for b in blocks)
+    if rows == 0:
+        return None
+    numeric = [n for n in names if n not in exact]
+    M = np.empty((rows, len(numeric)), dtype=dtype)
+    apart = {n: np.empty(rows) for n in names if n in exact}
+    options = pacsv.ReadOptions(column_names=names, use_threads=False)
+    first_row = np.cumsum([0] + [b[2] for b in blocks])
+    fd = os.open(path, os.O_RDONLY)
+
+    def parse(i: int) -> bool:
+        offset, length, lines = blocks[i]
+        data = os.pread(fd, length, offset)
+        try:
+            tb = pacsv.read_csv(pa.py_buffer(data), read_options=options, parse_options=parse_options,
+                                convert_options=convert_options)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return False
+        if tb.num_rows != lines or not all(is_number_type(c.type) for c in tb.columns):
+            return False  # a blank line, a ragged row (skipped by the handler) or a quoted line break
+        r0 = first_row[i]
+        for name, col in zip(names, tb.columns):
+            out = apart[name][r0:r0 + lines] if name in apart else M[r0:r0 + lines, numeric.index(name)]
+            at = 0
+            for c in col.chunks:
+                out[at:at + len(c)] = _numbers(c)
+                at += len(c)
+        return True
+
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            ok = all(pool.map(parse, range(len(blocks))))
+    finally:
+        os.close(fd)
+    if not ok:
+        return None
+    others = {n: RawColumn(n, "number", v) for n, v in apart.items()}
+    return _matrix_table(path, names, M, numeric, others)

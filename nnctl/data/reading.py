@@ -19,11 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from nnctl.data.arrow import from_arrow
+from nnctl.data.arrow import PARALLEL_FROM, from_arrow, read_numeric_blocks
 from nnctl.data.table import Table
 from nnctl.data.textformat import (
     UNIT_SEP,
     WHITESPACE,
+    compression_of,
     decompression_errors,
     first_ragged_line,
     is_parquet,
@@ -182,6 +183,15 @@ def _read_text(path: Path, names: list[str], delimiter: str, decimal: str, heade
                 types[n] = pa.float64() if n in exact or np.dtype(dtype) != np.float32 else pa.float32()
             elif pa.types.is_null(t) or pa.types.is_string(t) or pa.types.is_boolean(t):
                 types[n] = text_type
+        if types and all(pa.types.is_integer(t) or pa.types.is_floating(t) for t in types.values()) \
+                and compression_of(path) is None and delimiter != WHITESPACE \
+                and path.stat().st_size >= PARALLEL_FROM:  # a large numeric file: block by block, lean
+            table = read_numeric_blocks(path, names, lead + header, parsing(False), convert(types), dtype, exact)
+            if table is not None and not bad:
+                hasher.join()
+                table.fingerprint = digest[0] if digest else file_fingerprint(path)
+                return table
+            bad.clear()
     for _ in range(2 * len(names) + 4):
         src = source(path, delimiter)
         try:
