@@ -155,11 +155,10 @@ def _target(ds: Dataset, col: RawColumn, task: str, path: Path) -> None:
         ds.task = "classification"
         ds.task_reason = f"{len(labels)} text labels in {name!r}"
     else:
-        y = col.values.astype(np.float64)
-        distinct = np.unique(y)
+        y = col.values.astype(np.float64, copy=False)
+        distinct, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)  # one sort
         integral = bool(np.all(np.mod(distinct, 1) == 0))
         if task == "auto":
-            counts = np.unique(y, return_counts=True)[1]
             if integral and (len(distinct) == 2 or (len(distinct) <= MAX_AUTO_CLASSES
                                                     and counts.min() >= MIN_AUTO_CLASS_ROWS)):
                 task = "classification"
@@ -180,7 +179,7 @@ def _target(ds: Dataset, col: RawColumn, task: str, path: Path) -> None:
         ds.task = task
         if task == "classification":
             ds.class_names = [fmt_number(v) for v in distinct]
-            ds.y = np.searchsorted(distinct, y).astype(np.int64)
+            ds.y = inverse.astype(np.int64, copy=False)
         else:
             ds.y = y
     if ds.task == "classification" and ds.n_classes < 2 or ds.task == "regression" and np.all(ds.y == ds.y[0]):

@@ -76,7 +76,7 @@ class Dataset:
             idx = [t.matrix_columns.index(n) for n in self.feature_columns]
             contiguous = idx == list(range(idx[0], idx[-1] + 1))
             self.X = t.matrix[:, idx[0]:idx[-1] + 1] if contiguous else t.matrix[:, idx]
-            if np.isnan(self.X).any():
+            if any(t.columns[n].has_missing() for n in self.feature_columns):
                 enc.transform(t)  # names the missing value (drop and error policies leave none)
         else:  # float64 if a feature was read in float64 because float32 could not resolve it
             wide = any(t.columns[n].kind == "number" and t.columns[n].values.dtype == np.float64
