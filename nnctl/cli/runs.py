@@ -26,14 +26,17 @@ from nnctl.errors import NnctlError
 @handle_errors
 def eval_(
     run_dir: RunDirArg,
-    data: Annotated[Path | None, typer.Option(help="Evaluate on this CSV (same columns as the training data, "
-                                                   "with the target) instead of the held-out test split.")] = None,
+    data: Annotated[Path | None, typer.Option(help="Evaluate on this data file (CSV-like or Parquet, with the "
+                                                   "feature columns and the target) instead of the held-out test "
+                                                   "split.")] = None,
     json_out: JsonOpt = False,
 ):
-    """Evaluate a trained run on its held-out test split, or on another CSV; writes eval.json.
+    """Evaluate a trained run on its held-out test split, or on another data file; writes eval.json.
 
-    Classification: loss, accuracy, macro-F1, per-class precision/recall/F1 and the confusion
-    matrix. Regression: loss, mse, mae, r2. The model is rebuilt from the run directory alone.
+    Classification: loss, accuracy, balanced accuracy, macro-F1 (binary: also ROC-AUC and average
+    precision), per-class precision/recall/F1 and the confusion matrix. Regression: loss, rmse, mae,
+    r2, in the target's own units. The model is rebuilt from the run directory alone; the input is
+    read and encoded as the training data was (missing values, unknown levels: see the notes).
 
     Examples:
 
@@ -51,18 +54,20 @@ def eval_(
 @handle_errors
 def predict(
     run_dir: RunDirArg,
-    input_csv: Annotated[Path, typer.Argument(metavar="INPUT.csv", help="Rows to predict: the training "
-                                              "feature columns (the target column may be present).",
-                                              show_default=False)],
+    input_csv: Annotated[Path, typer.Argument(metavar="INPUT", help="Rows to predict, in any file kind train "
+                                              "reads: the training feature columns (the target, the id and "
+                                              "other columns may be present).", show_default=False)],
     output: output_option("Write the CSV here (default: stdout).") = None,
     proba: Annotated[bool, typer.Option("--proba", help="Add one p_<class> probability column per class.")
                      ] = False,
 ):
     """Predict new rows with a trained run, in the original label names.
 
-    The output is the input CSV with a `prediction` column (and p_<class> columns with --proba).
-    The run's preprocessing is applied; missing, unexpected or unseen values are errors naming
-    the column and line.
+    The output (CSV) repeats the input's columns, the data.id column among them, then a
+    `prediction` column (and p_<class> columns with --proba). The run's encoding and preprocessing
+    are applied, and its missing-value policy; columns the model does not use are ignored and
+    unseen category levels counted, with a note; a missing feature column or a non-number in a
+    numeric column is an error naming the column and line.
 
     Example: nnctl predict runs/iris-csv-... datasets/iris.csv --proba -o predictions.csv
     """
