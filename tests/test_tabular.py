@@ -563,3 +563,21 @@ def test_block_reader_equals_the_whole_file_reader_and_steps_aside(tmp_path, mon
     p.write_text("a,b,t\n" + "\n".join(lines[:3000]) + "\n1,2\n" + "\n".join(lines[3000:]) + "\n")
     with pytest.raises(DataError, match="line 3002: expected 3 fields"):
         read_table(p, dtype=np.float32)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "directory"])
+def test_data_paths_that_are_not_regular_files_exit_2_at_once(tmp_path, kind):
+    import os
+
+    target = tmp_path / "data"
+    if kind == "fifo":
+        os.mkfifo(target)
+    elif kind == "directory":
+        target.mkdir()
+    else:
+        target = "/dev/zero"
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"data: {{source: {target}}}\n")
+    for args in (("train", cfg), ("init", target)):
+        out = run(*args)
+        assert out.exit_code == 2 and ("not a regular file" in out.stderr or "directory" in out.stderr), out.stderr

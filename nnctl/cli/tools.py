@@ -165,11 +165,11 @@ def init(
 
     Example: nnctl init penguins.csv --target species -o penguins.yaml && nnctl train penguins.yaml
     """
+    from nnctl.data.reading import require_regular_file
     from nnctl.errors import ConfigError
     from nnctl.init_config import init_config
 
-    if not data_file.is_file():
-        raise ConfigError(f"{data_file}: no such file")
+    require_regular_file(data_file)
     if decimal not in (".", ","):
         raise ConfigError(f"--decimal must be '.' or ','; got {decimal!r}")
     if delimiter != "auto" and len(delimiter) != 1 and delimiter != "tab":

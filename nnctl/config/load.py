@@ -157,6 +157,8 @@ def _check_data(d: dict, base_dir: Path, check_files: bool, origins: Origins) ->
             raise origins.error(("data", "source"), f"file not found: {p}{hint}")
         if check_files and p.is_dir():
             raise origins.error(("data", "source"), f"is a directory, not a data file: {p}")
+        if check_files and p.exists() and not p.is_file():
+            raise origins.error(("data", "source"), f"is not a regular file (a pipe or a device?): {p}")
         d["source"] = str(p.resolve())  # absolute: the run dir's config.yaml must find it too
     s = d["split"]
     if s["val"] + s["test"] >= 0.9:

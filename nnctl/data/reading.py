@@ -40,6 +40,22 @@ from nnctl.errors import DataError
 AUTO_NA = ["", "NA", "N/A", "NaN", "nan", "null", "None", "?", "-", "na", "n/a", "NULL", "NAN", "none"]
 
 
+def require_regular_file(path: Path) -> None:
+    """DataError unless `path` is (a link to) a regular file: a FIFO or a device would hang or never end."""
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror})") from None
+    if stat.S_ISDIR(mode):
+        raise DataError(f"{path}: is a directory, not a data file")
+    if not stat.S_ISREG(mode):
+        raise DataError(f"{path}: not a regular file (a pipe or a device?); data files are CSV-like text or Parquet")
+
+
 def file_fingerprint(path: Path) -> str:
     """sha256 of a file's bytes."""
     h = hashlib.sha256()
@@ -57,6 +73,7 @@ def read_table(path: Path, delimiter: str = "auto", decimal: str = ".", header: 
     predict's output): the table's columns are then lists of str. Numbers are read in `dtype` (the
     training dtype), except the columns named in `exact` (the target), which stay float64."""
     path = Path(path)
+    require_regular_file(path)
     table = _read_any(path, delimiter, decimal, header, na_values, text, dtype, exact)
     if not text and table.matrix is not None and table.matrix.dtype == np.float32:
         coarse = coarse_columns(table)
