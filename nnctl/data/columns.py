@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nnctl.data.table import RawColumn, Table
+from nnctl.data.table import RawColumn, Table, excerpt
 from nnctl.errors import DataError
 
 DATE_PARTS = ("year", "month", "day", "weekday", "dayofyear")
@@ -94,7 +94,8 @@ def infer_kind(col: RawColumn, table: Table, decimal: str = ".") -> RawColumn:
     if decimal == "." and as_numbers(col, ",") is not None:
         row = int(np.flatnonzero(col.values >= 0)[0])
         raise DataError(f"{table.path}, {table.where(row)}, column {col.name!r}: expected a number, found "
-                        f"{col.levels[col.values[row]]!r}; numbers with a decimal comma need data.decimal: ','")
+                        f"{excerpt(col.levels[col.values[row]])}; numbers with a decimal comma need "
+                        f"data.decimal: ','")
     is_num = np.array([to_float(v, decimal) is not None for v in col.levels] + [False])
     present = col.values >= 0
     n_num = int(np.count_nonzero(is_num[col.values] & present))
@@ -105,9 +106,9 @@ def infer_kind(col: RawColumn, table: Table, decimal: str = ".") -> RawColumn:
         if decimal == "." and re.fullmatch(r"[+-]?\d+,\d+", cell):
             hint = "; numbers with a decimal comma need data.decimal: ','"
         else:
-            hint = f"; if {cell!r} means missing, list it in data.na_values"
+            hint = f"; if {excerpt(cell)} means missing, list it in data.na_values"
         raise DataError(f"{table.path}, {table.where(row)}, column {col.name!r}: expected a number, found "
-                        f"{cell!r}{hint}")
+                        f"{excerpt(cell)}{hint}")
     return col
 
 
@@ -231,9 +232,9 @@ class ColumnEncoder:
                 if self.unknown == "error":
                     row = int(np.flatnonzero(is_unknown)[0])
                     cell = col.levels[col.values[row]]
-                    raise DataError(f"{table.path}, {table.where(row)}, column {self.name!r}: level {cell!r} was "
-                                    f"not seen in training (data.categorical.unknown is error); known: "
-                                    f"{_few(self.levels)}")
+                    raise DataError(f"{table.path}, {table.where(row)}, column {self.name!r}: level "
+                                    f"{excerpt(cell)} was not seen in training (data.categorical.unknown is error); "
+                                    f"known: {_few(self.levels)}")
                 seen = sorted({col.levels[c] for c in np.unique(col.values[is_unknown])})
                 report.setdefault("unknown_levels", {})[self.name] = {"rows": n_unknown, "levels": seen[:10]}
         return codes
@@ -247,7 +248,7 @@ class ColumnEncoder:
                     bad = np.array([to_float(v, decimal) is None for v in col.levels] + [False])
                     row = int(np.flatnonzero(bad[col.values])[0])
                     raise DataError(f"{table.path}, {table.where(row)}, column {self.name!r}: expected a number "
-                                    f"(as in training), found {col.levels[col.values[row]]!r}")
+                                    f"(as in training), found {excerpt(col.levels[col.values[row]])}")
                 raise DataError(f"{table.path}, column {self.name!r}: expected numbers (as in training), found "
                                 f"{_describe(col)}")
             return num

@@ -17,7 +17,7 @@ from nnctl.config.spec import DataSpec
 from nnctl.data.columns import fmt_number, infer_kind, likely_row_id
 from nnctl.data.reading import read_table
 from nnctl.data.sources import MAX_AUTO_CLASSES, MIN_AUTO_CLASS_ROWS, Dataset
-from nnctl.data.table import RawColumn, Table
+from nnctl.data.table import RawColumn, Table, excerpt
 from nnctl.errors import ConfigError, DataError, did_you_mean
 
 
@@ -147,8 +147,8 @@ def _target(ds: Dataset, col: RawColumn, task: str, path: Path) -> None:
     name = ds.target_name
     if col.kind == "text":
         if task == "regression":
-            raise DataError(f"{path}: target column {name!r} holds text ({', '.join(col.levels[:3])}, ...), but "
-                            f"data.task is regression")
+            shown = ", ".join(excerpt(v) for v in col.levels[:3])
+            raise DataError(f"{path}: target column {name!r} holds text ({shown}, ...), but data.task is regression")
         labels, codes = np.unique(col.values, return_inverse=True)
         ds.class_names = [col.levels[k] for k in labels]
         ds.y = codes.astype(np.int64)
@@ -271,8 +271,8 @@ def _input_target(table: Table, col: RawColumn, class_names: list[str] | None) -
         y = np.empty(len(labels), dtype=np.int64)
         for r, label in enumerate(labels):
             if label not in index:
-                raise DataError(f"{table.path}, {table.where(r)}, column {name!r}: label {label!r} is not one of "
-                                f"the trained classes ({', '.join(class_names)})")
+                raise DataError(f"{table.path}, {table.where(r)}, column {name!r}: label {excerpt(label)} is not "
+                                f"one of the trained classes ({', '.join(class_names)})")
             y[r] = index[label]
         return y
     from nnctl.data.columns import as_numbers

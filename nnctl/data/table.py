@@ -12,6 +12,13 @@ import numpy as np
 from nnctl.data.textformat import row_lines
 
 
+def excerpt(text: str, limit: int = 40) -> str:
+    """A value quoted in a message: printable, at most `limit` characters (a file is data, and a
+    message must not become a dump of it)."""
+    shown = "".join(ch if ch.isprintable() else "?" for ch in str(text)[:limit])
+    return repr(shown + ("..." if len(str(text)) > limit else ""))
+
+
 @dataclass
 class RawColumn:
     """One column as read, before any role or encoding: number, text, date or empty (all missing)."""
