@@ -581,3 +581,26 @@ def test_data_paths_that_are_not_regular_files_exit_2_at_once(tmp_path, kind):
     for args in (("train", cfg), ("init", target)):
         out = run(*args)
         assert out.exit_code == 2 and ("not a regular file" in out.stderr or "directory" in out.stderr), out.stderr
+
+
+def test_populated_arrays_hold_the_training_rows_in_place(monkeypatch):
+    """Large arrays come from a populated anonymous mapping (faster to fill in a VM); the training
+    rows are still written over the parsed matrix's memory, not copied."""
+    import mmap
+
+    import nnctl.data.table as table_mod
+    from nnctl.data.preprocess import fit_preprocessor
+
+    monkeypatch.setattr(table_mod, "POPULATE_FROM", 0)
+    M = table_mod.populated_empty((1000, 5), np.float32)
+    root = M
+    while isinstance(root.base, np.ndarray):
+        root = root.base
+    assert isinstance(root.base.obj, mmap.mmap) and M.flags.c_contiguous and M.flags.writeable
+    M[...] = np.random.default_rng(0).normal(size=(1000, 5))
+    X, rows = M[:, 1:4], np.arange(0, 1000, 3)
+    expected = ((X[rows] - X[rows].mean(axis=0)) / X[rows].std(axis=0)).astype(np.float32)
+    pre = fit_preprocessor("standardize", X, None, rows=rows)
+    out = pre.transform_rows(X, rows, np.float32, consume=True)
+    assert np.shares_memory(out, M)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnctl.data.table import RawColumn, Table
+from nnctl.data.table import RawColumn, Table, populated_empty
 
 
 def from_arrow(holder: list, path: Path, number_dtype, exact=(), parquet: bool = False,
@@ -30,7 +30,7 @@ def from_arrow(holder: list, path: Path, number_dtype, exact=(), parquet: bool =
     n_rows = tb.num_rows
     batches = tb.select(numeric).to_batches() if numeric else []
     del tb
-    M = np.empty((n_rows, len(numeric)), dtype=number_dtype)
+    M = populated_empty((n_rows, len(numeric)), number_dtype)
     at = 0
     for i in range(len(batches)):
         batch, batches[i] = batches[i], None
@@ -226,7 +226,7 @@ def read_numeric_blocks(path: Path, names: list[str], skip_lines: int, parse_opt
     if rows == 0:
         return None
     numeric = [n for n in names if n not in exact]
-    M = np.empty((rows, len(numeric)), dtype=dtype)
+    M = populated_empty((rows, len(numeric)), dtype)
     apart = {n: np.empty(rows) for n in names if n in exact}
     options = pacsv.ReadOptions(column_names=names, use_threads=False)
     first_row = np.cumsum([0] + [b[2] for b in blocks])

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nnctl.data.table import RawColumn, Table, excerpt
+from nnctl.data.table import RawColumn, Table, excerpt, populated_empty
 from nnctl.errors import DataError
 
 DATE_PARTS = ("year", "month", "day", "weekday", "dayofyear")
@@ -324,7 +324,7 @@ class Encoding:
         """The (n, width) feature matrix of every row of `table`, in `dtype`. Written a block of rows
         at a time (all columns of those rows), so the writes stay in cache."""
         report = {} if report is None else report
-        out = np.empty((table.n_rows, self.width), dtype=dtype)
+        out = populated_empty((table.n_rows, self.width), dtype)
         writers, at = [], 0
         M, in_matrix = table.matrix, {n: j for j, n in enumerate(table.matrix_columns)}
         for e in self.encoders:

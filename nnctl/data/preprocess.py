@@ -43,7 +43,9 @@ class Preprocessor:
         CSV needs no second copy of the data."""
         out = _compaction_buffer(X, idx, self.n_outputs, dtype) if consume else None
         if out is None:
-            out = np.empty((len(idx), self.n_outputs), dtype=dtype)
+            from nnctl.data.table import populated_empty
+
+            out = populated_empty((len(idx), self.n_outputs), dtype)
         for start in range(0, len(idx), chunk):
             # the chunk's source rows are gathered (copied) before its output rows are written
             out[start:start + chunk] = self.transform(X[idx[start:start + chunk]])
@@ -106,14 +108,20 @@ def _compaction_buffer(X: np.ndarray, idx: np.ndarray, width: int, dtype) -> np.
     Writing output row i (bytes [i w e, (i+1) w e) from the buffer start) is safe when every row read
     later starts beyond it: with idx strictly increasing, a later row is X[idx[j]] with
     idx[j] >= j > i, which starts at least j * X.strides[0] bytes in, so row strides of at least
-    w e bytes suffice (w = width, e = itemsize). The memory must belong to a plain array (no memmap,
-    no foreign buffer) of the same dtype.
+    w e bytes suffice (w = width, e = itemsize). The memory must belong to a plain array, or to an
+    anonymous mapping of nnctl's own (data.table.populated_empty), of the same dtype: no memmap of a
+    file, no foreign buffer.
     """
+    import mmap
+
     dtype = np.dtype(dtype)
     owner = X
     while isinstance(owner.base, np.ndarray):
         owner = owner.base
-    if (owner.base is not None or not owner.flags.owndata or not owner.flags.c_contiguous
+    base = owner.base.obj if isinstance(owner.base, memoryview) else owner.base  # np.frombuffer wraps it
+    mapped = isinstance(base, mmap.mmap) and not base.closed  # data.table.populated_empty
+    own = mapped or (owner.base is None and owner.flags.owndata)
+    if (not own or not owner.flags.c_contiguous
             or not owner.flags.writeable or owner.dtype != dtype or X.dtype != dtype or X.ndim != 2
             or min(X.strides) <= 0 or X.strides[0] < width * dtype.itemsize
             or owner.size < len(idx) * width or len(idx) == 0):

@@ -11,6 +11,27 @@ import numpy as np
 
 from nnctl.data.textformat import row_lines
 
+POPULATE_FROM = 1 << 23  # arrays of 8 MB and more are allocated with their pages already mapped
+
+
+def populated_empty(shape: tuple, dtype) -> np.ndarray:
+    """np.empty(shape, dtype), for a large array with every page mapped in one system call
+    (MAP_POPULATE) rather than one page fault at a time when first written: in a virtual machine a
+    fault is expensive, and 156 MB took 0.28 s to touch against 0.04 s populated (RESULTS.md).
+    The array is C-ordered and writable; its memory is freed with it. Plain np.empty elsewhere."""
+    import mmap
+
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    flag = getattr(mmap, "MAP_POPULATE", None)
+    if nbytes < POPULATE_FROM or flag is None:
+        return np.empty(shape, dtype=dtype)
+    try:
+        buf = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | flag)
+    except (OSError, ValueError):
+        return np.empty(shape, dtype=dtype)
+    return np.frombuffer(buf, dtype=dtype).reshape(shape)
+
 
 def excerpt(text: str, limit: int = 40) -> str:
     """A value quoted in a message: printable, at most `limit` characters (a file is data, and a
