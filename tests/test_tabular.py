@@ -604,3 +604,42 @@ def test_populated_arrays_hold_the_training_rows_in_place(monkeypatch):
     out = pre.transform_rows(X, rows, np.float32, consume=True)
     assert np.shares_memory(out, M)
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_second_review_findings(tmp_path, monkeypatch):
+    import nnctl.data.arrow as arrow_mod
+    import nnctl.data.reading as reading
+    from nnctl.config.yamlio import load_yaml
+    from nnctl.data.reading import read_table
+
+    body = "".join(f"{i},{i % 3},{i % 2}\n" for i in range(3000))
+    for lead in (b"\r\r\n", b"\x0c\n", b"\n\r\n"):  # blank first lines ending in CR, a form feed, ...
+        p = tmp_path / "d.csv"
+        p.write_bytes(lead + b"a,b,y\n" + body.encode())
+        whole = read_table(p, dtype=np.float32, exact=("y",))
+        assert whole.n_rows == 3000 and whole.columns["a"].values[0] == 0
+        monkeypatch.setattr(reading, "PARALLEL_FROM", 0)
+        monkeypatch.setattr(arrow_mod, "BLOCK", 4096)
+        blocks = read_table(p, dtype=np.float32, exact=("y",))
+        monkeypatch.setattr(reading, "PARALLEL_FROM", 1 << 60)
+        assert blocks.n_rows == 3000 and blocks.columns["a"].values[0] == 0
+    # YAML keys: booleans keep their text, numbers their value
+    keys = load_yaml("w: {+1: 5, -1: 1, yes: 2}", "x")[0]["w"]
+    assert set(keys) == {"1", "-1", "yes"}
+    # a column of small integers is exact in float32: not re-read in float64
+    p = tmp_path / "years.csv"
+    p.write_text("year,x,y\n" + "".join(f"{2020 + i % 2},{i * 0.5},{i % 2}\n" for i in range(100)))
+    assert read_table(p, dtype=np.float32).coarse == set()
+    p.write_text("big,x,y\n" + "".join(f"{1e8 + i * 0.25},{i * 0.5},{i % 2}\n" for i in range(100)))
+    assert read_table(p, dtype=np.float32).coarse == {"big"}
+
+
+def test_headerless_input_one_column_short_is_not_guessed_when_training_had_an_id(tmp_path):
+    (tmp_path / "d.csv").write_text("".join(f"r{i},{i},{i % 3},{i % 2},{i % 5}\n" for i in range(40)))
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("data: {source: d.csv, header: false, id: 0, target: 3}\nmodel: {hidden: [4]}\n"
+                   "train: {epochs: 2}\n")
+    rd = run("train", cfg, "--runs-dir", tmp_path / "runs", "-q").stdout.strip()
+    (tmp_path / "new.csv").write_text("5,2,1,3\n")  # no id column: 4 columns, one short
+    out = run("predict", rd, tmp_path / "new.csv")
+    assert out.exit_code == 2 and "missing column 'c4'" in out.stderr, out.stderr

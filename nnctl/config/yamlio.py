@@ -107,8 +107,10 @@ def _build(loader, node, path, lines, budget, source):
             if not isinstance(key_node, yaml.ScalarNode):
                 raise ConfigError(f"{_mark(source, key_node.start_mark)}: a key must be a plain word")
             key = loader.construct_object(key_node)
-            if not isinstance(key, str):  # keys are names: `yes: 5` (a class label) is the key 'yes', not True
+            if isinstance(key, bool) or key is None:  # keys are names: `yes: 5` (a class label) is 'yes', not True
                 key = str(key_node.value)
+            elif not isinstance(key, str):
+                key = str(key)
             dotted = ".".join(str(p) for p in (*path, key))
             if key in out:
                 first = lines.get((*path, key))

@@ -26,6 +26,7 @@ def from_arrow(holder: list, path: Path, number_dtype, exact=(), parquet: bool =
     tb = holder.pop()
     names = [str(n) for n in tb.column_names]
     numeric = [n for n, c in zip(names, tb.columns) if is_number_type(c.type) and n not in set(exact)]
+    integral = {n for n, c in zip(names, tb.columns) if n in numeric and pa.types.is_integer(c.type)}
     others = {n: c for n, c in zip(names, tb.columns) if n not in set(numeric)}
     n_rows = tb.num_rows
     batches = tb.select(numeric).to_batches() if numeric else []
@@ -41,7 +42,9 @@ def from_arrow(holder: list, path: Path, number_dtype, exact=(), parquet: bool =
         del batch
     pa.default_memory_pool().release_unused()
     others = {n: to_raw(n, c, path, na) for n, c in others.items()}  # float64 if numeric (an `exact` column)
-    return _matrix_table(path, names, M, numeric, others, parquet)
+    table = _matrix_table(path, names, M, numeric, others, parquet)
+    table.integral = integral
+    return table
 
 
 def _matrix_table(path: Path, names: list[str], M: np.ndarray, numeric: list[str], others: dict[str, RawColumn],
@@ -211,11 +214,14 @@ def read_numeric_blocks(path: Path, names: list[str], skip_lines: int, parse_opt
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
+    from nnctl.data.textformat import SNIFF_BYTES, offset_after_lines
+
     blocks = []  # (byte offset, byte length, lines)
     with open(path, "rb") as f:
-        for _ in range(skip_lines):
-            f.readline()
-        at = f.tell()
+        at = offset_after_lines(f.read(SNIFF_BYTES), skip_lines)  # lines end at \r\n, \r or \n, as for Arrow
+        if at is None:
+            return None
+        f.seek(at)
         while chunk := f.read(BLOCK):
             if not chunk.endswith(b"\n"):
                 chunk += f.readline()
@@ -259,4 +265,6 @@ def read_numeric_blocks(path: Path, names: list[str], skip_lines: int, parse_opt
     if not ok:
         return None
     others = {n: RawColumn(n, "number", v) for n, v in apart.items()}
-    return _matrix_table(path, names, M, numeric, others)
+    table = _matrix_table(path, names, M, numeric, others)
+    table.integral = {n for n in numeric if pa.types.is_integer(convert_options.column_types[n])}
+    return table

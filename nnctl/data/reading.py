@@ -80,6 +80,7 @@ def read_table(path: Path, delimiter: str = "auto", decimal: str = ".", header: 
         if coarse:  # numbers whose spread float32 cannot resolve: read those in float64
             exact = {table.names[k] if isinstance(k, int) else k for k in exact} | set(coarse)
             table = _read_any(path, delimiter, decimal, header, na_values, text, dtype, exact)
+            table.coarse = set(coarse)
     return table
 
 
@@ -93,8 +94,9 @@ def coarse_columns(table: Table) -> list[str]:
         return []
     lo, hi = table.matrix_range
     magnitude = np.maximum(np.abs(lo), np.abs(hi))
-    with np.errstate(invalid="ignore"):
-        coarse = np.isfinite(magnitude) & (magnitude > 0) & (hi - lo < COARSE * magnitude)
+    exact = np.array([n in table.integral for n in table.matrix_columns]) & (magnitude < 2.0 ** 24)
+    with np.errstate(invalid="ignore"):  # (integers below 2^24 are exact in float32; a constant says nothing)
+        coarse = np.isfinite(magnitude) & (hi > lo) & ~exact & (hi - lo < COARSE * magnitude)
     return [n for n, c in zip(table.matrix_columns, coarse) if c]
 
 

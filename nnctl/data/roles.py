@@ -209,8 +209,11 @@ def encode_input(path: Path, data: DataSpec, columns: list[dict], target_name: s
     table = read_data_file(path, data)
     if table.n_rows == 0:
         raise DataError(f"{path}: no data rows" + (" after the header" if data.header else ""))
-    if not data.header and file_columns and target_name in file_columns and len(table.names) == len(file_columns) - 1:
-        # no header and no target column: the columns are the training file's without the target
+    if (not data.header and file_columns and target_name in file_columns and len(table.names) == len(file_columns) - 1
+            and set(file_columns) == {e["name"] for e in columns} | {target_name}):
+        # no header and one column fewer than training, which had only features and the target: the
+        # columns are the training file's without the target (with an id or ignored columns in
+        # training, which one is absent would be a guess: the column check below names what is missing)
         table = table.renamed([n for n in file_columns if n != target_name])
     enc = encoding_from_json(columns, data.decimal)
     needed = [e.name for e in enc.encoders]

@@ -79,8 +79,7 @@ class Dataset:
             if any(t.columns[n].has_missing() for n in self.feature_columns):
                 enc.transform(t)  # names the missing value (drop and error policies leave none)
         else:  # float64 if a feature was read in float64 because float32 could not resolve it
-            wide = any(t.columns[n].kind == "number" and t.columns[n].values.dtype == np.float64
-                       and n not in t.matrix_columns for n in self.feature_columns) and t.matrix is not None
+            wide = any(n in t.coarse for n in self.feature_columns)
             self.X = enc.transform(t, np.float64 if wide else dtype)
         self.columns = enc.to_json()
         self.feature_names = enc.feature_names()

@@ -101,6 +101,8 @@ class Table:
     matrix_columns: list[str] = field(default_factory=list, repr=False)  # their names, in matrix order
     notes: list[str] = field(default_factory=list)  # what reading decided (unnamed columns, ...)
     matrix_range: Any = field(default=None, repr=False)  # (min, max) of each matrix column, NaN ignored
+    integral: set = field(default_factory=set, repr=False)  # matrix columns the file holds as integers
+    coarse: set = field(default_factory=set, repr=False)  # numeric columns read in float64: float32 is too coarse
 
     @property
     def names(self) -> list[str]:
@@ -121,8 +123,10 @@ class Table:
     def take(self, rows: np.ndarray) -> Table:
         """The table restricted to `rows` (which keep their original line numbers)."""
         ids = self.row_ids[rows] if self.row_ids is not None else rows
-        return Table(self.path, {n: c.take(rows) for n, c in self.columns.items()}, len(rows), self.fingerprint,
-                     self.parquet, ids, self._lines, self._reader)
+        out = Table(self.path, {n: c.take(rows) for n, c in self.columns.items()}, len(rows), self.fingerprint,
+                    self.parquet, ids, self._lines, self._reader, notes=self.notes)
+        out.coarse = set(self.coarse)
+        return out
 
     def renamed(self, names: list[str]) -> Table:
         """The same columns, in order, under new names."""
@@ -130,9 +134,11 @@ class Table:
         columns = {mapping[n]: RawColumn(mapping[n], c.kind, c.values, c.levels, c._any_nan, c._finite)
                    for n, c in self.columns.items()}
         return Table(self.path, columns, self.n_rows, self.fingerprint, self.parquet, self.row_ids, self._lines,
-                     self._reader, self.matrix, [mapping[n] for n in self.matrix_columns], self.notes)
+                     self._reader, self.matrix, [mapping[n] for n in self.matrix_columns], self.notes,
+                     self.matrix_range, {mapping[n] for n in self.integral}, {mapping[n] for n in self.coarse})
 
     def select(self, names: list[str]) -> Table:
         """The table with only the columns `names` (the numeric matrix stays shared)."""
         return Table(self.path, {n: self.columns[n] for n in names}, self.n_rows, self.fingerprint, self.parquet,
-                     self.row_ids, self._lines, self._reader, self.matrix, self.matrix_columns, self.notes)
+                     self.row_ids, self._lines, self._reader, self.matrix, self.matrix_columns, self.notes,
+                     self.matrix_range, self.integral, self.coarse)

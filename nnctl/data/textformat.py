@@ -72,14 +72,33 @@ def sample(path: Path) -> bytes:
     return data
 
 
+_LINE_END = re.compile(rb"\r\n|\r|\n")  # the line ends Arrow knows (str.splitlines knows more: \f, \x1c, ...)
+
+
+def physical_lines(sample: bytes) -> list[str]:
+    """The lines of a sample, split where Arrow splits them."""
+    text = sample[3:] if sample.startswith(b"\xef\xbb\xbf") else sample
+    return [ln.decode("utf-8", errors="replace") for ln in _LINE_END.split(text)]
+
+
 def leading_blank_lines(sample: bytes) -> int:
     """Physical lines before the first one that is not blank."""
     n = 0
-    for line in sample.decode("utf-8-sig", errors="replace").splitlines():
+    for line in physical_lines(sample):
         if line.strip():
             break
         n += 1
     return n
+
+
+def offset_after_lines(sample: bytes, n: int) -> int | None:
+    """The byte offset just past the first `n` lines of the sample (None if it holds fewer)."""
+    if n == 0:
+        return 0
+    for i, m in enumerate(_LINE_END.finditer(sample), 1):
+        if i == n:
+            return m.end()
+    return None
 
 
 def decompression_errors() -> tuple:
@@ -95,8 +114,7 @@ def text_lines(sample: bytes, path: Path) -> list[str]:
     if b"\x00" in sample[:4096]:
         raise DataError(f"{path}: a binary file, not text; data files are CSV-like text (.csv .tsv .txt, "
                         f"optionally compressed) or .parquet")
-    text = sample.decode("utf-8-sig", errors="replace")
-    return [ln for ln in text.splitlines() if ln.strip()][:50]
+    return [ln for ln in physical_lines(sample) if ln.strip()][:50]
 
 
 _FIELD = re.compile(r'"(?:[^"]|"")*"|[^ \t\r\n]+')
