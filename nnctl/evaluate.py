@@ -45,10 +45,27 @@ class LoadedRun:
         P = self.model.loss.predict(Z)
         return self.target.unscale(P) if self.target is not None else P.astype(np.float64)
 
-    def logits(self, X_raw: np.ndarray) -> np.ndarray:
-        """Inference-mode logits for raw feature rows: the run's preprocessing, then the network."""
-        X = np.ascontiguousarray(self.pre.transform(X_raw), dtype=self.model.dtype)
-        return self.model.logits(X)  # batch norm uses running statistics, no dropout
+    def logits(self, X_raw: np.ndarray, where=None) -> np.ndarray:
+        """Inference-mode logits for raw feature rows: the run's preprocessing, then the network.
+
+        A row whose output is not finite (a value far outside anything seen in training, such as
+        1e308) is a DataError naming it (`where(row)` says where it is), never a silent label."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            X = np.ascontiguousarray(self.pre.transform(X_raw), dtype=self.model.dtype)
+            Z = self.model.logits(X)  # batch norm uses running statistics, no dropout
+        bad = ~np.isfinite(Z).all(axis=1)
+        if bad.any():
+            r = int(np.flatnonzero(bad)[0])
+            with np.errstate(over="ignore", invalid="ignore"):  # the raw column furthest from the training data
+                z = np.abs((X_raw[r] - self.pre.shift) / self.pre.scale)
+                j = int(np.nanargmax(np.where(np.isfinite(z), z, np.inf)))
+            names = self.feature_names
+            col = names[j] if j < len(names) else f"input {j}"
+            place = where(r) if where is not None else f"row {r + 1}"
+            raise DataError(f"{place}: the model's output is not finite for this row ({int(bad.sum())} row"
+                            f"{'s' * (int(bad.sum()) != 1)} in all); its value of {col!r} ({X_raw[r, j]:.6g}) is far "
+                            f"outside the training data")
+        return Z
 
 
 def load_run(path: Path | str) -> LoadedRun:
@@ -201,7 +218,7 @@ def predict_csv(path: Path | str, input_csv: Path, proba: bool = False
     columns = list(cells.columns.values())
     rows = [[c[i] for c in columns] for i in inp.rows]
     model = loaded.model
-    Z = loaded.logits(inp.X)
+    Z = loaded.logits(inp.X, lambda r: f"{input_csv}, {inp.table.where(int(inp.rows[r]))}")
     out_header = list(header)
     if loaded.task == "classification":
         labels = [loaded.classes[i] for i in model.loss.predict(Z)]

@@ -643,3 +643,15 @@ def test_headerless_input_one_column_short_is_not_guessed_when_training_had_an_i
     (tmp_path / "new.csv").write_text("5,2,1,3\n")  # no id column: 4 columns, one short
     out = run("predict", rd, tmp_path / "new.csv")
     assert out.exit_code == 2 and "missing column 'c4'" in out.stderr, out.stderr
+
+
+def test_a_value_far_outside_training_is_named_not_silently_labelled(tmp_path):
+    (tmp_path / "d.csv").write_text("a,b,y\n" + "".join(f"{i % 7},{i % 5},{'ab'[i % 2]}\n" for i in range(60)))
+    cfg = tmp_path / "c.yaml"
+    for pre in ("standardize", "pca"):
+        cfg.write_text(f"data: {{source: d.csv, preprocess: {pre}}}\nmodel: {{hidden: [4]}}\ntrain: {{epochs: 2}}\n")
+        rd = run("train", cfg, "--runs-dir", tmp_path / "runs", "-q").stdout.strip()
+        (tmp_path / "new.csv").write_text("a,b\n1,2\n3,1e308\n")
+        out = run("predict", rd, tmp_path / "new.csv")
+        assert out.exit_code == 2 and "line 3: the model's output is not finite" in out.stderr, out.stderr
+        assert "'b' (1e+308)" in out.stderr
