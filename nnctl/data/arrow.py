@@ -208,7 +208,7 @@ def read_numeric_blocks(path: Path, names: list[str], skip_lines: int, parse_opt
     A first pass cuts the file at line ends and counts each block's lines, so every block knows its
     rows. None if anything is unusual (a blank or ragged line, a value of another type, a quoted
     line break): the whole-file reader then decides, and explains."""
-    import os
+    import mmap
     from concurrent.futures import ThreadPoolExecutor
 
     import pyarrow as pa
@@ -216,18 +216,22 @@ def read_numeric_blocks(path: Path, names: list[str], skip_lines: int, parse_opt
 
     from nnctl.data.textformat import SNIFF_BYTES, offset_after_lines
 
-    blocks = []  # (byte offset, byte length, lines)
-    with open(path, "rb") as f:
-        at = offset_after_lines(f.read(SNIFF_BYTES), skip_lines)  # lines end at \r\n, \r or \n, as for Arrow
-        if at is None:
+    with open(path, "rb") as f:  # the file mapped, not read: blocks are sliced from it without copies
+        try:
+            mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except (ValueError, OSError):  # an empty file
             return None
-        f.seek(at)
-        while chunk := f.read(BLOCK):
-            if not chunk.endswith(b"\n"):
-                chunk += f.readline()
-            lines = chunk.count(b"\n") + (not chunk.endswith(b"\n"))
-            blocks.append((at, len(chunk), lines))
-            at += len(chunk)
+    n = len(mm)
+    at = offset_after_lines(mm[:SNIFF_BYTES], skip_lines)  # lines end at \r\n, \r or \n, as for Arrow
+    if at is None:
+        return None
+    blocks = []  # (byte offset, byte length, lines)
+    while at < n:
+        end = mm.find(b"\n", min(at + BLOCK, n) - 1)
+        end = n if end < 0 else end + 1
+        text = mm[at:end]
+        blocks.append((at, end - at, text.count(b"\n") + (not text.endswith(b"\n"))))
+        at = end
     rows = sum(b[2] for b in blocks)
     if rows == 0:
         return None
@@ -236,14 +240,13 @@ def read_numeric_blocks(path: Path, names: list[str], skip_lines: int, parse_opt
     apart = {n: np.empty(rows) for n in names if n in exact}
     options = pacsv.ReadOptions(column_names=names, use_threads=False)
     first_row = np.cumsum([0] + [b[2] for b in blocks])
-    fd = os.open(path, os.O_RDONLY)
+    views = [memoryview(mm)]  # released before the mapping is closed
 
     def parse(i: int) -> bool:
         offset, length, lines = blocks[i]
-        data = os.pread(fd, length, offset)
         try:
-            tb = pacsv.read_csv(pa.py_buffer(data), read_options=options, parse_options=parse_options,
-                                convert_options=convert_options)
+            tb = pacsv.read_csv(pa.py_buffer(views[0][offset:offset + length]), read_options=options,
+                                parse_options=parse_options, convert_options=convert_options)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             return False
         if tb.num_rows != lines or not all(is_number_type(c.type) for c in tb.columns):
@@ -257,11 +260,13 @@ def read_numeric_blocks(path: Path, names: list[str], skip_lines: int, parse_opt
                 at += len(c)
         return True
 
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        ok = all(list(pool.map(parse, range(len(blocks)))))
+    views.clear()
     try:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            ok = all(pool.map(parse, range(len(blocks))))
-    finally:
-        os.close(fd)
+        mm.close()
+    except BufferError:  # a slice still referenced somewhere: the mapping goes with it
+        pass
     if not ok:
         return None
     others = {n: RawColumn(n, "number", v) for n, v in apart.items()}
