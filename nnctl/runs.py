@@ -157,9 +157,17 @@ class RunLock:
         """Take the lock, waiting up to `wait` seconds; TrainingFailed (exit 1) naming the holder if busy."""
         import fcntl
         import socket
+        import stat
 
         path = run.file(cls.NAME)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:  # never through a symbolic link, never a FIFO or device (a shared run dir is data, not trusted)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        except OSError as exc:
+            raise RunDirError(f"{path}: cannot open the run's lock ({exc.strerror}); if it is a symbolic link or "
+                              f"not a regular file, remove it") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise RunDirError(f"{path}: the run's lock is not a regular file; remove it")
         deadline = time.monotonic() + wait
         while True:
             try:

@@ -655,3 +655,54 @@ def test_a_value_far_outside_training_is_named_not_silently_labelled(tmp_path):
         out = run("predict", rd, tmp_path / "new.csv")
         assert out.exit_code == 2 and "line 3: the model's output is not finite" in out.stderr, out.stderr
         assert "'b' (1e+308)" in out.stderr
+
+
+# ------------------------------------------------------------------------------------ issue 15 (writes)
+def test_output_dash_fifo_device_and_symlink(tmp_path):
+    import os
+    import stat
+    import threading
+
+    cfg = tmp_path / "c.yaml"
+    (tmp_path / "d.csv").write_text("a,y\n" + "".join(f"{i},{i % 2}\n" for i in range(30)))
+    cfg.write_text("data: {source: d.csv}\nmodel: {hidden: [2]}\ntrain: {epochs: 1}\n")
+    rd = run("train", cfg, "--runs-dir", tmp_path / "runs", "-q").stdout.strip()
+    out = run("predict", rd, tmp_path / "d.csv", "-o", "-")
+    assert out.exit_code == 0 and out.stdout.startswith("a,y,prediction") and not (tmp_path / "-").exists()
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()))
+    reader.start()
+    assert run("predict", rd, tmp_path / "d.csv", "-o", fifo).exit_code == 0
+    reader.join(10)
+    assert got and got[0].startswith("a,y,prediction") and stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert run("schema", "-o", "/dev/null").exit_code == 0 and stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    target, link = tmp_path / "target.txt", tmp_path / "link.json"
+    target.write_text("keep")
+    link.symlink_to(target)
+    assert run("schema", "-o", link).exit_code == 0
+    assert target.read_text() == "keep" and not link.is_symlink() and link.read_text().startswith("{")
+
+
+def test_a_lock_that_is_a_symlink_is_refused_and_its_target_untouched(tmp_path):
+    import os
+
+    cfg = tmp_path / "c.yaml"
+    (tmp_path / "d.csv").write_text("a,y\n" + "".join(f"{i},{i % 2}\n" for i in range(30)))
+    cfg.write_text("data: {source: d.csv}\nmodel: {hidden: [2]}\ntrain: {epochs: 3, checkpoint_every: 1}\n")
+    rd = tmp_path / "runs" / run("train", cfg, "--runs-dir", tmp_path / "runs", "-q").stdout.strip().split("/")[-1]
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (rd / ".lock").unlink(missing_ok=True)
+    (rd / ".lock").symlink_to(victim)
+    from nnctl.errors import RunDirError
+    from nnctl.runs import RunDir, RunLock
+
+    with pytest.raises(RunDirError, match="symbolic link or not a regular file, remove it"):
+        RunLock.acquire(RunDir(rd))
+    assert victim.read_text() == "precious"
+    (rd / ".lock").unlink()
+    os.mkfifo(rd / ".lock")
+    with pytest.raises(RunDirError, match="not a regular file"):
+        RunLock.acquire(RunDir(rd))

@@ -13,6 +13,8 @@ from __future__ import annotations
 import enum
 import functools
 import json
+import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -124,10 +126,32 @@ def show(result: dict, json_out: bool, render, plot: Path | None = None, draw=No
 
 
 def write_output(output: Path, text: str) -> None:
-    """Write a command's -o file whole; NnctlError (exit 2) if it cannot."""
+    """Write a command's -o file whole; NnctlError (exit 2) if it cannot.
+
+    `-` is stdout. An existing path that is not a regular file (a FIFO, /dev/stdout, a terminal) is
+    written into, never replaced by a regular file; anything else is written atomically (a temp file
+    renamed over it, which replaces a symbolic link rather than following it)."""
+    import stat
+
     from nnctl.files import write_atomic
 
+    if str(output) == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
     try:
+        mode = os.stat(output).st_mode  # follows links: /dev/stdout -> /proc/self/fd/1
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        raise NnctlError(f"--output {output}: cannot write ({exc.strerror})") from None
+    try:
+        if mode is not None and stat.S_ISDIR(mode):
+            raise NnctlError(f"--output {output}: is a directory; give a file name")
+        if mode is not None and not stat.S_ISREG(mode):
+            with open(output, "w", encoding="utf-8") as f:  # a pipe or a device: write into it
+                f.write(text)
+            return
         write_atomic(output, text)
     except OSError as exc:
         raise NnctlError(f"--output {output}: cannot write ({exc.strerror})") from None
