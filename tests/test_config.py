@@ -169,3 +169,20 @@ def test_json_schema_covers_every_key():
             sub = sub["anyOf"][0] if "anyOf" in sub else sub  # nullable sections: object or null
             assert set(field.fields) == set(sub["properties"])
     assert "relu" in json.dumps(props["model"]["properties"]["activation"])
+
+
+@pytest.mark.parametrize("text,message", [
+    ("data: {source: sklearn:moons}\n# a comment with \x01 in it\n", "line 2: the character #x0001 is not allowed"),
+    ("data: {source: sklearn:moons}\nseed: !!int abc\n", "line 2: cannot read 'abc' as int"),
+    ("data: {source: sklearn:moons}\nname: !!timestamp 2001-13-45\n", "line 2: cannot read '2001-13-45' as timestamp"),
+    ("data: {source: sklearn:moons}\nseed: !!float [1]\n", "line 2"),
+])
+def test_yaml_that_pyyaml_refuses_is_one_located_message(tmp_path, text, message):
+    from nnctl.errors import ConfigError
+
+    p = tmp_path / "c.yaml"
+    p.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_spec(p)
+    with pytest.raises(ConfigError, match="cannot parse value"):
+        load_spec(data={"data": {"source": "sklearn:moons"}}, overrides=["seed=!!int abc"])

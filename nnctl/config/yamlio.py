@@ -66,10 +66,11 @@ def load_yaml(text: str, source: str = "<config>") -> tuple[Any, dict[tuple, int
     Returns the data and a map from key paths (tuples of keys and list indices) to 1-based lines.
     Raises ConfigError naming `source` and the line for syntax errors, duplicate keys and tags.
     """
-    loader = _Loader(text)
     lines: dict[tuple, int] = {}
     budget = [MAX_NODES]
+    loader = None
     try:
+        loader = _Loader(text)  # (it reads the text at once: a control character fails here)
         node = loader.get_single_node()
         if node is None:
             return None, lines
@@ -80,12 +81,18 @@ def load_yaml(text: str, source: str = "<config>") -> tuple[Any, dict[tuple, int
         if "could not determine a constructor" in problem:
             problem = f"unsupported tag {mark_tag(problem)} (only plain YAML values are allowed)"
         raise ConfigError(f"{_mark(source, mark)}: {problem}") from None
+    except yaml.reader.ReaderError as exc:  # a control character, anywhere (a comment too)
+        line = text[:exc.position].count("\n") + 1 if isinstance(exc.position, int) else "?"
+        char = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "?")
+        raise ConfigError(f"{source}, line {line}: the character #x{char:04x} is not allowed in YAML; "
+                          f"remove it") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: invalid YAML ({exc})") from None
+        raise ConfigError(f"{source}: invalid YAML ({str(exc)[:200]})") from None
     except RecursionError:
         raise ConfigError(f"{source}: YAML nested too deeply") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def mark_tag(problem: str) -> str:
@@ -106,7 +113,7 @@ def _build(loader, node, path, lines, budget, source):
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 raise ConfigError(f"{_mark(source, key_node.start_mark)}: a key must be a plain word")
-            key = loader.construct_object(key_node)
+            key = _scalar(loader, key_node, source)
             if isinstance(key, bool) or key is None:  # keys are names: `yes: 5` (a class label) is 'yes', not True
                 key = str(key_node.value)
             elif not isinstance(key, str):
@@ -129,7 +136,17 @@ def _build(loader, node, path, lines, budget, source):
             lines[(*path, i)] = item.start_mark.line + 1
             items.append(_build(loader, item, (*path, i), lines, budget, source))
         return items
-    return loader.construct_object(node, deep=True)
+    return _scalar(loader, node, source)
+
+
+def _scalar(loader, node, source: str) -> Any:
+    """A scalar node's value; an explicit tag whose text does not fit (`!!int abc`) is a ConfigError."""
+    try:
+        return loader.construct_object(node, deep=True)
+    except (ValueError, TypeError, OverflowError, ArithmeticError) as exc:
+        tag = node.tag.rsplit(":", 1)[-1]
+        shown = str(node.value)[:40]
+        raise ConfigError(f"{_mark(source, node.start_mark)}: cannot read {shown!r} as {tag} ({exc})") from None
 
 
 def parse_value(text: str, where: str) -> Any:
