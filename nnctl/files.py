@@ -145,12 +145,39 @@ def read_npz(path: Path, what: str = "file") -> dict[str, np.ndarray]:
         raise RunDirError(f"{path}: not a readable .npz {what} ({type(exc).__name__}: {exc})") from None
 
 
+RUN_FILE_LIMIT = 64 << 20  # bytes: the largest text file nnctl reads from a run directory
+
+
+def read_run_text(path: Path, limit: int = RUN_FILE_LIMIT) -> str:
+    """A text file of a run directory, read without following a symbolic link, only if it is a
+    regular file, and at most `limit` bytes: a run directory is data, and `summary.json -> /dev/zero`
+    or a FIFO must not hang or exhaust memory. FileNotFoundError if absent; ValueError otherwise."""
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise ValueError(f"cannot open ({exc.strerror}; a symbolic link?)") from None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("not a regular file")
+        raw = f.read(limit + 1)
+    if len(raw) > limit:
+        raise ValueError(f"larger than {limit >> 20} MB")
+    return raw.decode("utf-8")
+
+
 def read_csv_rows(path: Path, strict: bool = False) -> list[dict]:
     """The rows of a CSV nnctl wrote (metrics.csv, diagnostics.csv), numbers parsed, empty cells None.
 
     A cell that is not a number stays a string, or raises ValueError when `strict`."""
-    with open(path, newline="", encoding="utf-8") as f:
-        return [{k: _number(v, strict) for k, v in r.items() if k is not None} for r in csv.DictReader(f)]
+    import io
+
+    text = read_run_text(path)
+    return [{k: _number(v, strict) for k, v in r.items() if k is not None}
+            for r in csv.DictReader(io.StringIO(text, newline=""))]
 
 
 def _number(v: str | None, strict: bool):

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nnctl.errors import ConfigError, RunDirError, TrainingFailed
-from nnctl.files import read_csv_rows, write_atomic, write_json, write_npz
+from nnctl.files import read_csv_rows, read_run_text, write_atomic, write_json, write_npz
 
 if TYPE_CHECKING:
     import numpy as np
@@ -121,11 +121,14 @@ class RunDir:
 def read_summary(run: RunDir) -> dict | None:
     """A run's summary.json, or None if it has none (killed during set-up); RunDirError if damaged."""
     try:
-        return json.loads(run.file(RunDir.SUMMARY).read_text(encoding="utf-8"))
+        summary = json.loads(read_run_text(run.file(RunDir.SUMMARY)))
     except FileNotFoundError:
         return None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise RunDirError(f"{run.file(RunDir.SUMMARY)}: damaged ({exc})") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise RunDirError(f"{run.file(RunDir.SUMMARY)}: damaged ({str(exc)[:200]})") from None
+    if not isinstance(summary, dict):
+        raise RunDirError(f"{run.file(RunDir.SUMMARY)}: damaged (not a JSON object)")
+    return summary
 
 
 def open_run(path: Path | str) -> tuple[RunDir, dict]:
@@ -281,30 +284,30 @@ def collect_runs(paths: list[Path]) -> tuple[list[RunInfo], list[str]]:
 
 def read_run(path: Path) -> RunInfo:
     """Read what there is of a run; anything unreadable makes it 'damaged' with the reason."""
-    import yaml
+    from nnctl.config.yamlio import load_yaml
 
     info = RunInfo(path=path, name=path.name, status="damaged")
     problems = []
     try:
-        info.summary = json.loads((path / RunDir.SUMMARY).read_text(encoding="utf-8"))
+        info.summary = json.loads(read_run_text(path / RunDir.SUMMARY))
         if not isinstance(info.summary, dict):
             raise ValueError("not a JSON object")
         info.status = str(info.summary.get("status", "unknown"))
         info.name = str(info.summary.get("name", path.name))
     except FileNotFoundError:
         problems.append("no summary.json")
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         info.summary = {}
-        problems.append(f"summary.json unreadable ({exc})")
-    try:
-        config = yaml.safe_load((path / RunDir.CONFIG).read_text(encoding="utf-8"))
+        problems.append(f"summary.json unreadable ({str(exc)[:200]})")
+    try:  # nnctl's own YAML loader: bounded (no alias bombs), no tags
+        config, _ = load_yaml(read_run_text(path / RunDir.CONFIG), str(path / RunDir.CONFIG))
         if isinstance(config, dict):
             info.params = flatten(config)
             info.name = info.summary.get("name") or str(config.get("name") or path.name)
     except FileNotFoundError:
         problems.append("no config.yaml")
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        problems.append(f"config.yaml unreadable ({type(exc).__name__})")
+    except (ConfigError, ValueError, UnicodeDecodeError) as exc:
+        problems.append(f"config.yaml unreadable ({str(exc)[:200]})")
     try:
         info.rows = read_csv_rows(path / RunDir.METRICS)
     except FileNotFoundError:
@@ -312,7 +315,7 @@ def read_run(path: Path) -> RunInfo:
     except (csv.Error, UnicodeDecodeError) as exc:
         problems.append(f"metrics.csv unreadable ({exc})")
     try:
-        info.eval = json.loads((path / RunDir.EVAL).read_text(encoding="utf-8"))
+        info.eval = json.loads(read_run_text(path / RunDir.EVAL))
     except FileNotFoundError:
         pass
     except (ValueError, UnicodeDecodeError):

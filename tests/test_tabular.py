@@ -706,3 +706,41 @@ def test_a_lock_that_is_a_symlink_is_refused_and_its_target_untouched(tmp_path):
     os.mkfifo(rd / ".lock")
     with pytest.raises(RunDirError, match="not a regular file"):
         RunLock.acquire(RunDir(rd))
+
+
+def test_hostile_run_files_are_read_bounded_and_without_following_links(tmp_path):
+    """summary.json -> /dev/zero, a FIFO summary, an alias-bomb config.yaml, a summary that is a JSON
+    list: compare, eval and inspect end at once, with the run marked or one message, never a hang."""
+    import os
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "c.yaml"
+    (tmp_path / "d.csv").write_text("a,y\n" + "".join(f"{i},{i % 2}\n" for i in range(30)))
+    cfg.write_text("data: {source: d.csv}\nmodel: {hidden: [2]}\ntrain: {epochs: 1}\n")
+    runs = tmp_path / "runs"
+    dirs = []
+    for _ in range(4):
+        rd = runs / run("train", cfg, "--runs-dir", runs, "-q").stdout.strip().split("/")[-1]
+        dirs.append(rd)
+    (dirs[0] / "summary.json").unlink()
+    (dirs[0] / "summary.json").symlink_to("/dev/zero")
+    (dirs[1] / "summary.json").unlink()
+    os.mkfifo(dirs[1] / "summary.json")
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+        for p, c in zip("abcdefgh", "bcdefghi"))
+    (dirs[2] / "config.yaml").write_text(bomb)
+    (dirs[3] / "summary.json").write_text("[1, 2, 3]")
+
+    def nnctl(*args):
+        return subprocess.run([sys.executable, "-m", "nnctl", *map(str, args)], capture_output=True, text=True,
+                              timeout=60)
+
+    out = nnctl("compare", runs, "--format", "json")
+    assert out.returncode in (0, 2) and "Traceback" not in out.stderr, out.stderr
+    for d in dirs:
+        res = nnctl("eval", d)
+        assert res.returncode == 2 and "Traceback" not in res.stderr, (d, res.stderr)
+        res = nnctl("inspect", d)  # reads diagnostics.csv: fine, or one message
+        assert res.returncode in (0, 2) and "Traceback" not in res.stderr, (d, res.stderr)
