@@ -45,6 +45,42 @@ def build_model(spec: Spec, n_inputs: int, n_outputs: int, class_weight: np.ndar
     return MLP(n_inputs, list(m.layers), output, loss, dtype=np.dtype(spec.train.dtype))
 
 
+def check_model_size(spec: Spec, n_inputs: int, n_outputs: int, n_rows: int) -> None:
+    """ConfigError at model.hidden, before anything is allocated, if training this network would
+    need more memory than the machine has available (parameters, gradients and optimizer state,
+    and a batch's activations through every layer)."""
+    from nnctl.config.fields import Origins
+
+    itemsize = np.dtype(spec.train.dtype).itemsize
+    fan_in, params, activations = n_inputs, 0, 0
+    for layer in spec.model.layers:
+        width = layer.width  # units, or units * pieces for maxout
+        params += fan_in * width + width
+        activations += 4 * width  # Z, A, dZ, dA
+        fan_in = layer.units
+    params += fan_in * n_outputs + n_outputs
+    rows = spec.train.rows_per_step(n_rows)
+    need = itemsize * (5 * params + rows * (activations + 4 * n_outputs))
+    available = _available_memory()
+    if available is not None and need > available:
+        origins = spec.origins or Origins(spec.source)
+        raise origins.error(("model", "hidden"), f"makes a network of {params:,} parameters that needs about "
+                            f"{need / 2**30:.1f} GB to train, more than the {available / 2**30:.1f} GB available; "
+                            f"use fewer or smaller layers (or a smaller batch)")
+
+
+def _available_memory() -> int | None:
+    """MemAvailable from /proc/meminfo, in bytes (None where there is no such file)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
 def class_weights(spec: Spec, ds: Dataset, train: np.ndarray) -> np.ndarray | None:
     """train.class_weight as one weight per class (None: unweighted). balanced = n / (k n_c) on the
     training rows, as scikit-learn's compute_class_weight; a mapping names classes (others get 1)."""
@@ -115,6 +151,7 @@ def prepare(spec: Spec) -> Prepared:
     ds.encode(spec.data, train, dtype)
     pre = fit_preprocessor(spec.data.preprocess, ds.X, spec.data.pca_components, rows=train)
     loss = LOSSES.get(spec.train.loss)
+    check_model_size(spec, pre.n_outputs, loss.n_outputs(ds.n_classes, ds.n_targets), len(train))
     weights = class_weights(spec, ds, train)
     model = build_model(spec, pre.n_outputs, loss.n_outputs(ds.n_classes, ds.n_targets), weights)
     loss = model.loss

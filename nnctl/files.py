@@ -136,6 +136,7 @@ def read_npz(path: Path, what: str = "file") -> dict[str, np.ndarray]:
     with open(path, "rb") as f:
         if f.read(4) != b"PK\x03\x04":  # every .npz is a zip archive; anything else is foreign
             raise RunDirError(f"{path}: not a readable .npz {what} (not a zip archive)")
+    _check_npz_sizes(path, what)
     try:
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
@@ -143,6 +144,25 @@ def read_npz(path: Path, what: str = "file") -> dict[str, np.ndarray]:
         raise RunDirError(f"{path}: cannot read {what} without pickles ({exc})") from None
     except Exception as exc:  # zipfile.BadZipFile, EOFError, OSError: a damaged or foreign file
         raise RunDirError(f"{path}: not a readable .npz {what} ({type(exc).__name__}: {exc})") from None
+
+
+NPZ_RATIO_LIMIT = 200  # an array member unpacking to this many times its stored size is a zip bomb
+
+
+def _check_npz_sizes(path: Path, what: str) -> None:
+    """RunDirError before anything is unpacked if a member would unpack to far more than it stores
+    (a 4 MB file that would fill 4 GB): nnctl writes its arrays uncompressed or lightly compressed."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            for info in z.infolist():
+                if info.file_size > (64 << 20) and info.file_size > NPZ_RATIO_LIMIT * max(info.compress_size, 1):
+                    raise RunDirError(f"{path}: member {info.filename[:60]!r} of the {what} would unpack to "
+                                      f"{info.file_size >> 20} MB from {info.compress_size >> 10} KB; not an array "
+                                      f"nnctl wrote")
+    except zipfile.BadZipFile as exc:
+        raise RunDirError(f"{path}: not a readable .npz {what} ({exc})") from None
 
 
 RUN_FILE_LIMIT = 64 << 20  # bytes: the largest text file nnctl reads from a run directory

@@ -744,3 +744,28 @@ def test_hostile_run_files_are_read_bounded_and_without_following_links(tmp_path
         assert res.returncode == 2 and "Traceback" not in res.stderr, (d, res.stderr)
         res = nnctl("inspect", d)  # reads diagnostics.csv: fine, or one message
         assert res.returncode in (0, 2) and "Traceback" not in res.stderr, (d, res.stderr)
+
+
+def test_a_zip_bomb_npz_is_refused_before_unpacking(tmp_path):
+    import zipfile
+
+    from nnctl.errors import RunDirError
+    from nnctl.files import read_npz
+
+    buf = io.BytesIO()
+    np.save(buf, np.zeros(40_000_000, np.float32))  # 160 MB of zeros: a few hundred KB deflated
+    with zipfile.ZipFile(tmp_path / "w.npz", "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("W1.npy", buf.getvalue())
+    with pytest.raises(RunDirError, match="would unpack to 152 MB"):
+        read_npz(tmp_path / "w.npz", "weights file")
+
+
+def test_a_network_too_large_for_memory_is_refused_before_allocation(tmp_path, monkeypatch):
+    import nnctl.build as build
+
+    monkeypatch.setattr(build, "_available_memory", lambda: 1 << 30)  # 1 GB free
+    spec = load_spec(data={"data": {"source": "sklearn:moons"}, "model": {"hidden": [8192, 8192]}})
+    with pytest.raises(ConfigError, match=r"model.hidden makes a network of 67,\d{3},\d{3} parameters .* 1.0 GB "
+                                          r"available"):
+        build.prepare(spec)
+    build.prepare(load_spec(data={"data": {"source": "sklearn:moons"}, "model": {"hidden": [64]}}))
