@@ -157,20 +157,26 @@ def draw(space: dict[str, tuple[str, list]], n: int, seed: int) -> list[dict]:
     return points
 
 
+MAX_TRIALS = 10_000
+
+
 def plan(grid: dict[str, list], space: dict[str, tuple[str, list]], n_random: int, seeds: int,
          base_seed: int) -> list[Trial]:
     """Grid points (product) x random points x seed replicates."""
-    grid_points = [dict(zip(grid, combo)) for combo in itertools.product(*grid.values())] if grid else [{}]
-    random_points = draw(space, n_random, base_seed) if n_random else [{}]
+    import math
+
     if space and not n_random:
         raise ConfigError("--space needs --random N (how many points to draw)")
+    count = math.prod(len(v) for v in grid.values()) * max(n_random, 1) * seeds  # before building anything
+    if count > MAX_TRIALS:
+        raise ConfigError(f"the sweep has {count:,} trials; more than {MAX_TRIALS:,} is surely a mistake")
+    grid_points = [dict(zip(grid, combo)) for combo in itertools.product(*grid.values())] if grid else [{}]
+    random_points = draw(space, n_random, base_seed) if n_random else [{}]
     trials = []
     for g in grid_points:
         for r in random_points:
             for k in range(seeds):
                 trials.append(Trial(len(trials), {**g, **r}, base_seed + k))
-    if len(trials) > 10_000:
-        raise ConfigError(f"the sweep has {len(trials)} trials; more than 10000 is surely a mistake")
     return trials
 
 

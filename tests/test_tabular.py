@@ -769,3 +769,14 @@ def test_a_network_too_large_for_memory_is_refused_before_allocation(tmp_path, m
                                           r"available"):
         build.prepare(spec)
     build.prepare(load_spec(data={"data": {"source": "sklearn:moons"}, "model": {"hidden": [64]}}))
+
+
+def test_a_huge_sweep_is_refused_before_any_point_is_drawn(tmp_path):
+    import time
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("data: {source: sklearn:xor}\n")
+    t0 = time.perf_counter()
+    out = run("sweep", cfg, "--random", "1000000000", "--space", "optimizer.lr=loguniform(1e-4,1e-1)",
+              "--runs-dir", tmp_path / "runs")
+    assert out.exit_code == 2 and "1,000,000,000 trials" in out.stderr and time.perf_counter() - t0 < 10
