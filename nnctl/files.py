@@ -180,9 +180,10 @@ def read_run_text(path: Path, limit: int = RUN_FILE_LIMIT) -> str:
         raise
     except OSError as exc:
         raise ValueError(f"cannot open ({exc.strerror}; a symbolic link?)") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # a directory, a FIFO, a device
+        os.close(fd)
+        raise ValueError("not a regular file")
     with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ValueError("not a regular file")
         raw = f.read(limit + 1)
     if len(raw) > limit:
         raise ValueError(f"larger than {limit >> 20} MB")

@@ -710,7 +710,8 @@ def test_a_lock_that_is_a_symlink_is_refused_and_its_target_untouched(tmp_path):
 
 def test_hostile_run_files_are_read_bounded_and_without_following_links(tmp_path):
     """summary.json -> /dev/zero, a FIFO summary, an alias-bomb config.yaml, a summary that is a JSON
-    list: compare, eval and inspect end at once, with the run marked or one message, never a hang."""
+    list or a directory: compare, eval and inspect end at once, with the run marked or one message,
+    never a hang or a traceback."""
     import os
     import subprocess
     import sys
@@ -720,9 +721,11 @@ def test_hostile_run_files_are_read_bounded_and_without_following_links(tmp_path
     cfg.write_text("data: {source: d.csv}\nmodel: {hidden: [2]}\ntrain: {epochs: 1}\n")
     runs = tmp_path / "runs"
     dirs = []
-    for _ in range(4):
+    for _ in range(5):
         rd = runs / run("train", cfg, "--runs-dir", runs, "-q").stdout.strip().split("/")[-1]
         dirs.append(rd)
+    (dirs[4] / "summary.json").unlink()
+    (dirs[4] / "summary.json").mkdir()
     (dirs[0] / "summary.json").unlink()
     (dirs[0] / "summary.json").symlink_to("/dev/zero")
     (dirs[1] / "summary.json").unlink()
