@@ -94,7 +94,7 @@ def coarse_columns(table: Table) -> list[str]:
         return []
     lo, hi = table.matrix_range
     magnitude = np.maximum(np.abs(lo), np.abs(hi))
-    exact = np.array([n in table.integral for n in table.matrix_columns]) & (magnitude < 2.0 ** 24)
+    exact = np.array([n in table.integral for n in table.matrix_columns], dtype=bool) & (magnitude < 2.0 ** 24)
     with np.errstate(invalid="ignore"):  # (integers below 2^24 are exact in float32; a constant says nothing)
         coarse = np.isfinite(magnitude) & (hi > lo) & ~exact & (hi - lo < COARSE * magnitude)
     return [n for n, c in zip(table.matrix_columns, coarse) if c]
@@ -165,11 +165,6 @@ def _read_text(path: Path, names: list[str], delimiter: str, decimal: str, heade
     import pyarrow.csv as pacsv
 
     nulls = [] if text else (AUTO_NA if na_values == "auto" else list(na_values))
-    bad: list = []
-
-    def on_invalid(row):  # ragged rows: remember the first, skip the rest of the check
-        bad.append(row)
-        return "skip"
 
     digest: list[str] = []  # the file's sha256, computed on a thread while Arrow parses
     hasher = threading.Thread(target=lambda: digest.append(file_fingerprint(path)), daemon=True)
@@ -179,7 +174,7 @@ def _read_text(path: Path, names: list[str], delimiter: str, decimal: str, heade
     read_options = pacsv.ReadOptions(column_names=names, skip_rows=lead + header, use_threads=True)
 
     def parsing(newlines: bool):  # newlines in quoted values make Arrow find row ends serially: 20% slower
-        return pacsv.ParseOptions(delimiter=arrow_delim, invalid_row_handler=on_invalid, newlines_in_values=newlines)
+        return pacsv.ParseOptions(delimiter=arrow_delim, newlines_in_values=newlines)
 
     parse_options = parsing(False)
 
@@ -206,11 +201,10 @@ def _read_text(path: Path, names: list[str], delimiter: str, decimal: str, heade
                 and compression_of(path) is None and delimiter != WHITESPACE \
                 and path.stat().st_size >= PARALLEL_FROM:  # a large numeric file: block by block, lean
             table = read_numeric_blocks(path, names, lead + header, parsing(False), convert(types), dtype, exact)
-            if table is not None and not bad:
+            if table is not None:
                 hasher.join()
                 table.fingerprint = digest[0] if digest else file_fingerprint(path)
                 return table
-            bad.clear()
     for _ in range(2 * len(names) + 4):
         src = source(path, delimiter)
         try:
@@ -219,32 +213,29 @@ def _read_text(path: Path, names: list[str], delimiter: str, decimal: str, heade
         except pa.ArrowInvalid as exc:
             m = re.search(r"In CSV column #(\d+): .*conversion error", str(exc))
             name = names[int(m.group(1))] if m is not None else None
-            if not parse_options.newlines_in_values and m is None:  # e.g. a quote left open: try again
+            ragged = re.search(r"Expected (\d+) columns, got (\d+)", str(exc))
+            if not parse_options.newlines_in_values and m is None:  # a quoted line break, a ragged row: again
                 parse_options = parsing(True)
+            elif ragged is not None:  # (an invalid_row_handler would name the row, but Arrow decodes it
+                # as UTF-8 first and prints a traceback on other bytes; the csv module finds the line)
+                found = int(ragged.group(2))
+                line = first_ragged_line(path, delimiter, len(names), header)
+                raise DataError(f"{path}, line {line}: expected {len(names)} field{'s' * (len(names) != 1)} "
+                                f"({'as in the header' if header else 'as in the first line'}), found {found}"
+                                + ("; is data.delimiter right?" if found == 1 else "")) from None
             elif name is None or types.get(name) == text_type or text:
                 raise DataError(f"{path}: cannot parse ({_arrow_message(exc)})") from None
             elif pa.types.is_integer(types[name]) and "to float" not in str(exc):
                 types[name] = pa.float64()  # e.g. 3.5 below rows of integers
             else:
                 types[name] = text_type
-            bad.clear()
             continue
         except (OSError, *decompression_errors()) as exc:
             raise DataError(f"{path}: cannot read ({exc}); is the file damaged?") from None
         finally:
             if hasattr(src, "close"):
                 src.close()
-        if bad and not parse_options.newlines_in_values:  # a quoted value with a line break, or a ragged row
-            bad.clear()
-            parse_options = parsing(True)
-            continue
         break
-    if bad:
-        row = bad[0]
-        line = row.number or first_ragged_line(path, delimiter, len(names), header)
-        raise DataError(f"{path}, line {line}: expected {len(names)} field{'s' * (len(names) != 1)} "
-                        f"({'as in the header' if header else 'as in the first line'}), found {row.actual_columns}"
-                        + ("; is data.delimiter right?" if row.actual_columns == 1 else ""))
     if text:
         return Table(path, {n: c.to_pylist() for n, c in zip(names, tb.columns)}, tb.num_rows, "")
     holder = [tb]
