@@ -268,11 +268,15 @@ def evaluation(result: dict) -> None:
         out.print(f"loss (mse) {m['loss']:.6g} · rmse {m['rmse']:.6g} · mae {m['mae']:.6g} · r2 {m['r2']:.4g}")
         return
     line = f"loss {m['loss']:.4g} · accuracy {m['accuracy']:.4f}"
-    for key, label in (("balanced_accuracy", "balanced accuracy"), ("macro_f1", "macro-F1"), ("roc_auc", "ROC-AUC"),
-                       ("average_precision", "average precision")):
+    for key, label in (("balanced_accuracy", "balanced accuracy"), ("macro_f1", "macro-F1")):
         if m.get(key) is not None:
             line += f" · {label} {m[key]:.4f}"
     out.print(line)
+    ranking = [f"{label} {m[key]:.4f}" for key, label in (("roc_auc", "ROC-AUC"), ("average_precision",
+                                                                                     "average precision"))
+               if m.get(key) is not None]
+    if ranking:  # binary tasks: how well the probabilities rank the rows (a line of its own: 80 columns)
+        out.print(" · ".join(ranking))
     table = Table(title="per class")
     for col in ("class", "precision", "recall", "f1", "support"):
         table.add_column(col, justify="left" if col == "class" else "right")

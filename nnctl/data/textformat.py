@@ -11,7 +11,6 @@ from pathlib import Path
 
 from nnctl.errors import DataError
 
-DELIMITERS = (",", ";", "\t", "|")  # sniffed in this order of preference; then runs of spaces
 WHITESPACE = " "  # data.delimiter ' ': runs of spaces and tabs
 SNIFF_BYTES = 1 << 16
 UNIT_SEP = "\x1f"  # what runs of spaces become before Arrow parses the text
