@@ -1,8 +1,9 @@
 """Where data comes from: the built-in datasets (cached on disk) and data files, as a `Dataset`.
 
-`load_dataset` returns a `Dataset` with float64 features X (n, d), targets y (class indices for
-classification, values (n,) or (n, k) for regression), and the encoding needed to turn new rows
-into the same features (`columns`). Errors name the file, line and column.
+`load_dataset` returns a `Dataset` with targets y (class indices for classification, values (n,)
+or (n, k) for regression). A built-in dataset has its features X (n, d) at once; a data file's
+features stay raw typed columns until `Dataset.encode` fits the encoding (`columns`) on the
+training rows and makes X. Errors name the file, line and column.
 """
 
 from __future__ import annotations
