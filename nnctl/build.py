@@ -192,7 +192,7 @@ def check_split(ds, split: dict, s) -> None:
 
 def load_weights_into(model: MLP, path: Path, what: str) -> None:
     """Load a weights.npz into `model`; RunDirError naming the file and key on any mismatch."""
-    arrays = read_npz(path, "weights file")
+    arrays = read_npz(path, "weights file", follow=True)  # a path the user named: a link is fine
     try:  # every array must match: parameters and norm statistics alike
         model.load_state_arrays(arrays)
     except ValueError as exc:

@@ -64,7 +64,8 @@ def metric_values(run: RunInfo) -> dict[str, object]:
     out[f"best_val_{m}"] = (max(finite) if higher else min(finite)) if finite else None
     out[f"final_val_{m}"] = finite[-1] if finite else None
     if run.eval and isinstance(run.eval.get("metrics"), dict) and run.eval.get("split", "test") == "test":
-        out[f"test_{m}"] = run.eval["metrics"].get(m)
+        value = run.eval["metrics"].get(m)
+        out[f"test_{m}"] = value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
     out["time_s"] = run.summary.get("wall_time_s")
     out["curve"] = sparkline(curve)
     return out

@@ -8,6 +8,7 @@ the data from the config and checking its fingerprint) or another CSV with the s
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from nnctl.errors import ConfigError, DataError, NnctlError, RunDirError
 from nnctl.files import read_npz
 from nnctl.metrics import classification_report, regression_report
 from nnctl.nn.model import MLP
-from nnctl.runs import RunDir, open_run
+from nnctl.runs import RunDir, open_run, read_split
 
 
 @dataclass
@@ -75,43 +76,110 @@ def load_run(path: Path | str) -> LoadedRun:
 
     run, summary = open_run(path)
     config_path = run.file(RunDir.CONFIG)
-    if not config_path.is_file():
+    if not os.path.lexists(config_path):
         raise RunDirError(f"{run.path}: no config.yaml; the run directory is incomplete")
     try:
-        spec = load_spec(config_path, check_files=False)
+        spec = load_spec(config_path, check_files=False, run_file=True)
     except ConfigError as exc:
         raise RunDirError(f"{run.path}: its config.yaml is invalid: {exc}") from None
     if spec.train.loss == "auto" or spec.data.task == "auto":
         raise RunDirError(f"{config_path}: not a resolved config (loss or task is still auto); was training "
                           f"started by this version of nnctl?")
-    pre_arrays = read_npz(run.file(RunDir.PREPROCESS), "preprocess file")
+    pre_file = run.file(RunDir.PREPROCESS)
+    pre_arrays = read_npz(pre_file, "preprocess file")
     try:
-        pre = Preprocessor.from_arrays(pre_arrays)
-        task = str(pre_arrays["task"])
-        classes = [str(c) for c in pre_arrays["classes"]] if task == "classification" else None
-        columns = json.loads(str(pre_arrays["columns"]))
-        feature_names = [str(f) for f in pre_arrays["feature_names"]]
-        target_name = str(pre_arrays["target_name"]) or None
-        id_name = str(pre_arrays["id_name"]) if "id_name" in pre_arrays else None
-        target = TargetScaler.from_arrays(pre_arrays)
-        file_columns = [str(c) for c in pre_arrays["file_columns"]] if "file_columns" in pre_arrays else None
-        if not isinstance(columns, list) or not all(isinstance(c, dict) and "name" in c and "kind" in c
-                                                     for c in columns):
-            raise ValueError("columns is not a list of column encodings")
-    except (KeyError, ValueError) as exc:
-        raise RunDirError(f"{run.file(RunDir.PREPROCESS)}: damaged or from another tool ({exc})") from None
+        checked = _check_preprocess(pre_arrays)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise RunDirError(f"{pre_file}: damaged or from another tool ({str(exc)[:200]})") from None
+    pre, task, classes, columns, feature_names, target_name, id_name, target, file_columns = checked
     weights = read_npz(run.file(RunDir.WEIGHTS), "weights file")
     out_key = f"W{len(spec.model.layers) + 1}"
     if out_key not in weights:
         raise RunDirError(f"{run.file(RunDir.WEIGHTS)}: missing key {out_key!r} (the config has "
                           f"{len(spec.model.layers)} hidden layers)")
-    model = build_model(spec, pre.n_outputs, int(weights[out_key].shape[1]), pre_arrays.get("class_weight"))
+    if weights[out_key].ndim != 2 or weights[out_key].shape[1] < 1:
+        raise RunDirError(f"{run.file(RunDir.WEIGHTS)}: key {out_key!r} has shape {weights[out_key].shape}; "
+                          f"expected (inputs, outputs)")
+    n_out = int(weights[out_key].shape[1])
+    expected = (len(classes), 1) if task == "classification" and len(classes) == 2 else \
+        (len(classes),) if task == "classification" else (len(target.shift) if target is not None else n_out,)
+    if n_out not in expected:
+        raise RunDirError(f"{run.file(RunDir.WEIGHTS)}: the output layer has {n_out} units, but "
+                          f"{pre_file.name} describes {expected[0]} output{'s' * (expected[0] != 1)}")
+    model = build_model(spec, pre.n_outputs, n_out, pre_arrays.get("class_weight"))
     try:
         model.load_state_arrays(weights)
     except ValueError as exc:
         raise RunDirError(f"{run.file(RunDir.WEIGHTS)}: {exc}") from None
     return LoadedRun(run, spec, model, pre, task, classes, columns, feature_names, target_name, summary,
                      id_name or None, target, file_columns)
+
+
+def _check_preprocess(a: dict[str, np.ndarray]):
+    """The contents of preprocess.npz, each array checked for its kind and shape before use (a run
+    directory is data): ValueError/KeyError naming the key otherwise."""
+    from nnctl.data.columns import ColumnEncoder
+
+    def arr(key: str, kinds: str, ndim: int, optional: bool = False):
+        if key not in a:
+            if optional:
+                return None
+            raise KeyError(f"no {key!r}")
+        v = a[key]
+        if v.dtype.kind not in kinds or v.ndim != ndim:
+            raise ValueError(f"{key!r} is a {v.ndim}-d array of {v.dtype}; expected a {ndim}-d array of "
+                             f"{'text' if kinds == 'U' else 'numbers'}")
+        return v
+
+    def text(key: str, optional: bool = False) -> str | None:
+        v = arr(key, "U", 0, optional)
+        return None if v is None else str(v)
+
+    def texts(key: str, optional: bool = False) -> list[str] | None:
+        v = arr(key, "U", 1, optional)
+        return None if v is None else [str(x) for x in v]
+
+    shift, scale = arr("shift", "fiu", 1), arr("scale", "fiu", 1)
+    if len(scale) != len(shift):
+        raise ValueError(f"'scale' has {len(scale)} values for {len(shift)} features")
+    projection, post_scale = arr("projection", "fiu", 2, True), arr("post_scale", "fiu", 1, True)
+    if projection is not None and projection.shape[0] != len(shift):
+        raise ValueError(f"'projection' has {projection.shape[0]} rows for {len(shift)} features")
+    if post_scale is not None and (projection is None or len(post_scale) != projection.shape[1]):
+        raise ValueError("'post_scale' does not match 'projection'")
+    arrays = [shift, scale] + [x for x in (projection, post_scale) if x is not None]
+    if not all(np.isfinite(x).all() for x in arrays) or not (scale != 0).all():
+        raise ValueError("non-finite shift, scale or projection values (or a zero scale)")
+    pre = Preprocessor(text("method"), shift.astype(np.float64), scale.astype(np.float64), projection,
+                       post_scale, arr("explained_variance_ratio", "fiu", 1, True))
+    task = text("task")
+    if task not in ("classification", "regression"):
+        raise ValueError(f"'task' is {task[:40]!r}; expected classification or regression")
+    classes = texts("classes") if task == "classification" else None
+    if classes is not None and len(classes) < 2:
+        raise ValueError(f"{len(classes)} class label(s); a classifier has at least 2")
+    columns = json.loads(text("columns"))
+    if not isinstance(columns, list) or not all(isinstance(c, dict) and "name" in c and "kind" in c
+                                                 for c in columns):
+        raise ValueError("'columns' is not a list of column encodings")
+    encoders = [ColumnEncoder.from_json(c) for c in columns]
+    feature_names = texts("feature_names")
+    if len(feature_names) != len(shift) or sum(e.width for e in encoders) not in (0, len(shift)):
+        raise ValueError(f"{len(feature_names)} feature names and columns {sum(e.width for e in encoders)} wide "
+                         f"for {len(shift)} features")
+    target_name = text("target_name") or None
+    id_name = text("id_name", optional=True) or None
+    target = None
+    if "target_shift" in a:
+        t_shift, t_scale = arr("target_shift", "fiu", 1), arr("target_scale", "fiu", 1)
+        if len(t_shift) != len(t_scale) or not (np.isfinite(t_shift).all() and np.isfinite(t_scale).all()):
+            raise ValueError("'target_shift' and 'target_scale' do not match or are not finite")
+        target = TargetScaler(t_shift.astype(np.float64), t_scale.astype(np.float64))
+    class_weight = arr("class_weight", "fiu", 1, True)
+    if class_weight is not None and (classes is None or len(class_weight) != len(classes)
+                                     or not (np.isfinite(class_weight) & (class_weight > 0)).all()):
+        raise ValueError("'class_weight' does not hold one positive weight per class")
+    return pre, task, classes, columns, feature_names, target_name, id_name, target, texts("file_columns", True)
 
 
 def read_input(loaded: LoadedRun, path: Path, need_target: bool):
@@ -174,9 +242,7 @@ def _test_split(loaded: LoadedRun):
     """Re-create the run's data and pick its test rows; note a changed fingerprint."""
     from nnctl.data.sources import load_dataset
 
-    split = read_npz(loaded.run.file(RunDir.SPLIT), "split file")
-    if "test" not in split:
-        raise RunDirError(f"{loaded.run.file(RunDir.SPLIT)}: no 'test' indices")
+    split = read_split(loaded.run)
     d = loaded.spec.data
     try:
         ds = load_dataset(d, loaded.model.dtype)  # as training read it

@@ -75,17 +75,35 @@ def _inject_fault(path: Path) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
 
-def read_bytes(path: Path, what: str, error: type[Exception]) -> bytes:
-    """The bytes of an input file; `error` (ConfigError, DataError, ...) naming the file and the
-    problem if it is missing, a directory or unreadable."""
+INPUT_LIMIT = 16 << 20  # bytes: the largest config or other small input file nnctl reads whole
+
+
+def read_bytes(path: Path, what: str, error: type[Exception], limit: int = INPUT_LIMIT) -> bytes:
+    """The bytes of an input file the user named (a config): `error` (ConfigError, ...) naming the
+    file and the problem if it is missing, a directory, a FIFO or device (which would hang or never
+    end), unreadable or larger than `limit`. A symbolic link the user gave is followed."""
+    import stat
+
     try:
-        return Path(path).read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
         raise error(f"{path}: no such {what}") from None
-    except IsADirectoryError:
-        raise error(f"{path}: is a directory, not a {what}") from None
     except OSError as exc:
         raise error(f"{path}: cannot read ({exc.strerror})") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise error(f"{path}: is a directory, not a {what}")
+        raise error(f"{path}: not a regular file (a pipe or a device?); give a {what} on disk")
+    with os.fdopen(fd, "rb") as f:
+        try:
+            raw = f.read(limit + 1)
+        except OSError as exc:
+            raise error(f"{path}: cannot read ({exc.strerror})") from None
+    if len(raw) > limit:
+        raise error(f"{path}: larger than {limit >> 20} MB; not a {what}")
+    return raw
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -126,65 +144,112 @@ def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     write_atomic(path, buf.getvalue())
 
 
-def read_npz(path: Path, what: str = "file") -> dict[str, np.ndarray]:
-    """Load an .npz without pickles; RunDirError naming the file if it is missing or damaged."""
+def read_npz(path: Path, what: str = "file", follow: bool = False) -> dict[str, np.ndarray]:
+    """Load an .npz of a run directory: no pickles, no symbolic links (unless `follow`: a path the user
+    named) or special files, no member that lies about its size. RunDirError naming the file if it is
+    missing or damaged."""
     import numpy as np
 
     path = Path(path)
-    if not path.is_file():
-        raise RunDirError(f"{path}: no such {what}")
-    with open(path, "rb") as f:
+    try:
+        f = open_run_file(path, follow)
+    except FileNotFoundError:
+        raise RunDirError(f"{path}: no such {what}") from None
+    except ValueError as exc:
+        raise RunDirError(f"{path}: cannot read the {what}: {exc}") from None
+    with f:
         if f.read(4) != b"PK\x03\x04":  # every .npz is a zip archive; anything else is foreign
             raise RunDirError(f"{path}: not a readable .npz {what} (not a zip archive)")
-    _check_npz_sizes(path, what)
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except ValueError as exc:  # object arrays need pickles, which we refuse
-        raise RunDirError(f"{path}: cannot read {what} without pickles ({exc})") from None
-    except Exception as exc:  # zipfile.BadZipFile, EOFError, OSError: a damaged or foreign file
-        raise RunDirError(f"{path}: not a readable .npz {what} ({type(exc).__name__}: {exc})") from None
+        f.seek(0)
+        _check_npz_members(f, path, what)
+        f.seek(0)
+        try:
+            with np.load(f, allow_pickle=False) as z:
+                return {k: z[k] for k in z.files}
+        except ValueError as exc:  # object arrays need pickles, which we refuse
+            raise RunDirError(f"{path}: cannot read {what} without pickles ({str(exc)[:200]})") from None
+        except Exception as exc:  # zipfile.BadZipFile, EOFError, OSError: a damaged or foreign file
+            raise RunDirError(f"{path}: not a readable .npz {what} ({type(exc).__name__}: {str(exc)[:200]})") from None
 
 
 NPZ_RATIO_LIMIT = 200  # an array member unpacking to this many times its stored size is a zip bomb
 
 
-def _check_npz_sizes(path: Path, what: str) -> None:
-    """RunDirError before anything is unpacked if a member would unpack to far more than it stores
-    (a 4 MB file that would fill 4 GB): nnctl writes its arrays uncompressed or lightly compressed."""
+def _check_npz_members(f, path: Path, what: str) -> None:
+    """RunDirError before any array is unpacked if a member would unpack to far more than it stores
+    (a 4 MB file that would fill 4 GB: nnctl writes its arrays uncompressed), if an array's header
+    declares more (or less) data than the member holds (a 16-byte member claiming 8 TB would be
+    allocated first), or if it holds Python objects (a pickle)."""
     import zipfile
 
+    import numpy as np
+
+    def damaged(name: str, why: str) -> RunDirError:
+        return RunDirError(f"{path}: member {name[:60]!r} of the {what} {why}; not an array nnctl wrote")
+
     try:
-        with zipfile.ZipFile(path) as z:
+        with zipfile.ZipFile(f) as z:
             for info in z.infolist():
                 if info.file_size > (64 << 20) and info.file_size > NPZ_RATIO_LIMIT * max(info.compress_size, 1):
-                    raise RunDirError(f"{path}: member {info.filename[:60]!r} of the {what} would unpack to "
-                                      f"{info.file_size >> 20} MB from {info.compress_size >> 10} KB; not an array "
-                                      f"nnctl wrote")
+                    raise damaged(info.filename, f"would unpack to {info.file_size >> 20} MB from "
+                                                 f"{info.compress_size >> 10} KB")
+                if not info.filename.endswith(".npy"):
+                    continue
+                with z.open(info) as m:
+                    try:
+                        version = np.lib.format.read_magic(m)
+                        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                                       else np.lib.format.read_array_header_2_0)
+                        shape, _, dtype = read_header(m)
+                    except (ValueError, TypeError, SyntaxError, EOFError) as exc:
+                        raise damaged(info.filename, f"has no valid array header ({str(exc)[:80]})") from None
+                    if dtype.hasobject:
+                        raise damaged(info.filename, "holds Python objects, which cannot be read without pickles "
+                                                     "(nnctl never loads pickles)")
+                    declared = dtype.itemsize
+                    for n in shape:
+                        declared *= n
+                    held = info.file_size - m.tell()
+                    if declared != held:
+                        raise damaged(info.filename, f"declares {declared:,} bytes of data but holds {held:,}")
     except zipfile.BadZipFile as exc:
         raise RunDirError(f"{path}: not a readable .npz {what} ({exc})") from None
+    except (OSError, EOFError, ValueError) as exc:
+        raise RunDirError(f"{path}: not a readable .npz {what} ({type(exc).__name__}: {str(exc)[:200]})") from None
 
 
 RUN_FILE_LIMIT = 64 << 20  # bytes: the largest text file nnctl reads from a run directory
 
 
-def read_run_text(path: Path, limit: int = RUN_FILE_LIMIT) -> str:
-    """A text file of a run directory, read without following a symbolic link, only if it is a
-    regular file, and at most `limit` bytes: a run directory is data, and `summary.json -> /dev/zero`
-    or a FIFO must not hang or exhaust memory. FileNotFoundError if absent; ValueError otherwise."""
+def open_run_file(path: Path, follow: bool = False):
+    """A file of a run directory opened for binary reading, without following a symbolic link (unless
+    `follow`) and only if it is a regular file: a run directory is data, and `summary.json -> /dev/zero`
+    or a FIFO must not hang or exhaust memory. FileNotFoundError if absent; ValueError saying why otherwise."""
+    import errno
     import stat
 
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | (0 if follow else getattr(os, "O_NOFOLLOW", 0)))
     except FileNotFoundError:
         raise
     except OSError as exc:
-        raise ValueError(f"cannot open ({exc.strerror}; a symbolic link?)") from None
+        if exc.errno == errno.ELOOP:
+            raise ValueError("a symbolic link; links in a run directory are not followed") from None
+        raise ValueError(f"cannot open ({exc.strerror})") from None
     if not stat.S_ISREG(os.fstat(fd).st_mode):  # a directory, a FIFO, a device
         os.close(fd)
         raise ValueError("not a regular file")
-    with os.fdopen(fd, "rb") as f:
-        raw = f.read(limit + 1)
+    return os.fdopen(fd, "rb")
+
+
+def read_run_text(path: Path, limit: int = RUN_FILE_LIMIT) -> str:
+    """A text file of a run directory (see `open_run_file`), at most `limit` bytes, as UTF-8.
+    FileNotFoundError if absent; ValueError otherwise (UnicodeDecodeError is one)."""
+    with open_run_file(path) as f:
+        try:
+            raw = f.read(limit + 1)
+        except OSError as exc:
+            raise ValueError(f"cannot read ({exc.strerror})") from None
     if len(raw) > limit:
         raise ValueError(f"larger than {limit >> 20} MB")
     return raw.decode("utf-8")

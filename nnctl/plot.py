@@ -90,12 +90,11 @@ def plot_run(run_dir: Path, output: Path | None = None) -> tuple[Path, list[str]
 
 def _training_data(loaded, notes):
     from nnctl.data.sources import load_dataset
-    from nnctl.files import read_npz
-    from nnctl.runs import RunDir
+    from nnctl.runs import read_split
 
     try:
         ds = load_dataset(loaded.spec.data, loaded.model.dtype)
-        split = read_npz(loaded.run.file(RunDir.SPLIT), "split file")
+        split = read_split(loaded.run)
         idx = split["train"]
         if len(idx) and int(idx.max()) >= len(ds.y):
             raise NnctlError("the data changed since training")

@@ -118,6 +118,52 @@ class RunDir:
         write_npz(self.file(name), arrays)
 
 
+_INT, _NUM, _STR = "an integer", "a number", "a string"
+SUMMARY_KINDS = {  # what each key of summary.json holds when nnctl wrote it (None is allowed too)
+    **dict.fromkeys(("status", "name", "run_dir", "loss", "started_at", "finished_at", "message", "host",
+                     "resumed_at"), _STR),
+    **dict.fromkeys(("n_features", "n_inputs", "n_outputs", "n_params", "seed", "epochs_planned", "epochs_run",
+                     "threads", "pid", "weights_epoch"), _INT),
+    **dict.fromkeys(("wall_time_s", "train_time_s"), _NUM),
+    **dict.fromkeys(("best", "final", "n_rows"), "an object of numbers"),
+    **dict.fromkeys(("versions", "data", "resumed_from"), "an object"),
+    **dict.fromkeys(("classes", "command", "blas"), "a list"),
+    "findings": "a list of objects", "task": "classification or regression",
+}
+
+
+def _holds(value, kind: str) -> bool:
+    number = (int, float)
+    if value is None:
+        return True
+    if kind == _STR:
+        return isinstance(value, str)
+    if kind == _INT:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == _NUM:
+        return isinstance(value, number) and not isinstance(value, bool)
+    if kind == "an object of numbers":
+        return isinstance(value, dict) and all(v is None or (isinstance(v, number) and not isinstance(v, bool))
+                                               for v in value.values())
+    if kind == "an object":
+        return isinstance(value, dict)
+    if kind == "a list":
+        return isinstance(value, list)
+    if kind == "a list of objects":
+        return isinstance(value, list) and all(isinstance(f, dict) for f in value)
+    return value in ("classification", "regression")
+
+
+def summary_problems(summary: dict) -> list[str]:
+    """What is wrong with a parsed summary.json: keys holding the wrong kind of value (a run directory
+    is data; a hand-edited or foreign summary must not crash the commands that read it)."""
+    problems = [f"{key!r} is not {kind}" for key, kind in SUMMARY_KINDS.items()
+                if key in summary and not _holds(summary[key], kind)]
+    if "status" not in summary:
+        problems.append("no 'status'")
+    return problems
+
+
 def read_summary(run: RunDir) -> dict | None:
     """A run's summary.json, or None if it has none (killed during set-up); RunDirError if damaged."""
     try:
@@ -128,7 +174,29 @@ def read_summary(run: RunDir) -> dict | None:
         raise RunDirError(f"{run.file(RunDir.SUMMARY)}: damaged ({str(exc)[:200]})") from None
     if not isinstance(summary, dict):
         raise RunDirError(f"{run.file(RunDir.SUMMARY)}: damaged (not a JSON object)")
+    problems = summary_problems(summary)
+    if problems:
+        raise RunDirError(f"{run.file(RunDir.SUMMARY)}: damaged ({'; '.join(problems)[:200]})")
     return summary
+
+
+def read_split(run: RunDir) -> dict[str, np.ndarray]:
+    """split.npz, checked: `train`, `val`, `test` 1-d arrays of non-negative row numbers, and the data's
+    `fingerprint` as text (or absent). RunDirError naming the key otherwise."""
+    from nnctl.files import read_npz
+
+    path = run.file(RunDir.SPLIT)
+    split = read_npz(path, "split file")
+    for key in ("train", "val", "test"):
+        v = split.get(key)
+        if v is None:
+            raise RunDirError(f"{path}: damaged (no {key!r} row numbers)")
+        if v.ndim != 1 or v.dtype.kind not in "iu" or (len(v) and int(v.min()) < 0):
+            raise RunDirError(f"{path}: damaged ({key!r} is a {v.ndim}-d array of {v.dtype}; expected row numbers)")
+    fp = split.get("fingerprint")
+    if fp is not None and (fp.ndim != 0 or fp.dtype.kind != "U"):
+        raise RunDirError(f"{path}: damaged ('fingerprint' is not text)")
+    return split
 
 
 def open_run(path: Path | str) -> tuple[RunDir, dict]:
@@ -196,7 +264,7 @@ class RunLock:
 
 def _read_holder(path: Path) -> str:
     try:
-        info = json.loads(path.read_text())
+        info = json.loads(read_run_text(path, limit=4096))
         return f" (pid {info['pid']} on {info['host']}, since {info['since']})"
     except (OSError, ValueError, KeyError, TypeError):
         return ""
@@ -205,13 +273,16 @@ def _read_holder(path: Path) -> str:
 def lock_is_held(run_dir: Path) -> bool:
     """Is some live process training in this run dir? (Probes the flock without keeping it.)"""
     import fcntl
+    import stat
 
     path = Path(run_dir) / RunLock.NAME
-    try:
-        fd = os.open(path, os.O_RDONLY)
+    try:  # never a FIFO (opening one would wait for a writer) nor through a symbolic link
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
     except OSError:
         return False
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         fcntl.flock(fd, fcntl.LOCK_UN)
         return False
@@ -292,12 +363,18 @@ def read_run(path: Path) -> RunInfo:
         info.summary = json.loads(read_run_text(path / RunDir.SUMMARY))
         if not isinstance(info.summary, dict):
             raise ValueError("not a JSON object")
+        bad = summary_problems(info.summary)
+        if bad:  # keep what is usable, drop the keys of the wrong kind
+            info.summary = {k: v for k, v in info.summary.items()
+                            if k not in SUMMARY_KINDS or _holds(v, SUMMARY_KINDS[k])}
+            raise ValueError("; ".join(bad))
         info.status = str(info.summary.get("status", "unknown"))
         info.name = str(info.summary.get("name", path.name))
     except FileNotFoundError:
         problems.append("no summary.json")
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        info.summary = {}
+        if not isinstance(info.summary, dict):
+            info.summary = {}
         problems.append(f"summary.json unreadable ({str(exc)[:200]})")
     try:  # nnctl's own YAML loader: bounded (no alias bombs), no tags
         config, _ = load_yaml(read_run_text(path / RunDir.CONFIG), str(path / RunDir.CONFIG))
@@ -312,14 +389,17 @@ def read_run(path: Path) -> RunInfo:
         info.rows = read_csv_rows(path / RunDir.METRICS)
     except FileNotFoundError:
         pass
-    except (csv.Error, UnicodeDecodeError) as exc:
-        problems.append(f"metrics.csv unreadable ({exc})")
+    except (csv.Error, ValueError, UnicodeDecodeError) as exc:
+        problems.append(f"metrics.csv unreadable ({str(exc)[:200]})")
     try:
         info.eval = json.loads(read_run_text(path / RunDir.EVAL))
+        if not isinstance(info.eval, dict):
+            info.eval = None
+            raise ValueError("not a JSON object")
     except FileNotFoundError:
         pass
-    except (ValueError, UnicodeDecodeError):
-        problems.append("eval.json unreadable")
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        problems.append(f"eval.json unreadable ({str(exc)[:100]})")
     if info.status == "running" and not lock_is_held(path):  # the process that wrote "running" is gone
         info.status = "interrupted"
         problems.append("stale 'running' status: the training process was killed; nnctl resume continues it")

@@ -148,8 +148,18 @@ def write_output(output: Path, text: str) -> None:
     try:
         if mode is not None and stat.S_ISDIR(mode):
             raise NnctlError(f"--output {output}: is a directory; give a file name")
-        if mode is not None and not stat.S_ISREG(mode):
-            with open(output, "w", encoding="utf-8") as f:  # a pipe or a device: write into it
+        if mode is not None and not stat.S_ISREG(mode):  # a pipe or a device: write into it
+            try:  # without waiting forever for a reader that never comes
+                fd = os.open(output, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError as exc:
+                import errno
+
+                if exc.errno == errno.ENXIO:
+                    raise NnctlError(f"--output {output}: a FIFO that no process is reading; start the reader "
+                                     f"first (e.g. `cat {output} &`)") from None
+                raise
+            os.set_blocking(fd, True)
+            with open(fd, "w", encoding="utf-8") as f:
                 f.write(text)
             return
         write_atomic(output, text)

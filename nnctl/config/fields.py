@@ -18,6 +18,7 @@ from nnctl.registry import type_name
 # YAML 1.1 reads these unquoted words as booleans; a string field that receives a boolean says so.
 _YAML_BOOL_WORDS = "yes/no/on/off/true/false"
 MAX_UNITS = 1 << 16  # a layer wider than this is a typo, and would exhaust memory before saying so
+MAX_LAYERS = 1000  # deeper is a typo (or an attack): each layer costs Python time every step
 
 
 class FrozenDict(dict):
@@ -246,22 +247,25 @@ class Mapping(Field):
 class IntList(Field):
     """A list of integers in [minimum, maximum] (hidden layer sizes)."""
 
-    def __init__(self, default=None, help="", minimum=1, nullable=False, maximum=MAX_UNITS):
+    def __init__(self, default=None, help="", minimum=1, nullable=False, maximum=MAX_UNITS, max_len=MAX_LAYERS):
         super().__init__(default, help, nullable)
-        self.minimum, self.maximum = minimum, maximum
+        self.minimum, self.maximum, self.max_len = minimum, maximum, max_len
 
     def check_value(self, value, path, origins):
         if isinstance(value, int) and not isinstance(value, bool):
             value = [value]
         if not isinstance(value, list):
             raise origins.error(path, f"must be a list of integers >= {self.minimum} (e.g. [64, 32]); {got(value)}")
+        if len(value) > self.max_len:
+            raise origins.error(path, f"has {len(value):,} entries; at most {self.max_len:,}")
         for i, v in enumerate(value):
             if isinstance(v, bool) or not isinstance(v, int) or not self.minimum <= v <= self.maximum:
                 raise origins.error((*path, i), f"must be an integer from {self.minimum} to {self.maximum}; {got(v)}")
         return list(value)
 
     def value_schema(self):
-        return {"type": "array", "items": {"type": "integer", "minimum": self.minimum, "maximum": self.maximum}}
+        return {"type": "array", "items": {"type": "integer", "minimum": self.minimum, "maximum": self.maximum},
+                "maxItems": self.max_len}
 
 
 def config_fields(cls) -> dict[str, Field]:
@@ -321,17 +325,19 @@ class Section(Field):
 
 
 class ListOf(Field):
-    def __init__(self, item: Field, help="", nullable=False):
+    def __init__(self, item: Field, help="", nullable=False, max_len=MAX_LAYERS):
         super().__init__(None, help, nullable)
-        self.item = item
+        self.item, self.max_len = item, max_len
 
     def check_value(self, value, path, origins):
         if not isinstance(value, list):
             raise origins.error(path, f"must be a list; {got(value)}")
+        if len(value) > self.max_len:
+            raise origins.error(path, f"has {len(value):,} entries; at most {self.max_len:,}")
         return [self.item.check(v, (*path, i), origins) for i, v in enumerate(value)]
 
     def value_schema(self):
-        return {"type": "array", "items": self.item.schema()}
+        return {"type": "array", "items": self.item.schema(), "maxItems": self.max_len}
 
 
 class Toggle(Field):

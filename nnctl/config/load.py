@@ -20,14 +20,28 @@ from nnctl.files import read_bytes
 from nnctl.registry import type_name
 
 
+def _read_run_config(path: Path) -> str:
+    from nnctl.files import read_run_text
+
+    try:
+        return read_run_text(path)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except UnicodeDecodeError:
+        raise
+    except ValueError as exc:
+        raise ConfigError(f"{path}: cannot read it: {exc}") from None
+
+
 def load_spec(path: Path | str | None = None, overrides: list[str] | None = None, *, data: dict | None = None,
               name: str | None = None, seed: int | None = None, base_dir: Path | None = None,
-              check_files: bool = True) -> Spec:
+              check_files: bool = True, run_file: bool = False) -> Spec:
     """Read, override, validate and resolve a config.
 
     Parameters: `path` a YAML file, or `data` an already-parsed mapping; `overrides` a list of
     'dotted.key=yaml-value' strings; `name`/`seed` override those keys (the CLI's --name/--seed);
-    `check_files=False` skips checking that data and init_from files exist (reading a run dir).
+    `check_files=False` skips checking that data and init_from files exist (reading a run dir);
+    `run_file=True` reads `path` as a file of a run directory (no symbolic link, regular files only).
     Returns a frozen Spec with every key. Raises ConfigError naming file, line and key.
     """
     from nnctl.config.yamlio import load_yaml
@@ -36,7 +50,7 @@ def load_spec(path: Path | str | None = None, overrides: list[str] | None = None
         path = Path(path)
         source = str(path)
         try:
-            text = read_bytes(path, "config file", ConfigError).decode("utf-8")
+            text = _read_run_config(path) if run_file else read_bytes(path, "config file", ConfigError).decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ConfigError(f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
         data, lines = load_yaml(text, source)
@@ -50,8 +64,9 @@ def load_spec(path: Path | str | None = None, overrides: list[str] | None = None
         raise ConfigError(f"{source}: the config is empty; it needs at least data.source "
                           f"(e.g. 'data: {{source: sklearn:moons}}')")
     if not isinstance(data, dict):
+        kind = "text" if isinstance(data, str) else type_name(data)  # text is not quoted: it may not be a config
         raise ConfigError(f"{source}: the config must be a mapping of keys (name, seed, data, model, optimizer, "
-                          f"train); got {type_name(data)}")
+                          f"train); got {kind}. Is it a YAML config file?")
     data = copy_plain(data)
     for item in overrides or []:
         apply_override(data, item, origins)

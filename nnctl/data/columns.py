@@ -165,12 +165,20 @@ class ColumnEncoder:
     @classmethod
     def from_json(cls, d: dict) -> ColumnEncoder:
         """From preprocess.npz's `columns`; runs of earlier versions (categories, no unknown) refuse unknowns."""
-        kind = d["kind"]
-        if kind not in ("numeric", "categorical", "date") or not isinstance(d["name"], str):
-            raise ValueError(f"unknown column kind {kind!r}")
-        return cls(d["name"], kind, d.get("fill"), bool(d.get("indicator", False)),
-                   [str(c) for c in d.get("categories", [])], [str(c) for c in d.get("other", [])],
-                   d.get("unknown", "error"))
+        kind, name, fill = d["kind"], d["name"], d.get("fill")
+        if kind not in ("numeric", "categorical", "date") or not isinstance(name, str):
+            raise ValueError(f"column {str(name)[:40]!r}: unknown kind {str(kind)[:40]!r}")
+        levels, other = d.get("categories", []), d.get("other", [])
+        if not (isinstance(levels, list) and isinstance(other, list)
+                and all(isinstance(c, str) for c in levels + other)):
+            raise ValueError(f"column {name[:40]!r}: categories are not a list of text")
+        if not (fill is None or isinstance(fill, str) or (isinstance(fill, (int, float)) and not isinstance(fill, bool)
+                                                          and math.isfinite(fill))):
+            raise ValueError(f"column {name[:40]!r}: the fill value {str(fill)[:40]!r} is not a number or text")
+        unknown = d.get("unknown", "error")
+        if unknown not in ("error", "ignore"):
+            raise ValueError(f"column {name[:40]!r}: unknown-level policy {str(unknown)[:40]!r}")
+        return cls(name, kind, fill, bool(d.get("indicator", False)), levels, other, unknown)
 
     # -------------------------------------------------------------------------------- encoding
     def encoder_for(self, col: RawColumn, report: dict, table: Table, decimal: str = "."):

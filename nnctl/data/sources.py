@@ -179,11 +179,13 @@ def _cache_read(name: str, opts: dict):
     path = _cache_path(name, opts)
     if path is None or not path.is_file():
         return None
+    from nnctl.files import read_npz
+
     try:
-        with np.load(path, allow_pickle=False) as z:
-            classes = json.loads(str(z["class_names"]))
-            return z["X"], z["y"], [str(f) for f in z["feature_names"]], classes
-    except Exception:  # a damaged cache entry is regenerated, never trusted
+        z = read_npz(path, "cached dataset", follow=True)
+        classes = json.loads(str(z["class_names"]))
+        return z["X"], z["y"], [str(f) for f in z["feature_names"]], classes
+    except Exception:  # a damaged cache entry (RunDirError, a missing key) is regenerated, never trusted
         return None
 
 

@@ -83,6 +83,9 @@ def restore(trainer, meta: dict, arrays: dict[str, np.ndarray]) -> None:
         trainer.rngs[name].bit_generator.state = meta["rng"][name]
     trainer.epoch = int(meta["epoch"])
     columns = meta["row_columns"]
+    if arrays["rows"].ndim != 2 or arrays["rows"].shape[1] != len(columns) or arrays["rows"].dtype.kind != "f":
+        raise ValueError(f"the metrics rows are a {arrays['rows'].shape} array of {arrays['rows'].dtype}, not "
+                         f"{len(columns)} float columns")
     trainer.rows = [{c: (int(v) if c == "epoch" else float(v)) for c, v in zip(columns, r)} for r in arrays["rows"]]
     if len(trainer.rows) != trainer.epoch:
         raise ValueError(f"checkpoint holds {len(trainer.rows)} metrics rows for {trainer.epoch} epochs")
@@ -129,4 +132,47 @@ def read_checkpoint(run: RunDir) -> tuple[dict, dict[str, np.ndarray]]:
         found = meta.get("format") if isinstance(meta, dict) else None
         raise RunDirError(f"{run.path}: checkpoint format {found!r} is not {CHECKPOINT_FORMAT} (written by another "
                           f"version of nnctl); train the config again as a new run")
+    problems = meta_problems(meta)
+    if problems:
+        where = run.file(CHECKPOINT_DIR) / CHECKPOINT_FILE
+        raise RunDirError(f"{where}: damaged metadata ({'; '.join(problems)[:200]}); train the config again as a "
+                          f"new run")
     return meta, arrays
+
+
+def meta_problems(meta: dict) -> list[str]:
+    """What is wrong with a checkpoint's metadata, checked before anything is restored from it (a run
+    directory is data: a hand-edited checkpoint must give a message, not a traceback mid-training)."""
+    def count(v) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+    def number(v, none_ok: bool = True) -> bool:
+        return (v is None and none_ok) or (isinstance(v, (int, float)) and not isinstance(v, bool))
+
+    problems = [f"{k!r} is not a count" for k in ("epoch", "optimizer_t", "waited") if not count(meta.get(k))]
+    problems += [f"{k!r} is not an object" for k in ("schedule", "rng") if not isinstance(meta.get(k), dict)]
+    rng = meta.get("rng")
+    if isinstance(rng, dict) and not all(isinstance(rng.get(n), dict) for n in RESUMED_STREAMS):
+        problems.append(f"'rng' does not hold the {' and '.join(RESUMED_STREAMS)} streams")
+    columns = meta.get("row_columns")
+    if not (isinstance(columns, list) and all(isinstance(c, str) for c in columns)
+            and (not columns or {"epoch", "train_loss", "lr", "epoch_time_s"} <= set(columns))):  # [] before epoch 1
+        problems.append("'row_columns' is not the list of metrics columns")
+    best = meta.get("best")
+    if not (best is None or (isinstance(best, dict) and all(number(v) for v in best.values()))):
+        problems.append("'best' is not a metrics row")
+    problems += [f"{k!r} is not a number" for k in ("best_value", "train_seconds", "initial_loss")
+                 if k in meta and not number(meta[k])]
+    if "findings" in meta and not (isinstance(meta["findings"], list)
+                                   and all(isinstance(f, dict) for f in meta["findings"])):
+        problems.append("'findings' is not a list of objects")
+    cursor = meta.get("cursor")
+    if cursor is not None:
+        if not isinstance(cursor, dict):
+            problems.append("'cursor' is not an object")
+        else:
+            problems += [f"'cursor.{k}' is not a count" for k in ("start", "step", "rows_used", "correct")
+                         if not count(cursor.get(k))]
+            problems += [f"'cursor.{k}' is not a number" for k in ("loss_sum", "abs_err", "elapsed")
+                         if not number(cursor.get(k), none_ok=False)]
+    return problems

@@ -22,9 +22,8 @@ from nnctl.config.load import load_spec, resolved_yaml
 from nnctl.config.spec import Spec
 from nnctl.diagnostics import DIAG_COLUMNS, config_findings, diag_table_rows
 from nnctl.errors import NnctlError, RunDirError, TrainingFailed
-from nnctl.files import read_npz
 from nnctl.metrics import metric_columns
-from nnctl.runs import FINISHED, MetricsTable, RunDir, RunLock, read_summary
+from nnctl.runs import FINISHED, MetricsTable, RunDir, RunLock, read_split, read_summary
 from nnctl.training.checkpoint import (
     CHECKPOINT_DIR,
     CHECKPOINT_FILE,
@@ -100,7 +99,7 @@ def resume_run(path: Path, on_start: Callable[[dict], None] | None = None,
             raise RunDirError(f"{run.path}: the run diverged; resuming would diverge again. Change the config "
                               f"(e.g. a lower optimizer.lr) and train a new run")
         try:
-            spec = load_spec(run.file(RunDir.CONFIG))
+            spec = load_spec(run.file(RunDir.CONFIG), run_file=True)
         except NnctlError as exc:
             raise RunDirError(f"{run.path}: cannot resume: {exc}") from None
         prepared = prepare(spec)
@@ -137,7 +136,7 @@ def resume_run(path: Path, on_start: Callable[[dict], None] | None = None,
 
 def _check_same_data(run: RunDir, prepared: Prepared) -> None:
     """Refuse to resume on data that differs from what the run started with."""
-    split = read_npz(run.file(RunDir.SPLIT), "split file")
+    split = read_split(run)
     old, now = str(split.get("fingerprint", "")), prepared.dataset.fingerprint
     if old != now:
         raise RunDirError(f"{run.path}: the data ({prepared.spec.data.source}) changed since the run started "
