@@ -262,12 +262,18 @@ class RunLock:
             self.fd = None
 
 
-def _read_holder(path: Path) -> str:
+def lock_holder(path: Path) -> dict | None:
+    """What the holder of a lock wrote into it: {"pid", "host", "since"}; None if unreadable."""
     try:
         info = json.loads(read_run_text(path, limit=4096))
-        return f" (pid {info['pid']} on {info['host']}, since {info['since']})"
-    except (OSError, ValueError, KeyError, TypeError):
-        return ""
+        return info if isinstance(info, dict) and isinstance(info.get("pid"), int) else None
+    except (OSError, ValueError):
+        return None
+
+
+def _read_holder(path: Path) -> str:
+    info = lock_holder(path)
+    return f" (pid {info['pid']} on {info.get('host')}, since {info.get('since')})" if info else ""
 
 
 def lock_is_held(run_dir: Path) -> bool:

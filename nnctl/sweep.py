@@ -3,11 +3,15 @@
 `new_sweep` expands `--grid`, `--random`/`--space` and `--seeds` (or a `sweep:` block in the YAML)
 into trials, each a set of `--set` overrides plus a seed, and checks each one's config up front.
 `resume_sweep` decides which trials of an earlier sweep run again. `run_sweep` runs them:
-`run_local` starts each trial as its own `nnctl train` process, `jobs` at a time, each limited to
-one BLAS thread so trials do not fight over cores; `run_dask` sends them to a Dask cluster and
-copies each run dir back. All trials of a sweep live in one folder with a `sweep.json` manifest
+`run_local` (sweep_local.py) starts each trial as its own `nnctl train` process, `jobs` at a
+time, each with one BLAS thread so trials do not fight over cores; `run_dask` sends them to a Dask
+cluster and copies each run dir back. All trials of a sweep live in one folder with a `sweep.json` manifest
 (the command, every trial's overrides, run dir and status), rewritten whole after every trial, so
 `--resume` can rerun what is missing or failed. A failed trial never stops the others.
+
+Every trial runs exactly once, whatever is killed when: one process at a time works on a sweep
+(`lock_sweep`), a trial stops by itself when its sweep process dies (see StopOnSignals), and a
+trial's run dir, found by name, says what became of it, not the manifest or an exit code.
 """
 
 from __future__ import annotations
@@ -17,8 +21,6 @@ import json
 import math
 import os
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,9 +29,9 @@ from pathlib import Path
 import numpy as np
 
 from nnctl.errors import ConfigError, NnctlError, RunDirError, TrainingFailed
-from nnctl.files import write_json
+from nnctl.files import read_run_text, write_json
 from nnctl.metrics import TASK_METRIC
-from nnctl.runs import FINISHED, RunDir, read_summary
+from nnctl.runs import FINISHED, RunDir, RunLock, lock_holder, lock_is_held, read_summary
 
 MANIFEST = "sweep.json"
 
@@ -189,6 +191,7 @@ class Sweep:
     trials: list[Trial]
     jobs: int
     dask: str | None = None
+    lock: RunLock | None = None  # held by this process and its trial processes while the sweep runs
 
     def save(self) -> None:
         write_json(self.path / MANIFEST, {
@@ -199,16 +202,46 @@ class Sweep:
 
     @classmethod
     def load(cls, path: Path) -> Sweep:
-        try:
-            doc = json.loads((Path(path) / MANIFEST).read_text(encoding="utf-8"))
-            trials = [Trial(t["id"], t["overrides"], t["seed"], t["status"], t.get("run_dir"), t.get("error", ""),
-                            t.get("seconds"), t.get("metric")) for t in doc["trials"]]
-            return cls(Path(path).resolve(), Path(doc["config"]), doc["command"], trials, doc.get("jobs", 1),
-                       doc.get("dask"))
+        file = Path(path) / MANIFEST
+        try:  # a sweep folder is data like a run dir: bounded, no symbolic links, checked types
+            doc = json.loads(read_run_text(file))
+            if not isinstance(doc, dict):
+                raise ValueError("not a JSON object")
+            trials = [_trial(t, i) for i, t in enumerate(_typed(doc, "trials", list))]
+            if len({t.id for t in trials}) != len(trials):
+                raise ValueError("two trials have the same id")
+            command = _typed(doc, "command", list)
+            jobs = _typed(doc, "jobs", int, 1)
+            if jobs < 1 or not all(isinstance(c, str) for c in command):
+                raise ValueError("'jobs' or 'command' has the wrong type")
+            return cls(Path(path).resolve(), Path(_typed(doc, "config", str)), command, trials, jobs,
+                       _typed(doc, "dask", (str, type(None)), None))
         except FileNotFoundError:
             raise RunDirError(f"{path}: not a sweep folder (no {MANIFEST})") from None
-        except (ValueError, KeyError, TypeError) as exc:
-            raise RunDirError(f"{Path(path) / MANIFEST}: damaged ({exc})") from None
+        except (ValueError, RecursionError) as exc:
+            raise RunDirError(f"{file}: damaged ({str(exc)[:200]})") from None
+
+
+def _typed(doc: dict, key: str, kind, default=..., where: str = ""):
+    """doc[key] if it has type `kind`; ValueError naming the key if not."""
+    value = doc.get(key, default)
+    if value is ... or isinstance(value, bool) or not isinstance(value, kind):  # no field is a bool
+        raise ValueError(f"{where}{key!r} is missing or not of the right type")
+    return value
+
+
+def _trial(t, i: int) -> Trial:
+    """The i-th trial of the manifest, every field type-checked."""
+    if not isinstance(t, dict):
+        raise ValueError(f"trial {i} is {type(t).__name__}, not an object")
+    number, none, where = (int, float), type(None), f"trial {i}: "
+    trial = Trial(_typed(t, "id", int, where=where), _typed(t, "overrides", dict, where=where),
+                  _typed(t, "seed", int, where=where), _typed(t, "status", str, where=where),
+                  _typed(t, "run_dir", (str, none), None, where), _typed(t, "error", str, "", where),
+                  _typed(t, "seconds", (*number, none), None, where), _typed(t, "metric", (*number, none), None, where))
+    if trial.id < 0 or not all(isinstance(k, str) for k in trial.overrides):
+        raise ValueError(f"{where}a negative 'id' or an 'overrides' key that is not a string")
+    return trial
 
 
 def create_sweep_dir(runs_dir: Path, name: str) -> Path:
@@ -245,32 +278,131 @@ def new_sweep(config: Path, grid: list[str], space: list[str], n_random: int, se
         except NnctlError as exc:
             t.status, t.error = "failed", str(exc)
     folder = create_sweep_dir(runs_dir, name or spec.name)
-    sweep = Sweep(folder, config.resolve(), command, trials, jobs, dask)
+    sweep = Sweep(folder, config.resolve(), command, trials, jobs, dask, lock_sweep(folder))
     sweep.save()
     return sweep
 
 
-def resume_sweep(path: Path, jobs: int | None, dask: str | None) -> tuple[Sweep, list[Trial]]:
-    """An earlier sweep and the trials to run again: missing, failed and interrupted ones, and
-    finished ones whose run dir is gone. Diverged trials are left alone: they would diverge again.
-    A failed attempt's run dir is kept, renamed out of compare's way (hidden names are skipped)."""
-    sweep = Sweep.load(path)
-    todo = []
-    for t in sweep.trials:
-        exists = bool(t.run_dir) and Path(t.run_dir).is_dir()
-        if (t.status in FINISHED and exists) or t.status == "diverged":
-            continue
-        if t.status == "failed" and exists:
-            old = Path(t.run_dir)
-            old.rename(old.with_name(f".failed-{old.name}"))
-            t.run_dir = None
-        if t.status in FINISHED:  # finished, but its run dir is gone: run it again
-            t.run_dir, t.status = None, "pending"
-        todo.append(t)
+ORPHAN_WAIT = 60.0  # seconds a resume waits for the trials of a killed sweep to checkpoint and stop
+
+
+def lock_sweep(folder: Path, notice: Callable[[str], None] | None = None) -> RunLock:
+    """An exclusive flock on SWEEP/.lock, held while the sweep runs; TrainingFailed (exit 1) at once
+    if another live process holds it (two resumes of one sweep would run its trials twice).
+
+    The trial processes inherit the lock, so it is free only once the sweep and all its trials have
+    ended. If its holder was killed (SIGKILL: no chance to stop its trials), the trials still hold
+    it while they stop on their own; we wait up to ORPHAN_WAIT seconds for them, saying so with
+    `notice`, so that no trial is started again while its first process still runs."""
+    deadline = time.monotonic() + ORPHAN_WAIT
+    while True:
+        try:
+            # a moment's wait: a holder that has just taken the lock may not have written its pid yet
+            return RunLock.acquire(RunDir(folder), wait=0.2)
+        except TrainingFailed:
+            holder = lock_holder(folder / RunLock.NAME)
+            if holder is None or _alive(holder):
+                raise
+            if time.monotonic() > deadline:
+                raise TrainingFailed(f"{folder}: the trials of the killed sweep process (pid {holder['pid']}) have "
+                                     f"not stopped after {ORPHAN_WAIT:.0f} s; stop them, then resume again") from None
+            if notice is not None:
+                notice(f"{folder}: waiting (up to {ORPHAN_WAIT:.0f} s) for the trials of the killed sweep process "
+                       f"(pid {holder['pid']}) to checkpoint and stop")
+                notice = None
+            time.sleep(0.1)
+
+
+def _alive(holder: dict) -> bool:
+    """Is the process that wrote this lock holder record still running? (Assumed so on another host.)"""
+    import socket
+
+    if holder.get("host") != socket.gethostname() or holder["pid"] <= 0:
+        return True
+    try:
+        os.kill(holder["pid"], 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError):  # EPERM: it exists, owned by someone else
+        return True
+    return True
+
+
+def resume_sweep(path: Path, jobs: int | None, dask: str | None,
+                 notice: Callable[[str], None] | None = None) -> tuple[Sweep, list[Trial]]:
+    """An earlier sweep, locked (see lock_sweep), and the trials to run again (see _must_run)."""
+    Sweep.load(path)  # a folder that is not a sweep gets that message, not a .lock file
+    lock = lock_sweep(Path(path), notice)
+    try:
+        sweep = Sweep.load(path)  # again: the process we waited for may have changed it
+        sweep.lock = lock
+        todo = [t for t in sweep.trials if _must_run(sweep.path, t)]
+    except BaseException:
+        lock.release()
+        raise
     sweep.jobs = jobs or sweep.jobs
     sweep.dask = dask or sweep.dask
     sweep.save()
     return sweep, todo
+
+
+def _must_run(folder: Path, t: Trial) -> bool:
+    """Update `t` from its run dir and say whether it must run again. Its summary.json decides, not
+    the manifest (which a killed sweep left saying "running", or "failed" for a trial that finished
+    as it was stopped): a finished or diverged run is recorded and kept (a diverged one would diverge
+    again); an interrupted one is resumed in place; a failed or unreadable one is renamed out of
+    compare's way (hidden names are skipped) and the trial trained again, as one without a run dir."""
+    run = trial_dir(folder, t)
+    status, summary = run_state(run) if run else (None, {})
+    if status == "running":  # someone trains in it by hand (nnctl resume): running it too would clash
+        pid = (lock_holder(run / RunLock.NAME) or {}).get("pid", "?")
+        raise TrainingFailed(f"{run}: in use by another nnctl process (pid {pid}); wait for it to finish, then "
+                             f"resume the sweep again")
+    if status in FINISHED or status == "diverged":
+        t.status, t.run_dir, t.metric = status, str(run), final_metric(summary)
+        t.error = t.error if status == "diverged" else ""
+        return False
+    if run is None and t.status == "diverged":
+        return False
+    if run is not None and status != "interrupted":
+        try:
+            run.rename(run.with_name(f".failed-{run.name}"))
+        except OSError as exc:
+            raise RunDirError(f"{run}: cannot rename the failed run out of the way ({exc.strerror})") from None
+        run = None
+    t.status, t.run_dir = ("interrupted", str(run)) if run else ("pending", None)
+    return True
+
+
+def trial_dir(folder: Path, trial: Trial) -> Path | None:
+    """The trial's run dir, `<name>-<stamp>-<hex>` in the sweep folder, found by name: a sweep killed
+    while the trial ran never learned it. If there are several (older nnctl versions could leave
+    two), the one the manifest names, else the newest."""
+    found = sorted(p for p in Path(folder).glob(f"{trial.name}-*") if p.is_dir() and not p.is_symlink())
+    recorded = [p for p in found if trial.run_dir and p.name == Path(trial.run_dir).name]
+    return (recorded or found or [None])[-1]
+
+
+def run_state(run: Path) -> tuple[str | None, dict]:
+    """What a trial's run dir says became of it, and its summary. The status in summary.json is
+    the truth, whatever its process's exit code; "running" without a live process holding the run
+    (killed), or no summary but a config.yaml (killed during set-up) are "interrupted": resume
+    continues them. None: nothing usable (a damaged summary, or not even a config)."""
+    try:
+        summary = read_summary(RunDir(run))
+    except (NnctlError, OSError):
+        return None, {}
+    if summary is None:
+        return ("interrupted" if (run / RunDir.CONFIG).is_file() else None), {}
+    status = str(summary.get("status"))
+    if status == "running" and not lock_is_held(run):
+        status = "interrupted"
+    return status, summary
+
+
+def _run_status(run_dir: Path) -> str | None:
+    """The status of a run dir (see run_state), or None if it has nothing usable."""
+    return run_state(Path(run_dir))[0]
 
 
 def run_sweep(sweep: Sweep, todo: list[Trial], on_update: Callable[[Trial], None]) -> None:
@@ -288,6 +420,8 @@ def run_sweep(sweep: Sweep, todo: list[Trial], on_update: Callable[[Trial], None
 
             run_dask(sweep, todo, sweep.dask, on_update)
         else:
+            from nnctl.sweep_local import run_local
+
             run_local(sweep, todo, on_update)
     except KeyboardInterrupt:
         raise TrainingFailed(f"sweep interrupted; running trials were checkpointed. Continue with: "
@@ -295,104 +429,3 @@ def run_sweep(sweep: Sweep, todo: list[Trial], on_update: Callable[[Trial], None
     finally:
         signal.signal(signal.SIGTERM, previous)
         sweep.save()
-
-
-# ------------------------------------------------------------------------------------ running
-def trial_env() -> dict[str, str]:
-    """One BLAS/OpenMP thread per trial process: N parallel trials then use N cores, not N x cores."""
-    env = dict(os.environ)
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
-                "NUMEXPR_NUM_THREADS"):
-        env[var] = "1"
-    return env
-
-
-def _finish(trial: Trial, code: int, out: str, err: str, seconds: float, sweep_dir: Path | None = None) -> None:
-    trial.seconds = seconds
-    summary = None
-    for line in reversed(out.strip().splitlines()):
-        try:
-            summary = json.loads(line)
-            break
-        except ValueError:
-            continue
-    if summary is not None:
-        trial.run_dir = summary.get("run_dir")
-        trial.status = summary.get("status", "failed")
-        trial.metric = final_metric(summary)
-    else:
-        last = out.strip().splitlines()[-1] if out.strip() else None
-        if last and Path(last).is_dir():
-            trial.run_dir = last
-        elif trial.run_dir is None and sweep_dir is not None:  # no output at all: find its run dir by name
-            found = sorted(Path(sweep_dir).glob(f"{trial.name}-*"))
-            trial.run_dir = str(found[-1]) if found else None
-        trial.status = "failed" if code != 0 else "completed"
-        if code == 1 and trial.run_dir:
-            trial.status = _run_status(Path(trial.run_dir)) or "failed"
-    lines = [ln for ln in err.strip().splitlines() if ln.startswith("error:")]
-    trial.error = lines[-1][len("error: "):] if lines and code != 0 else ""
-    if code != 0 and trial.status in FINISHED:
-        trial.status = "failed"
-
-
-def _run_status(run_dir: Path) -> str | None:
-    """The status in a run dir's summary.json, or None if it cannot be read."""
-    try:
-        return str((read_summary(RunDir(run_dir)) or {})["status"])
-    except (NnctlError, OSError, KeyError, TypeError):
-        return None
-
-
-def run_local(sweep: Sweep, todo: list[Trial], on_update: Callable[[Trial], None]) -> None:
-    """Run trials as `nnctl train` processes, `sweep.jobs` at a time; interrupt-safe."""
-    pending = list(todo)
-    running: list[tuple[Trial, subprocess.Popen, float]] = []
-    env = trial_env()
-    try:
-        while pending or running:
-            while pending and len(running) < sweep.jobs:
-                trial = pending.pop(0)
-                args = [sys.executable, "-m", "nnctl", "train", str(sweep.config), "--runs-dir", str(sweep.path),
-                        "--name", trial.name, "--seed", str(trial.seed), "--quiet", "--json", *trial.set_args()]
-                if trial.run_dir and Path(trial.run_dir).is_dir() and trial.status in ("interrupted", "running"):
-                    args = [sys.executable, "-m", "nnctl", "resume", trial.run_dir, "--quiet", "--json"]
-                # own session: a Ctrl-C in the terminal reaches only this process, which then stops
-                # each trial with exactly one SIGTERM (two signals would cut a trial's clean-up short)
-                proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                                        start_new_session=True)
-                trial.status = "running"
-                running.append((trial, proc, time.perf_counter()))
-                on_update(trial)
-            time.sleep(0.02)
-            still = []
-            for trial, proc, t0 in running:
-                if proc.poll() is None:
-                    still.append((trial, proc, t0))
-                    continue
-                out, err = proc.communicate()
-                _finish(trial, proc.returncode, out, err, time.perf_counter() - t0, sweep.path)
-                sweep.save()
-                on_update(trial)
-            running = still
-    except BaseException:
-        import signal
-        import threading
-
-        if threading.current_thread() is threading.main_thread():  # a second signal must not cut the
-            signal.signal(signal.SIGINT, signal.SIG_IGN)             # clean-up short: the manifest
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)            # would be left saying "running"
-        running = [r for r in running if r[0].status == "running"]  # not the ones already finished
-        for _, proc, _ in running:
-            proc.terminate()  # each trial checkpoints on SIGTERM and is marked interrupted
-        for trial, proc, t0 in running:
-            try:
-                out, err = proc.communicate(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                out, err = proc.communicate()
-            _finish(trial, proc.returncode, out, err, time.perf_counter() - t0, sweep.path)
-            if trial.status == "failed" and trial.run_dir:
-                trial.status = "interrupted"
-        sweep.save()
-        raise

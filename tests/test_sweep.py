@@ -194,3 +194,38 @@ def test_sigterm_checkpoints_running_trials_and_resume_finishes_them(tmp_path):
         assert resumed is not None and (resumed["epoch"], resumed["step"]) > (0, 0), summary
         assert summary["epochs_run"] == 1500
     assert len([p for p in folder.iterdir() if p.is_dir()]) == 2  # resumed in place, not retrained elsewhere
+
+
+GOOD_TRIAL = {"id": 0, "overrides": {"optimizer.lr": 0.1}, "seed": 0, "status": "completed", "run_dir": None}
+
+
+@pytest.mark.parametrize("doc,message", [
+    ([], "not a JSON object"),
+    ({"config": "c.yaml", "command": [], "trials": [1, 2]}, "trial 0 is int, not an object"),
+    ({"config": "c.yaml", "command": [], "trials": {"id": 0}}, "'trials' is missing or not of the right type"),
+    ({"config": "c.yaml", "command": [], "trials": [{**GOOD_TRIAL, "seed": "0"}]}, "trial 0: 'seed'"),
+    ({"config": "c.yaml", "command": [], "trials": [{**GOOD_TRIAL, "run_dir": 7}]}, "'run_dir'"),
+    ({"config": "c.yaml", "command": [], "trials": [{**GOOD_TRIAL, "overrides": []}]}, "'overrides'"),
+    ({"config": "c.yaml", "command": [], "trials": [GOOD_TRIAL, GOOD_TRIAL]}, "the same id"),
+    ({"config": 3, "command": [], "trials": []}, "'config'"),
+])
+def test_a_damaged_manifest_is_bad_input_naming_the_file(tmp_path, doc, message):
+    from nnctl.errors import RunDirError
+    from nnctl.sweep import Sweep
+
+    (tmp_path / "sweep.json").write_text(json.dumps(doc))
+    with pytest.raises(RunDirError, match="sweep.json: damaged") as caught:
+        Sweep.load(tmp_path)
+    assert message in str(caught.value)
+
+
+def test_a_manifest_that_is_a_link_or_not_json_is_refused_by_resume(tmp_path):
+    (tmp_path / "elsewhere.json").write_text("{}")
+    (tmp_path / "sweep.json").symlink_to(tmp_path / "elsewhere.json")
+    out = nnctl("sweep", "--resume", tmp_path)
+    assert out.returncode == 2 and "sweep.json: damaged (cannot open" in out.stderr, out.stderr
+    (tmp_path / "sweep.json").unlink()
+    (tmp_path / "sweep.json").write_text('{"trials": [')
+    out = nnctl("sweep", "--resume", tmp_path)
+    assert out.returncode == 2 and "sweep.json: damaged" in out.stderr and out.stderr.count("\n") == 1
+    assert not (tmp_path / ".lock").exists()  # not a sweep: nothing was written into the folder

@@ -155,15 +155,15 @@ def sweep(
     from nnctl.runs import FINISHED, collect_runs
     from nnctl.sweep import new_sweep, resume_sweep, run_sweep
 
+    err = render.stderr()
     if resume is not None:
-        sw, todo = resume_sweep(resume, jobs, dask)
+        sw, todo = resume_sweep(resume, jobs, dask, notice=lambda message: err.print(render.escape(message)))
     elif config is None:
         raise NnctlError("sweep needs CONFIG (or --resume SWEEP_DIR)")
     else:
         sw = new_sweep(config, grid or [], space or [], random, seeds, jobs or os.cpu_count() or 1, runs_dir, name,
                        dask, ["nnctl", *sys.argv[1:]])
         todo = [t for t in sw.trials if t.status == "pending"]
-    err = render.stderr()
     err.print(f"sweep: {len(sw.trials)} trials ({len(todo)} to run) in {render.escape(str(sw.path))}, "
               + (f"on Dask at {sw.dask}" if sw.dask else f"{sw.jobs} at a time"))
     live = None
@@ -183,6 +183,7 @@ def sweep(
     try:
         run_sweep(sw, todo, on_update)
     finally:
+        sw.lock.release()  # every trial has ended
         if live is not None:
             live.stop()
     found, _ = collect_runs([sw.path])

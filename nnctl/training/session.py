@@ -9,6 +9,7 @@ own directory. Both report progress through callbacks and never print.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -216,9 +217,16 @@ def execute(run: RunDir, lock: RunLock, trainer: Trainer, summary: dict,
     return RunResult(run, summary)
 
 
+STOP_WITH_PARENT = "NNCTL_STOP_WITH_PARENT"  # set by sweeps in their trial processes' environment
+
+
 class StopOnSignals:
     """While active: the first SIGINT/SIGTERM asks the trainer to stop after its current step (it
-    checkpoints and exits 1); a second one raises KeyboardInterrupt at once. Main thread only."""
+    checkpoints and exits 1); a second one raises KeyboardInterrupt at once. Main thread only.
+
+    A sweep's trial (NNCTL_STOP_WITH_PARENT=1) also stops like that when its stdin, a pipe the sweep
+    never writes to, reaches end of file: the sweep process is gone, even if SIGKILL gave it no
+    chance to stop its trials, and `sweep --resume` must find them stopped, not training on."""
 
     def __init__(self, trainer: Trainer):
         self.trainer = trainer
@@ -239,7 +247,22 @@ class StopOnSignals:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self.previous[sig] = signal.signal(sig, self._handle)
+        if os.environ.get(STOP_WITH_PARENT) == "1" and _stdin_is_pipe():
+            threading.Thread(target=self._watch_parent, daemon=True).start()
         return self
+
+    def _watch_parent(self) -> None:
+        try:
+            while os.read(0, 4096):
+                pass
+        except OSError:
+            pass
+        # the sweep is gone and nobody reads our output: writing it would fail with EPIPE
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        if not self.finishing:  # like a first signal, never a second one: the stop stays clean
+            self.trainer.request_stop()
 
     def __exit__(self, *exc):
         import signal
@@ -248,6 +271,15 @@ class StopOnSignals:
             # after a stop request the process is on its way out (exit 1): a late second signal must
             # not kill it while it reports, so signals stay ignored; otherwise restore the handlers
             signal.signal(sig, signal.SIG_IGN if self.trainer.stop_requested else handler)
+        return False
+
+
+def _stdin_is_pipe() -> bool:
+    import stat
+
+    try:
+        return stat.S_ISFIFO(os.fstat(0).st_mode)
+    except OSError:
         return False
 
 
