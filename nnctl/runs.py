@@ -267,7 +267,7 @@ def lock_holder(path: Path) -> dict | None:
     try:
         info = json.loads(read_run_text(path, limit=4096))
         return info if isinstance(info, dict) and isinstance(info.get("pid"), int) else None
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
 
 

@@ -172,8 +172,11 @@ class ColumnEncoder:
         if not (isinstance(levels, list) and isinstance(other, list)
                 and all(isinstance(c, str) for c in levels + other)):
             raise ValueError(f"column {name[:40]!r}: categories are not a list of text")
-        if not (fill is None or isinstance(fill, str) or (isinstance(fill, (int, float)) and not isinstance(fill, bool)
-                                                          and math.isfinite(fill))):
+        def number(v) -> bool:
+            return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+        if not (fill is None or isinstance(fill, str) or number(fill)
+                or (isinstance(fill, list) and all(number(v) for v in fill))):  # a date's parts: a list
             raise ValueError(f"column {name[:40]!r}: the fill value {str(fill)[:40]!r} is not a number or text")
         unknown = d.get("unknown", "error")
         if unknown not in ("error", "ignore"):
