@@ -11,6 +11,8 @@ import io
 import json
 import math
 import os
+import re
+import stat
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,7 +33,7 @@ def write_atomic(path: Path, data: bytes | str) -> None:
     path = Path(path)
     raw = data.encode("utf-8") if isinstance(data, str) else data
     for _ in range(100):
-        tmp = path.with_name(f".{path.name}.{os.urandom(4).hex()}.tmp")
+        tmp = path.with_name(f".{path.name}.{os.urandom(4).hex()}.tmp")  # TEMP_NAME
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666)
             break
@@ -54,6 +56,31 @@ def write_atomic(path: Path, data: bytes | str) -> None:
         if isinstance(exc, OSError):
             raise OSError(exc.errno, exc.strerror, str(path)) from None
         raise
+
+
+TEMP_NAME = re.compile(r"\..+\.[0-9a-f]{8}\.tmp")  # write_atomic's temporary files
+
+
+def remove_temp_files(folder: Path, depth: int = 1) -> None:
+    """Delete the temp files a killed writer left in `folder` (and its subfolders, `depth` levels).
+
+    Only for a caller that knows no live process writes there (the run's lock holder). Only regular
+    files whose names match TEMP_NAME go: lstat does not follow a symbolic link, and a link (or a
+    FIFO) with such a name is not something nnctl made, so it is left alone; subfolders reached by a
+    link are not entered. A leftover that cannot be removed (read-only folder) does no harm."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                if depth > 0:
+                    remove_temp_files(Path(entry.path), depth - 1)
+            elif TEMP_NAME.fullmatch(entry.name) and stat.S_ISREG(os.lstat(entry.path).st_mode):
+                os.unlink(entry.path)
+        except OSError:
+            pass
 
 
 _fault_counts: dict[str, int] = {}
@@ -133,9 +160,13 @@ def read_npz(path: Path, what: str = "file") -> dict[str, np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise RunDirError(f"{path}: no such {what}")
-    with open(path, "rb") as f:
-        if f.read(4) != b"PK\x03\x04":  # every .npz is a zip archive; anything else is foreign
-            raise RunDirError(f"{path}: not a readable .npz {what} (not a zip archive)")
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except OSError as exc:  # e.g. no read permission
+        raise RunDirError(f"{path}: cannot read the {what} ({exc.strerror})") from None
+    if magic != b"PK\x03\x04":  # every .npz is a zip archive; anything else is foreign
+        raise RunDirError(f"{path}: not a readable .npz {what} (not a zip archive)")
     _check_npz_sizes(path, what)
     try:
         with np.load(path, allow_pickle=False) as z:
@@ -172,14 +203,15 @@ def read_run_text(path: Path, limit: int = RUN_FILE_LIMIT) -> str:
     """A text file of a run directory, read without following a symbolic link, only if it is a
     regular file, and at most `limit` bytes: a run directory is data, and `summary.json -> /dev/zero`
     or a FIFO must not hang or exhaust memory. FileNotFoundError if absent; ValueError otherwise."""
-    import stat
+    import errno
 
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
     except FileNotFoundError:
         raise
-    except OSError as exc:
-        raise ValueError(f"cannot open ({exc.strerror}; a symbolic link?)") from None
+    except OSError as exc:  # O_NOFOLLOW: a symbolic link fails with ELOOP
+        link = "; a symbolic link is not followed" if exc.errno == errno.ELOOP else ""
+        raise ValueError(f"cannot open it: {exc.strerror}{link}") from None
     if not stat.S_ISREG(os.fstat(fd).st_mode):  # a directory, a FIFO, a device
         os.close(fd)
         raise ValueError("not a regular file")
