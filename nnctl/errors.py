@@ -47,3 +47,10 @@ def did_you_mean(word: str, choices) -> str:
         return ""
     shown = ", ".join(choices[:12]) + (", ..." if len(choices) > 12 else "")
     return f" (expected one of: {shown})"
+
+
+def printable(text) -> str:
+    """`text` with anything that cannot be written as UTF-8 (a lone surrogate such as "\\ud800", from a
+    JSON or YAML escape or from undecodable bytes) spelled as a backslash escape, so that printing it,
+    drawing it or writing it into a file cannot fail."""
+    return str(text).encode("utf-8", "backslashreplace").decode("utf-8")

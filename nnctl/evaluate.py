@@ -20,7 +20,7 @@ from nnctl.errors import ConfigError, DataError, NnctlError, RunDirError
 from nnctl.files import read_npz
 from nnctl.metrics import classification_report, regression_report
 from nnctl.nn.model import MLP
-from nnctl.runs import RunDir, open_run, read_split
+from nnctl.runs import RunDir, RunLock, open_run, read_split
 
 
 @dataclass
@@ -233,8 +233,20 @@ def evaluate_run(path: Path | str, data: Path | None = None) -> dict:
               "source": source, "metrics": score_rows(loaded, X_raw, y), "notes": notes,
               "evaluated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     # eval.json is the held-out test result (compare shows it); other data get their own file
-    result["written_to"] = str(loaded.run.file(RunDir.EVAL if split == "test" else f"eval-{Path(data).stem}.json"))
-    loaded.run.write_json(Path(result["written_to"]).name, result)
+    target = loaded.run.file(RunDir.EVAL if split == "test" else f"eval-{Path(data).stem}.json")
+    result["written_to"] = str(target)
+    lock = RunLock.try_acquire(loaded.run)  # removes a killed writer's temp files, unless a trainer is at work
+    try:
+        loaded.run.write_json(target.name, result)
+    except OSError as exc:  # the metrics are still worth printing: the caller warns (see "not_written")
+        import errno
+
+        read_only = "; the run directory is read-only" if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM) else ""
+        result.update(written_to=None, not_written=f"{target}: cannot write ({exc.strerror}){read_only}; the "
+                                                   f"results were not saved")
+    finally:
+        if lock is not None:
+            lock.release()
     return result
 
 

@@ -11,6 +11,8 @@ import io
 import json
 import math
 import os
+import re
+import stat
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,7 +33,7 @@ def write_atomic(path: Path, data: bytes | str) -> None:
     path = Path(path)
     raw = data.encode("utf-8") if isinstance(data, str) else data
     for _ in range(100):
-        tmp = path.with_name(f".{path.name}.{os.urandom(4).hex()}.tmp")
+        tmp = path.with_name(f".{path.name}.{os.urandom(4).hex()}.tmp")  # TEMP_NAME
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666)
             break
@@ -54,6 +56,31 @@ def write_atomic(path: Path, data: bytes | str) -> None:
         if isinstance(exc, OSError):
             raise OSError(exc.errno, exc.strerror, str(path)) from None
         raise
+
+
+TEMP_NAME = re.compile(r"\..+\.[0-9a-f]{8}\.tmp")  # write_atomic's temporary files
+
+
+def remove_temp_files(folder: Path, depth: int = 1) -> None:
+    """Delete the temp files a killed writer left in `folder` (and its subfolders, `depth` levels).
+
+    Only for a caller that knows no live process writes there (the run's lock holder). Only regular
+    files whose names match TEMP_NAME go: lstat does not follow a symbolic link, and a link (or a
+    FIFO) with such a name is not something nnctl made, so it is left alone; subfolders reached by a
+    link are not entered. A leftover that cannot be removed (read-only folder) does no harm."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                if depth > 0:
+                    remove_temp_files(Path(entry.path), depth - 1)
+            elif TEMP_NAME.fullmatch(entry.name) and stat.S_ISREG(os.lstat(entry.path).st_mode):
+                os.unlink(entry.path)
+        except OSError:
+            pass
 
 
 _fault_counts: dict[str, int] = {}

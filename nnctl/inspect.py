@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from nnctl.errors import RunDirError
+from nnctl.errors import RunDirError, printable
 from nnctl.runs import RunDir, open_run, read_csv_rows
 
 
@@ -28,7 +28,7 @@ def inspect_run(path: Path | str, max_epochs: int = 6) -> dict:
     else:  # first, last and evenly spaced ones between
         chosen = {epochs[round(i * (len(epochs) - 1) / (max_epochs - 1))] for i in range(max_epochs)}
     last = [r for r in rows if r["epoch"] == epochs[-1]]
-    return {"name": summary.get("name", run.path.name), "run_dir": str(run.path),
+    return {"name": printable(summary.get("name", run.path.name)), "run_dir": str(run.path),
             "rows": [r for r in rows if r["epoch"] in chosen], "all_rows": rows,
             "findings": summary.get("findings") or [],
             "first_last_grad_ratio": last[0].get("first_last_grad_ratio") if last else None}

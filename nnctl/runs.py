@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nnctl.errors import ConfigError, RunDirError, TrainingFailed
-from nnctl.files import read_csv_rows, read_run_text, write_atomic, write_json, write_npz
+from nnctl.errors import ConfigError, NnctlError, RunDirError, TrainingFailed, printable
+from nnctl.files import read_csv_rows, read_run_text, remove_temp_files, write_atomic, write_json, write_npz
 
 if TYPE_CHECKING:
     import numpy as np
@@ -215,7 +215,8 @@ class RunLock:
     """An exclusive flock on RUN_DIR/.lock, held while a process trains in the run dir.
 
     The kernel drops the lock when the holder dies (even by SIGKILL), so a stale lock cannot
-    exist: a run marked "running" whose lock is free was killed.
+    exist: a run marked "running" whose lock is free was killed. Only the holder writes in the run
+    dir, so taking the lock is when the temp files of a killed writer are removed.
     """
 
     NAME = ".lock"
@@ -226,6 +227,7 @@ class RunLock:
     @classmethod
     def acquire(cls, run: RunDir, wait: float = 0.5) -> RunLock:
         """Take the lock, waiting up to `wait` seconds; TrainingFailed (exit 1) naming the holder if busy."""
+        import errno
         import fcntl
         import socket
         import stat
@@ -234,6 +236,10 @@ class RunLock:
         try:  # never through a symbolic link, never a FIFO or device (a shared run dir is data, not trusted)
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0), 0o644)
         except OSError as exc:
+            if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+                raise RunDirError(f"{run.path}: the run directory is read-only (cannot open {cls.NAME}: "
+                                  f"{exc.strerror}); nnctl writes there while it works on the run: make it "
+                                  f"writable, or copy the run directory elsewhere") from None
             raise RunDirError(f"{path}: cannot open the run's lock ({exc.strerror}); if it is a symbolic link or "
                               f"not a regular file, remove it") from None
         if not stat.S_ISREG(os.fstat(fd).st_mode):
@@ -254,7 +260,17 @@ class RunLock:
         me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(me).encode(), 0)
+        remove_temp_files(run.path)
         return cls(fd, me["pid"], me["host"])
+
+    @classmethod
+    def try_acquire(cls, run: RunDir, wait: float = 0.2) -> RunLock | None:
+        """The lock for a short write (eval.json), or None if a trainer holds it or the folder is
+        read-only: then the write goes ahead without it (and without removing temp files)."""
+        try:
+            return cls.acquire(run, wait)
+        except NnctlError:
+            return None
 
     def release(self) -> None:
         if self.fd is not None:
@@ -359,8 +375,12 @@ def collect_runs(paths: list[Path]) -> tuple[list[RunInfo], list[str]]:
     return runs, notes
 
 
-def read_run(path: Path) -> RunInfo:
-    """Read what there is of a run; anything unreadable makes it 'damaged' with the reason."""
+def read_run(path: Path, again: bool = True) -> RunInfo:
+    """Read what there is of a run; anything unreadable makes it 'damaged' with the reason.
+
+    A run that says "running" (or has no summary.json yet) is live if its lock is held. If the lock
+    is free, the trainer may have finished (or written its first summary.json) since we read it:
+    it writes its last files before it releases the lock, so one more read (`again`) settles it."""
     from nnctl.config.yamlio import load_yaml
 
     info = RunInfo(path=path, name=path.name, status="damaged")
@@ -406,9 +426,19 @@ def read_run(path: Path) -> RunInfo:
         pass
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         problems.append(f"eval.json unreadable ({str(exc)[:100]})")
-    if info.status == "running" and not lock_is_held(path):  # the process that wrote "running" is gone
+    no_summary = "no summary.json" in problems
+    unfinished = info.status == "running" or no_summary
+    if unfinished and lock_is_held(path):
+        if no_summary:  # being set up: summary.json comes right after config.yaml
+            info.status = "running"
+            problems.remove("no summary.json")
+    elif unfinished and again:
+        return read_run(path, again=False)
+    elif info.status == "running":  # the process that wrote "running" is gone
         info.status = "interrupted"
-        problems.append("stale 'running' status: the training process was killed; nnctl resume continues it")
+        problems.append("stale 'running' status: the training process ended without recording how (killed, or "
+                        "it could not write); nnctl resume continues it")
+    info.name = printable(info.name)  # a name that cannot be printed (a lone surrogate) is shown escaped
     if problems:
         info.problem = "; ".join(problems)
         if info.status not in ("damaged",) and any("summary" in p for p in problems):

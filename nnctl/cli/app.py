@@ -169,4 +169,10 @@ def write_output(output: Path, text: str) -> None:
 
 def main() -> None:
     """Console-script entry point."""
+    # text nnctl prints may come from a run dir or a config (names, messages quoting a value): a
+    # character the terminal cannot take (a lone surrogate, or non-ASCII on an ASCII locale) is
+    # printed as a backslash escape instead of ending the command with UnicodeEncodeError
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     app()

@@ -38,6 +38,11 @@ def note(message: str) -> None:
     stderr().print(f"[yellow]note:[/] {escape(message)}")
 
 
+def warning(message: str) -> None:
+    """`warning: message` on stderr."""
+    stderr().print(f"[yellow]warning:[/] {escape(message)}")
+
+
 def wrote(path) -> None:
     """`wrote PATH` on stderr."""
     stderr().print(f"wrote {escape(str(path))}")

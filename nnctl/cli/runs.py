@@ -37,6 +37,8 @@ def eval_(
     precision), per-class precision/recall/F1 and the confusion matrix. Regression: loss, rmse, mae,
     r2, in the target's own units. The model is rebuilt from the run directory alone; the input is
     read and encoded as the training data was (missing values, unknown levels: see the notes).
+    In a read-only run directory the results are printed and a warning says eval.json was not
+    written (exit 0).
 
     Examples:
 
@@ -47,7 +49,10 @@ def eval_(
     from nnctl.cli import render
     from nnctl.evaluate import evaluate_run
 
-    show(evaluate_run(run_dir, data), json_out, render.evaluation)
+    result = evaluate_run(run_dir, data)
+    show(result, json_out, render.evaluation)
+    if result.get("not_written"):  # a read-only run dir: the results above stand, exit 0
+        render.warning(result["not_written"])
 
 
 @app.command()

@@ -64,8 +64,8 @@ def resume(
     """Continue an interrupted run from its last checkpoint, in the same run directory.
 
     The finished run is bit-identical to one that was never interrupted. Refused if the run
-    finished or diverged, if its config.yaml or data file changed since the checkpoint, or
-    (exit 1) while another process is training in it.
+    finished or diverged, if its config.yaml or data file changed since the checkpoint, if the
+    run directory is read-only, or (exit 1) while another process is training in it.
 
     Example: nnctl resume runs/moons-20261124-101500-ab12cd
     """

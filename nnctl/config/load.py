@@ -15,7 +15,7 @@ from typing import Any
 
 from nnctl.config.fields import Num, Origins, copy_plain, dotted, registry_build
 from nnctl.config.spec import SCHEMA, Spec, build
-from nnctl.errors import ConfigError, did_you_mean
+from nnctl.errors import ConfigError, did_you_mean, printable
 from nnctl.files import read_bytes
 from nnctl.registry import type_name
 
@@ -40,8 +40,9 @@ def load_spec(path: Path | str | None = None, overrides: list[str] | None = None
 
     Parameters: `path` a YAML file, or `data` an already-parsed mapping; `overrides` a list of
     'dotted.key=yaml-value' strings; `name`/`seed` override those keys (the CLI's --name/--seed);
-    `check_files=False` skips checking that data and init_from files exist (reading a run dir);
-    `run_file=True` reads `path` as a file of a run directory (no symbolic link, regular files only).
+    `check_files=False` skips checking that data and init_from files exist (reading a run dir), and
+    spells an unprintable name as escapes instead of refusing it; `run_file=True` reads `path` as a
+    file of a run directory (no symbolic link, regular files only).
     Returns a frozen Spec with every key. Raises ConfigError naming file, line and key.
     """
     from nnctl.config.yamlio import load_yaml
@@ -77,14 +78,29 @@ def load_spec(path: Path | str | None = None, overrides: list[str] | None = None
         data["seed"] = seed
         origins.overrides[("seed",)] = "--seed"
     c = SCHEMA.check(data, (), origins)
-    if c["name"] is None:
-        c["name"] = default_name
+    c["name"] = _check_name(c["name"], default_name, check_files, origins)
     _check_data(c["data"], base_dir, check_files, origins)
     _resolve_model(c["model"], base_dir, check_files, origins)
     _resolve_optimizer(c["optimizer"], origins)
     spec = build(Spec, c).replace(source=source, base_dir=base_dir, origins=origins.freeze())
     _check_train(spec, origins)
     return spec
+
+
+def _check_name(name: str | None, default: str, refuse: bool, origins: Origins) -> str:
+    """The run name, which summary.json, tables and plots show: text that cannot be written as UTF-8
+    (a lone surrogate from a "\\ud800" escape, or undecodable bytes on the command line) is refused
+    in a config (`refuse`), and spelled as escapes in one read from a run dir or in a file name."""
+    if name is None:
+        return printable(default)
+    if printable(name) == name:
+        return name
+    if not refuse:
+        return printable(name)
+    bad = next(ch for ch in name if printable(ch) != ch)
+    raise origins.error(("name",), f"contains {ascii(bad)}, which is not a character (a lone surrogate, from an "
+                                   f"escape such as \\ud800 or from bytes that are not UTF-8); write the name in "
+                                   f"plain text; got {ascii(name)}")
 
 
 def apply_override(data: dict, item: str, origins: Origins) -> None:

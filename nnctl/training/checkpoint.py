@@ -110,15 +110,17 @@ class CheckpointWriter:
 
     def __init__(self, run: RunDir, config_sha256: str):
         self.run, self.config_sha256 = run, config_sha256
+        self.path = run.file(CHECKPOINT_DIR) / CHECKPOINT_FILE
+        self.epoch: int | None = None  # of the checkpoint on disk, once this writer has written one
         self._rows: list = []
 
     def write(self, trainer) -> None:
         meta, arrays = capture(trainer, self._rows)
         meta = {"format": CHECKPOINT_FORMAT, "config_sha256": self.config_sha256, **meta}
         arrays["meta"] = np.array(json.dumps(meta))  # NaN kept as NaN: the rows must come back exactly
-        folder = self.run.file(CHECKPOINT_DIR)
-        folder.mkdir(exist_ok=True)
-        write_npz(folder / CHECKPOINT_FILE, arrays)
+        self.path.parent.mkdir(exist_ok=True)
+        write_npz(self.path, arrays)
+        self.epoch = trainer.epoch
 
 
 def read_checkpoint(run: RunDir) -> tuple[dict, dict[str, np.ndarray]]:

@@ -59,15 +59,16 @@ def train_run(spec: Spec, runs_dir: Path, command: list[str] | None = None,
     spec = prepared.spec
     run = RunDir.create(runs_dir, spec.name)
     lock = RunLock.acquire(run)  # held until this process ends: resume and compare can tell it is alive
+    summary = new_summary(prepared, run, command)
     try:
         # the config first: with it, even a run killed during set-up can be resumed (from scratch)
         run.write_text(RunDir.CONFIG, resolved_yaml(spec))
-        summary = new_summary(prepared, run, command)
         run.write_json(RunDir.SUMMARY, summary)
         write_setup_files(run, prepared)
     except OSError as exc:
+        failure = write_failure(run, summary, exc, None)
         lock.release()
-        raise TrainingFailed(f"{exc.filename or run.path}: cannot write ({exc.strerror})", run_dir=run.path) from None
+        raise failure from None
     if on_finding is not None:
         for f in summary["findings"]:
             on_finding(f)
@@ -90,6 +91,9 @@ def resume_run(path: Path, on_start: Callable[[dict], None] | None = None,
     if not run.file(RunDir.CONFIG).exists():  # checked before locking: no .lock left in a stray folder
         raise RunDirError(f"{run.path}: no config.yaml (not a run directory, or the run was killed before "
                           f"writing anything); nothing to resume")
+    if not os.access(run.path, os.W_OK):
+        raise RunDirError(f"{run.path}: the run directory is read-only; resume writes the run's files there: make "
+                          f"it writable, or copy the run directory elsewhere and resume the copy")
     lock = RunLock.acquire(run)
     try:
         summary = read_summary(run)  # None: killed during set-up, restart from scratch
@@ -106,7 +110,11 @@ def resume_run(path: Path, on_start: Callable[[dict], None] | None = None,
         prepared = prepare(spec)
         if summary is None or not run.file(RunDir.SPLIT).exists() or not run.file(RunDir.PREPROCESS).exists():
             summary = summary or new_summary(prepared, run, ["nnctl", *sys.argv[1:]])
-            write_setup_files(run, prepared)
+            try:
+                write_setup_files(run, prepared)
+            except OSError as exc:
+                raise TrainingFailed(f"{exc.filename or run.path}: cannot write ({exc.strerror})",
+                                     run_dir=run.path) from None
         _check_same_data(run, prepared)
         trainer = Trainer(prepared, on_epoch=on_epoch, on_finding=on_finding)
         ckpt = run.file(CHECKPOINT_DIR) / CHECKPOINT_FILE
@@ -156,6 +164,8 @@ def execute(run: RunDir, lock: RunLock, trainer: Trainer, summary: dict,
     columns = metric_columns(trainer.task)
     table, diag_table = MetricsTable(columns), MetricsTable(DIAG_COLUMNS)
     checkpoints = CheckpointWriter(run, config_digest(trainer.spec))
+    if checkpoints.path.exists():  # resume restored it: it is there to go back to until a new one is written
+        checkpoints.epoch = trainer.epoch
     config_found = list(summary["findings"])
 
     def flush(rows):
@@ -198,9 +208,8 @@ def execute(run: RunDir, lock: RunLock, trainer: Trainer, summary: dict,
                            weights_epoch=result.weights_epoch, train_time_s=trainer.train_seconds,
                            finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
             flush(result.rows)
-    except OSError as exc:
-        raise TrainingFailed(f"{exc.filename or run.path}: cannot write ({exc.strerror}); the last checkpoint is "
-                             f"intact", run_dir=run.path) from None
+    except OSError as exc:  # disk full, or the folder became unwritable: the work failed (exit 1)
+        raise write_failure(run, summary, exc, checkpoints.epoch) from None
     except NnctlError:
         raise
     except BaseException as exc:
@@ -218,6 +227,28 @@ def execute(run: RunDir, lock: RunLock, trainer: Trainer, summary: dict,
 
 
 STOP_WITH_PARENT = "NNCTL_STOP_WITH_PARENT"  # set by sweeps in their trial processes' environment
+
+
+def write_failure(run: RunDir, summary: dict, exc: OSError, checkpoint_epoch: int | None) -> TrainingFailed:
+    """The error for a file that could not be written, saying what is on disk (a checkpoint to resume
+    from, or none); summary.json records status failed if it can still be written. If it cannot, it
+    still says "running" (or there is none yet): readers show the run as interrupted (or damaged),
+    never as running, once this process has let go of the lock."""
+    import errno
+
+    fix = "free some disk space" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "fix that"
+    if checkpoint_epoch is None:
+        advice = f"no checkpoint was written, so there is nothing to continue: {fix} and train again"
+    else:
+        advice = (f"the checkpoint after epoch {checkpoint_epoch} is intact: {fix}, then continue with: "
+                  f"nnctl resume {run.path}")
+    message = f"{exc.filename or run.path}: cannot write ({exc.strerror}); {advice}"
+    summary.update(status="failed", message=message, finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    try:
+        run.write_json(RunDir.SUMMARY, summary)
+    except OSError:
+        message += "; summary.json could not be updated either"
+    return TrainingFailed(message, run_dir=run.path)
 
 
 class StopOnSignals:
