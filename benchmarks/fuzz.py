@@ -561,7 +561,7 @@ CONFIG_TEXTS = {
     "init_from_dir": BASE_CONFIG.replace("model: {", "model: {init_from: ., "),
     "big_file": BASE_CONFIG + "# " + "x" * (80 << 20) + "\n",
     "sweep_block_huge": BASE_CONFIG + "sweep: {grid: {optimizer.lr: [" + ", ".join(["0.1"] * 5000) + "], "
-                        "seed: [" + ", ".join(["1"] * 5000) + "]}}\n",
+                        "train.batch_size: [" + ", ".join(["8"] * 5000) + "]}}\n",
     "sweep_block_bad": BASE_CONFIG + "sweep: {grid: 5, random: -1}\n",
     "sweep_space_bad": BASE_CONFIG + "sweep: {random: 3, space: {optimizer.lr: 'loguniform(0, 1)'}}\n",
 }

@@ -30,8 +30,17 @@ def write_atomic(path: Path, data: bytes | str) -> None:
     the permissions, as for any file a program creates. An OSError (disk full, permission) names
     `path` and leaves the previous file untouched.
     """
+    import errno
+    import stat
+
     path = Path(path)
     raw = data.encode("utf-8") if isinstance(data, str) else data
+    try:  # a FIFO, device or folder in its place is not ours to replace (a link is replaced, never followed)
+        mode = os.lstat(path).st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+            raise OSError(errno.EEXIST, "exists and is not a regular file", str(path))
+    except FileNotFoundError:
+        pass
     for _ in range(100):
         tmp = path.with_name(f".{path.name}.{os.urandom(4).hex()}.tmp")  # TEMP_NAME
         try:

@@ -73,8 +73,9 @@ def run_dask(sweep: Sweep, todo: list[Trial], address: str, on_update: Callable[
         data_file = (src.name, src.read_bytes())
     try:
         client = Client(address, timeout="5s")
-    except (OSError, TimeoutError) as exc:
-        raise NnctlError(f"--dask {address}: cannot reach the Dask scheduler ({exc})") from None
+    except (OSError, TimeoutError, ValueError, TypeError) as exc:  # ValueError/TypeError: not an address
+        raise NnctlError(f"--dask {str(address)[:80]!r}: cannot reach the Dask scheduler ({str(exc)[:120]}); "
+                         f"give its address, e.g. tcp://127.0.0.1:8786") from None
     try:
         futures = {}
         for trial in todo:

@@ -89,7 +89,13 @@ def restore(trainer, meta: dict, arrays: dict[str, np.ndarray]) -> None:
     trainer.rows = [{c: (int(v) if c == "epoch" else float(v)) for c, v in zip(columns, r)} for r in arrays["rows"]]
     if len(trainer.rows) != trainer.epoch:
         raise ValueError(f"checkpoint holds {len(trainer.rows)} metrics rows for {trainer.epoch} epochs")
-    trainer.stopper.load_state_dict(meta, part("best"))
+    best = part("best")
+    if best:  # the best epoch's weights (restore_best): they must fit this model, as the live ones do
+        expected = trainer.model.expected_shapes()
+        if set(best) != set(expected) or any(best[k].shape != tuple(s) or best[k].dtype.kind != "f"
+                                             or not np.isfinite(best[k]).all() for k, s in expected.items()):
+            raise ValueError("the saved best weights do not fit this model")
+    trainer.stopper.load_state_dict(meta, best)
     if trainer.probe is not None and "diagnostics" in arrays:
         trainer.probe.load_state_dict(meta.get("initial_loss", np.nan), arrays["diagnostics"])
         trainer.findings.load_state_dict(meta.get("findings", []))

@@ -125,8 +125,8 @@ def resume_run(path: Path, on_start: Callable[[dict], None] | None = None,
                                   f"resume refused (train the changed config as a new run)")
             try:
                 restore(trainer, meta, arrays)
-            except (ValueError, KeyError, TypeError) as exc:
-                raise RunDirError(f"{ckpt}: damaged checkpoint ({exc})") from None
+            except (ValueError, KeyError, TypeError, OverflowError) as exc:
+                raise RunDirError(f"{ckpt}: damaged checkpoint ({str(exc)[:200]})") from None
             summary["message"] = f"resumed from epoch {trainer.epoch}"
             # where the checkpoint left off: epochs done, and steps into the next one if it stopped mid-epoch
             summary["resumed_from"] = {"epoch": trainer.epoch,
