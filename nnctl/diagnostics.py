@@ -19,7 +19,7 @@ import numpy as np
 PROBE_ROWS = 256
 SATURATION_MARGIN = 0.03
 DIAG_COLUMNS = ["epoch", "layer", "units", "act_mean", "act_std", "dead_frac", "saturated_frac", "grad_norm",
-                "grad_rms", "update_ratio", "first_last_grad_ratio"]
+                "grad_rms", "update_ratio", "first_last_grad_ratio", "preact_std"]
 
 
 @dataclass(frozen=True)
@@ -35,8 +35,8 @@ class Concept:
 
 CATALOGUE: dict[str, Concept] = {c.code: c for c in [
     Concept("DEAD_RELU", "dead ReLU units",
-            "units whose pre-activation is negative for every input output 0 and get zero gradient, so they "
-            "never recover",
+            "units whose pre-activation is negative for every input output 0 and get zero gradient: they stop "
+            "learning, and recover only if the layers below happen to shift their inputs",
             "lower optimizer.lr, use init: auto (He), a small positive bias_init, or activation: leaky_relu / elu",
             "A ReLU outputs max(0, z). If a unit's weighted input z is negative for every training example, the "
             "unit outputs 0 everywhere and its gradient is 0 everywhere, so gradient descent can never move its "
@@ -53,14 +53,27 @@ CATALOGUE: dict[str, Concept] = {c.code: c for c in [
             "initialised too large (He init is meant for ReLU, Xavier for sigmoid/tanh) or a learning rate that "
             "pushes weights large. Batch norm before the activation keeps z in the responsive range."),
     Concept("VANISHING_GRAD", "vanishing gradients",
-            "the first layer's gradient is orders of magnitude smaller than the last layer's: early layers "
-            "barely learn",
-            "use relu-family activations with He init, fewer layers, or norm: batch / layer",
+            "the gradient shrinks at every layer on its way down, so the first layers barely learn",
+            "use relu-family activations with He init, fewer layers, norm: batch / layer, or an adaptive optimizer "
+            "(adam)",
             "Backpropagation multiplies the gradient by each layer's weights and activation derivative on its way "
-            "down. With saturating activations (sigmoid's derivative is at most 0.25) or small weights, the "
-            "product shrinks geometrically with depth, so the first layers receive almost no gradient and stay "
-            "near their initial values. nnctl compares the gradient norm of the first and last layer. Remedies: "
+            "down. With saturating activations (sigmoid's derivative is at most 0.25) the product shrinks "
+            "geometrically with depth: five sigmoid layers can leave the first layer a thousandth of the output "
+            "layer's gradient, so it stays near its initial values. nnctl reports it when the gradient RMS falls "
+            "by half or more per layer on average and the first layer gets under 1/20 of the output layer's "
+            "(with adam-like optimizers, which rescale small gradients, only if the loss stalls too). Remedies: "
             "ReLU-family activations with He init, normalisation layers, or a shallower network."),
+    Concept("ACTIVATION_COLLAPSE", "collapsing activations",
+            "the activations' spread shrinks layer by layer to almost nothing, so the last layers see nearly the "
+            "same input for every example and the gradients shrink the same way",
+            "use init: auto (Xavier for sigmoid/tanh, He for relu) instead of a small fixed std, or add norm: batch "
+            "/ layer",
+            "Each layer multiplies its input by W: with weights drawn from N(0, s^2) and n inputs, the output's "
+            "spread is about s * sqrt(n) times the input's. For s = 0.01 and 64 units that factor is 0.08, so six "
+            "layers shrink the signal by 0.08^6: the deep layers output the same value for every example, the "
+            "network cannot tell inputs apart, and backpropagation, which multiplies by the same small weights, "
+            "brings almost no gradient back. Xavier and He init choose s so the factor is about 1 (s^2 = 2 / "
+            "(fan_in + fan_out), or 2 / fan_in for relu); normalisation layers rescale the signal at every layer."),
     Concept("EXPLODING_GRAD", "exploding gradients",
             "the first layer's gradient is orders of magnitude larger than the last layer's, or gradients are huge",
             "set optimizer.clip_grad_norm (e.g. 1.0), lower the lr, check the init scale, or add normalisation",
@@ -148,10 +161,12 @@ def config_findings(spec) -> list[dict]:
     return out
 
 
-def finding(code: str, epoch: int | None, layer: int | None, detail: str) -> dict:
-    """One finding record (as stored in summary.json)."""
+def finding(code: str, epoch: int | None, layer: int | None, message: str, evidence: dict | None = None) -> dict:
+    """One finding record (as stored in summary.json): what was seen, the numbers behind it, why it
+    matters and what to try."""
     c = CATALOGUE[code]
-    return {"code": code, "epoch": epoch, "layer": layer, "detail": detail, "why": c.why, "try": c.try_}
+    return {"code": code, "epoch": epoch, "layer": layer, "message": message, "evidence": evidence or {},
+            "why": c.why, "try": c.try_}
 
 
 # ------------------------------------------------------------------------------------ the probe
@@ -182,6 +197,7 @@ class Probe:
         # activations in inference mode (what the network computes), gradients in training mode
         # with frozen batch-norm statistics and fixed dropout masks
         caches = model.forward(self.X)[1].hidden
+        spread = float(self.X.astype(np.float64).std(axis=0).mean())  # per-unit variation of the layer's input
         model.loss_and_grad(self.X, self.Y, rng=np.random.default_rng(self.seed), update_stats=False)
         rows = []
         norms = []
@@ -202,8 +218,17 @@ class Probe:
                 H64 = H.astype(np.float64)
                 row["act_mean"] = float(H64.mean())
                 row["act_std"] = float(H64.std())
+                Z64 = Z.astype(np.float64)
+                row["preact_std"] = float(Z64.std())
+                # how much each unit's output varies with the input (std over rows, averaged over units):
+                # what a collapse takes away, unlike act_std, which also counts units that differ by a constant
+                unit_std = float(H64.std(axis=0).mean())
+                row["_unit_std"] = unit_std
+                # what the weights did to that variation: about 1 with Xavier/He init
+                row["_gain"] = float(Z64.std(axis=0).mean()) / spread if spread > 0 else float("nan")
+                spread = unit_std
                 act = layer.activation
-                if act.relu_like:  # not applicable columns stay empty in diagnostics.csv
+                if act.can_die:  # not applicable columns stay empty in diagnostics.csv
                     row["dead_frac"] = float(np.mean(np.all(Z <= 0, axis=0)))
                 if act.bounds is not None:
                     lo, hi = act.bounds
@@ -233,15 +258,46 @@ class Probe:
 
 
 # ------------------------------------------------------------------------------------ findings
-class Findings:
-    """Turns probe rows and the loss curve into findings; each code is reported once per layer."""
+# How the detectors decide (each from the mechanism it names, not tuned to example configs):
+# - a signal or gradient that shrinks by half or more at every layer it crosses, and is 20x smaller
+#   after crossing them all, is vanishing (sigmoid's derivative is at most 1/4: the textbook case loses
+#   about 4x per layer); the same shrinkage of the activations' std, down to nearly nothing, is a
+#   collapse of the forward signal, which takes the gradient down with it;
+# - saturation and dead units matter when they stop learning: at the start (a consequence of the
+#   init or the input scale) or while the loss is stuck, not in a net that learned and grew confident;
+# - a small learning rate is the cause of a stall only when nothing else explains it and there is a
+#   gradient to follow.
+DECAY_PER_LAYER = 0.5  # the signal keeps at most half its size at every layer it crosses...
+DECAY_TOTAL = 0.05  # ...and arrives 20x smaller, or less
+COLLAPSED_STD = 0.01  # the last hidden layer's activations barely vary (tanh/relu/sigmoid ranges are O(1))
+BUSY = 0.5  # at least half the units (dead) or outputs (saturated)
+STALL_EPOCHS, STALL_CHANGE = 5, 0.01  # the loss fell less than 1% over the last 5 epochs
+# findings that explain a stalled loss better than the learning rate does
+CAUSES = ("SYMMETRY", "ZEROS_INIT", "ACTIVATION_COLLAPSE", "VANISHING_GRAD", "DEAD_RELU", "SATURATED")
 
-    def __init__(self, model, task: str, n_classes: int):
+
+def _keep_per_layer(values: list[float]) -> float | None:
+    """The fraction of a per-layer series kept at each layer crossed, on average (geometric mean of
+    values[i+1] / values[i]); None unless every value is finite and positive."""
+    if len(values) < 2 or not all(math.isfinite(v) and v > 0 for v in values):
+        return None
+    return (values[-1] / values[0]) ** (1 / (len(values) - 1))
+
+
+class Findings:
+    """Turns probe rows and the loss curve into findings; each code is reported once per layer.
+
+    A finding records `message` (what was seen), `evidence` (the numbers, per layer), `why` and `try`."""
+
+    def __init__(self, model, task: str, n_classes: int, adaptive: bool = False):
         self.model = model
         self.task = task
         self.n_classes = n_classes
+        self.adaptive = adaptive  # Adam & co. rescale small gradients: vanishing matters only if it stalls
         self.reported: set[tuple[str, int | None]] = set()
         self.items: list[dict] = []
+        self.previous: list[dict] = []  # the probe rows of the measurement before this one
+        self.initial_loss = math.nan  # the untrained network's loss on the probe batch
 
     def state_dict(self) -> list[dict]:
         return list(self.items)
@@ -250,17 +306,21 @@ class Findings:
         self.items = list(items)
         self.reported = {(f["code"], f["layer"]) for f in self.items}
 
-    def _add(self, code, epoch, layer, detail) -> dict | None:
+    def _codes(self) -> set[str]:
+        return {code for code, _ in self.reported}
+
+    def _add(self, code, epoch, layer, detail, evidence=None) -> dict | None:
         key = (code, layer)
         if key in self.reported:
             return None
         self.reported.add(key)
-        f = finding(code, epoch, layer, detail)
+        f = finding(code, epoch, layer, detail, evidence)
         self.items.append(f)
         return f
 
     def initial(self, initial_loss: float) -> list[dict]:
-        """BAD_INIT_LOSS from the untrained model's loss."""
+        """BAD_INIT_LOSS from the untrained model's loss on the probe batch."""
+        self.initial_loss = initial_loss
         if self.task != "classification" or not math.isfinite(initial_loss):
             return []
         k = self.n_classes
@@ -268,14 +328,17 @@ class Findings:
         expected = math.log(k) if self.model.loss.link == "softmax" else math.log(2)
         if initial_loss > 2.0 * expected + 0.5:
             base = k if self.model.loss.link == "softmax" else 2
+            bias = self.model.layers[-1].definition.bias_init
+            shifted = f"; bias_init {bias:g} shifts every output" if bias else ""
             f = self._add("BAD_INIT_LOSS", 0, None, f"initial loss {initial_loss:.3g}, expected about "
-                                                    f"{expected:.3g} (ln {base})")
+                                                    f"{expected:.3g} (ln {base}){shifted}",
+                          {"initial_loss": initial_loss, "expected": expected})
             return [f] if f else []
         return []
 
     def epoch(self, epoch: int, diag_rows: list[dict], metric_rows: list[dict], diverged: bool = False
               ) -> list[dict]:
-        """Findings after an epoch, from this epoch's probe rows and the metrics so far."""
+        """Findings after epoch `epoch` (0: the untrained network), from its probe rows and the metrics so far."""
         new = []
 
         def add(*args):
@@ -283,42 +346,84 @@ class Findings:
             if f:
                 new.append(f)
 
+        losses = [r["train_loss"] for r in metric_rows if math.isfinite(r.get("train_loss", math.nan))]
+        # stuck: still above half the starting loss, and neither falling nor rising over the last epochs
+        stalled = (len(losses) > STALL_EPOCHS and losses[-1] > 0.5 * losses[0]
+                   and abs(losses[-STALL_EPOCHS - 1] - losses[-1]) < STALL_CHANGE * abs(losses[-STALL_EPOCHS - 1]))
         hidden = [r for r in diag_rows if "act_mean" in r]
+        early = epoch <= 1  # the untrained network and its first epoch: what init and inputs did
+        symmetric = {r["layer"] for r in hidden if r.get("_symmetric")}
         for r in hidden:
-            if epoch >= 2 and r.get("dead_frac", 0.0) >= 0.5:
-                add("DEAD_RELU", epoch, r["layer"], f"layer {r['layer']}: {r['dead_frac']:.0%} of "
-                                                   f"{r['units']} units dead")
-            # a trained tanh classifier is legitimately confident: saturation is a finding when it
-            # sets in before learning (the first epochs) or covers most outputs
-            sat = r.get("saturated_frac", 0.0)
-            if (epoch <= 3 and sat >= 0.4) or sat >= 0.8:
-                add("SATURATED", epoch, r["layer"], f"layer {r['layer']}: {r['saturated_frac']:.0%} of outputs "
-                                                   f"saturated")
-            if r.get("_symmetric") and epoch >= 1:
-                add("SYMMETRY", epoch, r["layer"], f"layer {r['layer']}: all {r['units']} units identical")
-        if diag_rows and len(self.model.layers) >= 3:
-            ratio = diag_rows[0]["first_last_grad_ratio"]
-            if math.isfinite(ratio) and 0 < ratio < 1e-3 and epoch >= 1:
-                add("VANISHING_GRAD", epoch, None, f"first/last layer gradient norm ratio {ratio:.1e}")
-            if ratio > 1e3 or (math.isinf(ratio)):
-                add("EXPLODING_GRAD", epoch, None, f"first/last layer gradient norm ratio {ratio:.1e}")
-        losses = [r["train_loss"] for r in metric_rows]
-        updates = [r["update_ratio"] for r in diag_rows if math.isfinite(r.get("update_ratio", math.nan))]
+            if r["layer"] in symmetric and epoch >= 1:
+                add("SYMMETRY", epoch, r["layer"], f"layer {r['layer']}: all {r['units']} units identical",
+                    {"units": r["units"]})
+        if len(hidden) >= 2 and not symmetric and "SYMMETRY" not in self._codes():
+            std = [r.get("_unit_std", r["act_std"]) for r in hidden]
+            keep = _keep_per_layer([max(v, 1e-30) for v in std]) if std[0] > 0 else None
+            gains = [r.get("_gain", math.nan) for r in hidden]
+            known = [g for g in gains if math.isfinite(g)]  # a layer whose input no longer varies has none
+            weights_shrink = bool(known) and max(math.prod(known), 1e-300) ** (1 / len(known)) <= 0.5
+            if keep is not None and keep <= DECAY_PER_LAYER and std[-1] < COLLAPSED_STD and weights_shrink:
+                d = self.model.layers[0].definition
+                cause = (f"; init {d.init} with std {d.init_std:g} is too small for this depth"
+                         if d.init == "normal" else "; the weights are too small for this depth")
+                add("ACTIVATION_COLLAPSE", epoch, hidden[-1]["layer"],
+                    "activation std over examples by layer " + " -> ".join(f"{v:.2g}" for v in std) + cause,
+                    {"act_std": std, "weight_gain": gains})
+        # a collapsed signal also makes relu units look dead (their input barely varies) and takes the
+        # gradient down: the collapse is the finding, not its consequences
+        collapsed = "ACTIVATION_COLLAPSE" in self._codes()
+        for r in hidden:
+            layer = r["layer"]
+            dead = r.get("dead_frac")  # measured only where a unit can die (zero gradient below 0)
+            before = next((p.get("dead_frac") for p in self.previous if p["layer"] == layer), None)
+            if (dead is not None and dead >= BUSY and before is not None and before >= BUSY and (early or stalled)
+                    and layer not in symmetric and not collapsed):
+                add("DEAD_RELU", epoch, layer, f"layer {layer}: {dead:.0%} of {r['units']} units dead "
+                                               f"({before:.0%} one epoch earlier)",
+                    {"dead_frac": dead, "dead_frac_before": before})
+            sat = r.get("saturated_frac")
+            if sat is not None and sat >= BUSY and (early or stalled) and not collapsed:
+                when = "before training" if epoch == 0 else f"after epoch {epoch}"
+                add("SATURATED", epoch, layer, f"layer {layer}: {sat:.0%} of outputs saturated {when}"
+                                               + ("" if early else " while the loss is stuck"),
+                    {"saturated_frac": sat})
         if diverged:
-            add("LR_TOO_LARGE", epoch, None, "the loss became infinite or NaN")
-        elif len(losses) >= 3:
-            best = min(losses[:-1])
-            # a real rise: 1.5x the best so far and a tenth of the starting loss (noise near 0 is not one)
-            if losses[-1] > 1.5 * best and losses[-1] - best > 0.1 * abs(losses[0]) and losses[-1] > losses[-2]:
-                detail = f"train loss rose to {losses[-1]:.3g} from a best of {best:.3g}"
-                if updates:
-                    detail += f"; update/weight ratio up to {max(updates):.2g}"
-                add("LR_TOO_LARGE", epoch, None, detail)
-        if len(losses) == 10 and updates:
+            add("LR_TOO_LARGE", epoch, None, "the loss became infinite or NaN", None)
+        elif len(losses) >= 1 and epoch == 1 and math.isfinite(self.initial_loss) and \
+                losses[0] > 1.5 * self.initial_loss + 0.1:
+            add("LR_TOO_LARGE", epoch, None, f"the first epoch's loss {losses[0]:.3g} is above the untrained "
+                                             f"network's {self.initial_loss:.3g}: the steps overshoot",
+                {"train_loss": losses[:1], "initial_loss": self.initial_loss})
+        elif len(losses) >= 5:
+            best = min(losses[:-3])
+            # a rise that lasts (not a spike an adaptive optimizer recovers from): 1.5x the best so far for
+            # three epochs, by at least a tenth of the starting loss
+            if min(losses[-3:]) > 1.5 * best and min(losses[-3:]) - best > 0.1 * abs(losses[0]):
+                add("LR_TOO_LARGE", epoch, None, f"train loss rose to {losses[-1]:.3g} from a best of {best:.3g} "
+                                                 f"and stayed up for 3 epochs", {"train_loss": losses[-5:]})
+        explained = {"SYMMETRY", "ACTIVATION_COLLAPSE", "SATURATED", "DEAD_RELU", "LR_TOO_LARGE"}
+        if len(diag_rows) >= 3 and not symmetric and not self._codes() & explained:
+            rms = [r["grad_rms"] for r in diag_rows]
+            keep = _keep_per_layer(rms[::-1])  # from the output layer down to the first
+            if (keep is not None and keep <= DECAY_PER_LAYER and rms[0] / rms[-1] <= DECAY_TOTAL
+                    and (stalled or not self.adaptive)):
+                add("VANISHING_GRAD", epoch, None, "gradient RMS by layer " + " -> ".join(f"{v:.2g}" for v in rms)
+                    + f": layer 1 gets {rms[0] / rms[-1]:.1e} of the output layer's, {keep:.2f}x per layer",
+                    {"grad_rms": rms})
+            if keep is not None and rms[0] / rms[-1] >= 1e3:  # the first layer's gradient 1000x the last one's
+                add("EXPLODING_GRAD", epoch, None, "gradient RMS by layer " + " -> ".join(f"{v:.2g}" for v in rms),
+                    {"grad_rms": rms})
+        updates = [r["update_ratio"] for r in diag_rows if math.isfinite(r.get("update_ratio", math.nan))]
+        grads = [r["grad_rms"] for r in diag_rows]
+        if (len(losses) == 10 and updates and grads and max(grads) > 1e-8 and not self._codes() & set(CAUSES)):
             change = (losses[0] - losses[-1]) / max(abs(losses[0]), 1e-12)
             if change < 0.01 and max(updates) < 1e-3:
                 add("LR_TOO_SMALL", epoch, None, f"loss fell {change:.2%} in 10 epochs; update/weight ratios "
-                                                 f"about {np.median(updates):.0e}")
+                                                 f"about {np.median(updates):.0e}",
+                    {"loss_change": change, "update_ratio": updates})
+        if diag_rows:
+            self.previous = diag_rows
         return new
 
 

@@ -153,28 +153,56 @@ def plot_curves(runs: list, output: Path) -> None:
 
 
 def plot_health(report: dict, output: Path) -> None:
-    """Per-layer curves of an `inspect_run` report: dead fraction, saturated fraction, gradient RMS,
-    update ratio."""
+    """Per-layer curves of an `inspect_run` report from epoch 0 (the untrained network): activation
+    std, dead and saturated fractions (only where some layer can die or saturate), gradient RMS and the
+    update ratio. On the log axes a value of exactly 0 (a dead layer's gradient, the key evidence) is
+    drawn at the bottom of the axis with a hollow marker, not dropped."""
     import math
 
     plt = pyplot()
-    fig, axes = plt.subplots(2, 2, figsize=(10, 7))
-    panels = [("dead_frac", "dead ReLU fraction", False), ("saturated_frac", "saturated fraction", False),
-              ("grad_rms", "gradient RMS", True), ("update_ratio", "update / weight ratio", True)]
-    layers = sorted({r["layer"] for r in report["all_rows"]})
+    rows = report["all_rows"]
+
+    def has(key: str) -> bool:
+        return any(isinstance(r.get(key), (int, float)) and math.isfinite(r[key]) for r in rows)
+
+    panels = [("act_std", "activation std (hidden layers)", True)]
+    panels += [(k, t, False) for k, t in (("dead_frac", "dead ReLU fraction"), ("saturated_frac", "saturated fraction"))
+               if has(k)]
+    panels += [("grad_rms", "gradient RMS", True), ("update_ratio", "update / weight ratio", True)]
+    ncols = 2 if len(panels) <= 4 else 3
+    nrows = math.ceil(len(panels) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5 * ncols, 3.5 * nrows), squeeze=False)
+    layers = sorted({r["layer"] for r in rows})
     for ax, (key, title, log) in zip(axes.ravel(), panels):
-        for layer in layers:
-            pts = [(r["epoch"], r.get(key)) for r in report["all_rows"] if r["layer"] == layer]
-            pts = [(e, v) for e, v in pts if isinstance(v, (int, float)) and math.isfinite(v) and (v > 0 or not log)]
-            if pts:
-                ax.plot(*zip(*pts), label=f"layer {layer}")
-        ax.set_title(title)
-        ax.set_xlabel("epoch")
+        values = [r.get(key) for r in rows]
+        positive = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v) and v > 0]
+        floor = min(positive) / 10 if positive else 1e-12
+        zeros_drawn = False
+        for k, layer in enumerate(layers):
+            pts = [(r["epoch"], r.get(key)) for r in rows if r["layer"] == layer]
+            pts = [(e, v) for e, v in pts if isinstance(v, (int, float)) and math.isfinite(v)]
+            if not pts:
+                continue
+            color = f"C{k % 10}"
+            if log:
+                ax.plot(*zip(*[(e, v if v > 0 else floor) for e, v in pts]), color=color, label=f"layer {layer}")
+                zero = [e for e, v in pts if v <= 0]
+                if zero:
+                    ax.plot(zero, [floor] * len(zero), "v", mfc="none", color=color, ms=5)
+                    zeros_drawn = True
+            else:
+                ax.plot(*zip(*pts), color=color, label=f"layer {layer}")
+        ax.set_title(title + ("  (v: exactly 0)" if zeros_drawn else ""), fontsize=10)
+        ax.set_xlabel("epoch (0: before training)")
         if log and ax.lines:
             ax.set_yscale("log")
+        if not log:
+            ax.set_ylim(-0.03, 1.03)
         ax.grid(alpha=0.3)
         if ax.lines:
             ax.legend(fontsize=7)
+    for ax in axes.ravel()[len(panels):]:
+        ax.set_visible(False)
     fig.suptitle(f"{report['name']}: layer health")
     fig.tight_layout()
     save_figure(fig, output)

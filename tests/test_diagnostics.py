@@ -41,19 +41,20 @@ def test_healthy_moons_run_has_no_findings(tmp_path):
     summary = train_json(tmp_path)
     assert summary["findings"] == []
     rows = list(csv.DictReader(open(Path(summary["run_dir"]) / "diagnostics.csv")))
-    assert len(rows) == 60 * 3  # epochs x layers (2 hidden + output)
+    assert len(rows) == 61 * 3  # epochs (and epoch 0, the untrained network) x layers (2 hidden + output)
     assert list(rows[0]) == ["epoch", "layer", "units", "act_mean", "act_std", "dead_frac", "saturated_frac",
-                             "grad_norm", "grad_rms", "update_ratio", "first_last_grad_ratio"]
+                             "grad_norm", "grad_rms", "update_ratio", "first_last_grad_ratio", "preact_std"]
+    assert rows[0]["epoch"] == "0" and rows[0]["update_ratio"] == "nan"  # no update before training
     hidden = [r for r in rows if r["layer"] in ("1", "2")]
     assert all(0 <= float(r["dead_frac"]) < 0.5 for r in hidden)
     assert all(r["saturated_frac"] == "" for r in hidden)  # relu has no bounds
-    assert all(float(r["update_ratio"]) > 0 for r in rows)
+    assert all(float(r["update_ratio"]) > 0 for r in rows if r["epoch"] != "0")
 
 
 def test_negative_bias_kills_relus(tmp_path):
     summary = train_json(tmp_path, "model.bias_init=-3", "train.epochs=5")
     dead = [f for f in summary["findings"] if f["code"] == "DEAD_RELU"]
-    assert dead and all("dead" in f["detail"] for f in dead)
+    assert dead and all("dead" in f["message"] and f["evidence"]["dead_frac"] >= 0.5 for f in dead)
     assert "SYMMETRY" not in codes(summary)  # dead units look alike but are not symmetric
 
 
@@ -83,7 +84,7 @@ def test_learning_rate_findings(tmp_path):
 def test_bad_initial_loss(tmp_path):
     summary = train_json(tmp_path, "model.init=normal", "model.init_std=3", "train.epochs=1")
     f = [f for f in summary["findings"] if f["code"] == "BAD_INIT_LOSS"]
-    assert f and "expected about 0.693" in f[0]["detail"]
+    assert f and "expected about 0.693" in f[0]["message"]
 
 
 def test_findings_are_printed_once_during_training(tmp_path):
@@ -107,7 +108,8 @@ def test_inspect_table_json_and_plot(tmp_path):
     assert "DEAD_RELU" in out.stdout and "layer health" in out.stdout
     assert (tmp_path / "health.png").read_bytes()[:4] == b"\x89PNG"
     doc = json.loads(run("inspect", summary["run_dir"], "--json").stdout)
-    assert {r["epoch"] for r in doc["rows"]} <= set(range(1, 9)) and len({r["epoch"] for r in doc["rows"]}) == 6
+    epochs = {r["epoch"] for r in doc["rows"]}
+    assert epochs <= set(range(0, 9)) and 0 in epochs and 8 in epochs and len(epochs) == 6
 
 
 def test_explain_every_code_and_unknown():

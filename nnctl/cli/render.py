@@ -59,9 +59,11 @@ def data_notes(info: dict) -> None:
 
 def finding(f: dict, console: Console, explain_hint: bool = True) -> None:
     """One finding: code, epoch, what was seen, why it matters, what to try."""
-    when = f" (epoch {f['epoch']})" if f.get("epoch") else ""
+    epoch = f.get("epoch")
+    when = "" if epoch is None else " (before training)" if epoch == 0 else f" (epoch {epoch})"
     hint = f"  ·  nnctl explain {f['code']}" if explain_hint else ""
-    console.print(f"[bold yellow]{f['code']}[/]{when}: {escape(f['detail'])}. {escape(f['why'])}.\n"
+    message = str(f.get("message") or f.get("detail") or "")  # runs of earlier versions say "detail"
+    console.print(f"[bold yellow]{f['code']}[/]{when}: {escape(message)}. {escape(f['why'])}.\n"
                   f"  try: {escape(f['try'])}{hint}")
 
 
@@ -173,38 +175,54 @@ def sweep_status(sweep):
 
 
 def inspect_report(report: dict) -> None:
-    """The per-layer health table of selected epochs, the gradient ratio and the findings."""
+    """The per-layer health table of selected epochs (epoch 0: before training), in 80 columns: only
+    the columns that apply (dead units for relu, saturation for sigmoid/tanh), then the findings."""
+    import math
+
+    from rich import box
     from rich.table import Table
 
-    from nnctl.compare import fmt
+    rows = report["rows"]
 
-    out = Console(highlight=False, soft_wrap=True)
-    table = Table(title=f"layer health of {escape(report['name'])} (probe batch, selected epochs)")
-    cols = ["epoch", "layer", "units", "act_mean", "act_std", "dead_frac", "saturated_frac", "grad_rms",
-            "update_ratio"]
-    for c in cols:
-        table.add_column(c.replace("_frac", "").replace("_", " "), justify="right")
+    def has(key: str) -> bool:
+        return any(isinstance(r.get(key), (int, float)) and math.isfinite(r[key]) for r in rows)
+
+    cols = [("epoch", "epoch"), ("layer", "layer"), ("units", "units"), ("act_mean", "act mean"),
+            ("act_std", "act std")]
+    cols += [(k, h) for k, h in (("dead_frac", "dead"), ("saturated_frac", "saturated")) if has(k)]
+    cols += [("grad_rms", "grad RMS"), ("update_ratio", "update")]
+    term = Console()
+    out = Console(highlight=False, width=min(term.width, 80) if term.is_terminal else 80)
+    table = Table(title=f"layer health of {escape(report['name'])}", caption="epoch 0: the untrained network; "
+                  "update: |W change| / |W| in the epoch", box=box.SIMPLE_HEAD, padding=(0, 1),
+                  title_justify="left", caption_justify="left")
+    for _, head in cols:
+        table.add_column(head, justify="right", no_wrap=True)
     last = None
-    for r in report["rows"]:
+    for r in rows:
         if last is not None and r["epoch"] != last:
             table.add_section()
         last = r["epoch"]
         cells = []
-        for c in cols:
-            v = r.get(c)
+        for key, _ in cols:
+            v = r.get(key)
             if not isinstance(v, (int, float)) or v != v:
                 cells.append("")
-            elif c in ("dead_frac", "saturated_frac"):
+            elif key in ("dead_frac", "saturated_frac"):
                 cells.append(f"{v:.0%}")
-            elif c in ("grad_rms", "update_ratio"):
-                cells.append(f"{v:.2e}")
-            elif c in ("act_mean", "act_std"):
-                cells.append(f"{v:.3f}")
+            elif key in ("grad_rms", "update_ratio"):
+                cells.append("0" if v == 0 else f"{v:.2e}")
+            elif key in ("act_mean", "act_std"):
+                cells.append(f"{v:.3g}")
             else:
                 cells.append(str(v))
         table.add_row(*cells)
-    (out if out.is_terminal else Console(highlight=False, width=200)).print(table)
-    out.print(f"first/last layer gradient norm ratio (last epoch): {fmt(report['first_last_grad_ratio'])}")
+    out.print(table)
+    all_rows = report["all_rows"]
+    last = [r for r in all_rows if r["epoch"] == all_rows[-1]["epoch"]] if all_rows else []
+    if last:
+        out.print("gradient RMS by layer, last epoch: " + " -> ".join(
+            "n/a" if not isinstance(r.get("grad_rms"), (int, float)) else f"{r['grad_rms']:.2g}" for r in last))
     if not report["findings"]:
         out.print("[green]no findings[/]: nothing looks wrong inside the network.")
     for f in report["findings"]:

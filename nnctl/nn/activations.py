@@ -25,7 +25,7 @@ class Activation(Component):
 
     init_family = "xavier"
     pieces = 1  # columns of Z per output unit
-    relu_like = False  # "dead unit" means never positive (diagnostics)
+    can_die = False  # zero gradient wherever Z <= 0: a unit never positive is dead (diagnostics)
     bounds: tuple[float, float] | None = None  # for saturation diagnostics
 
     def forward(self, Z, out=None):
@@ -94,7 +94,7 @@ class ReLU(Activation):
     """A = max(Z, 0); gradient 1 where Z > 0 and 0 elsewhere (torch's choice at 0)."""
 
     init_family = "he"
-    relu_like = True
+    can_die = True
 
     def forward(self, Z, out=None):
         return np.maximum(Z, 0.0, out=out)
@@ -108,7 +108,6 @@ class LeakyReLU(Activation):
     """A = Z for Z > 0, alpha * Z otherwise (torch's negative_slope, default 0.01)."""
 
     init_family = "he"
-    relu_like = True
 
     def __init__(self, alpha: float = 0.01):
         self._set_options(alpha=alpha)

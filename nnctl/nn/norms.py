@@ -122,6 +122,11 @@ class GroupNorm(Norm):
         if width % self.groups:
             raise ValueError(f"group norm needs groups to divide the layer's width; {self.groups} groups do not "
                              f"divide {width} units")
+        if self.groups == width:  # one feature per group: x - mean(x) = 0, so the output is always beta
+            raise ValueError(f"groups {self.groups} equals the layer's {width} units: each group would hold one "
+                             f"feature, whose mean is itself, so the output would always be beta (this is instance "
+                             f"norm, which has nothing to normalise in an MLP; nnctl explain instance_norm). Use "
+                             f"fewer groups, or norm: layer")
 
     def forward(self, Z, p, state, train, update_stats=True):
         n, width = Z.shape

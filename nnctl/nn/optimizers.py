@@ -27,6 +27,7 @@ class Optimizer:
     default_lr = 1e-3  # what `optimizer.lr: auto` means (torch.optim's default)
     default_weight_decay = 0.0  # what `optimizer.weight_decay: auto` means
     high_lr: float | None = None  # at or above this lr the config gets the ADAM_HIGH_LR warning
+    adaptive = False  # divides each gradient by a running estimate of its size (small gradients still move)
 
     def __init__(self):
         self.weight_decay = 0.0
@@ -133,6 +134,8 @@ class Nesterov(_MomentumSGD):
 class Adagrad(Optimizer):
     """sum += g^2; theta -= lr_t g / (sqrt(sum) + eps), lr_t = lr / (1 + (t - 1) lr_decay)."""
 
+    adaptive = True
+
     default_lr = 1e-2
 
     def __init__(self, lr_decay: float = 0.0, initial_accumulator_value: float = 0.0, eps: float = 1e-10):
@@ -165,6 +168,8 @@ class Adagrad(Optimizer):
 @OPTIMIZERS.register("rmsprop")
 class RMSprop(Optimizer):
     """sq = alpha sq + (1 - alpha) g^2; theta -= lr g / (sqrt(sq) + eps) (centered, momentum opt.)."""
+
+    adaptive = True
 
     default_lr = 1e-2
 
@@ -218,6 +223,8 @@ class Adam(Optimizer):
     theta -= (lr (1 - b1) sqrt(bc2) / bc1) m' / (sqrt(v) + eps sqrt(bc2)) -- equal in exact
     arithmetic and within rounding of torch's numbers (tests/test_optimizers.py checks both).
     """
+
+    adaptive = True
 
     decoupled = False
     high_lr = 0.1  # Adam moves every parameter by about lr per step, whatever the gradient's scale

@@ -80,7 +80,7 @@ class Trainer:
         self.probe = self.findings = None
         if t.diagnostics:
             self.probe = Probe(self.model, p.X["train"], p.Y["train"], self.rngs["probe"])
-            self.findings = Findings(self.model, self.task, p.dataset.n_classes)
+            self.findings = Findings(self.model, self.task, p.dataset.n_classes, self.optimizer.adaptive)
 
     def request_stop(self) -> None:
         """Ask training to stop after the current step (signal handlers call this)."""
@@ -105,6 +105,8 @@ class Trainer:
         if self.probe is not None and self.epoch == 0 and not self.batches.mid_epoch:
             self.probe.initial()
             self._report(self.findings.initial(self.probe.initial_loss))
+            # epoch 0: the untrained network, measured like every epoch (no update ratio yet)
+            self._report(self.findings.epoch(0, self.probe.epoch_end(0), self.rows))
         while self.epoch < t.epochs:
             if self.stop_requested:
                 return "interrupted", f"interrupted after epoch {self.epoch}"
