@@ -20,7 +20,7 @@ from nnctl.data.sources import Dataset, load_dataset
 from nnctl.data.split import split_indices
 from nnctl.errors import DataError, RunDirError
 from nnctl.files import read_npz
-from nnctl.nn.losses import LOSSES
+from nnctl.nn.losses import loss_for
 from nnctl.nn.model import MLP, LayerDef
 from nnctl.nn.optimizers import OPTIMIZERS, Optimizer
 from nnctl.nn.schedules import SCHEDULES, Schedule
@@ -39,7 +39,8 @@ def build_model(spec: Spec, n_inputs: int, n_outputs: int, class_weight: np.ndar
     the loss per class (train.class_weight, resolved by `class_weights`)."""
     m = spec.model
     output = LayerDef(units=n_outputs, init=m.init, init_std=m.init_std, bias_init=m.bias_init)
-    loss = LOSSES.get(spec.train.loss)
+    # a classifier has one unit per class, except a binary one (one sigmoid unit)
+    loss = loss_for(spec.train.loss, spec.data.task, n_outputs if n_outputs > 1 else 2)
     if class_weight is not None:
         loss.class_weight = np.asarray(class_weight, dtype=np.dtype(spec.train.dtype))
     return MLP(n_inputs, list(m.layers), output, loss, dtype=np.dtype(spec.train.dtype))
@@ -150,7 +151,7 @@ def prepare(spec: Spec) -> Prepared:
     check_split(ds, split, s)
     ds.encode(spec.data, train, dtype)
     pre = fit_preprocessor(spec.data.preprocess, ds.X, spec.data.pca_components, rows=train)
-    loss = LOSSES.get(spec.train.loss)
+    loss = loss_for(spec.train.loss, ds.task, ds.n_classes)
     check_model_size(spec, pre.n_outputs, loss.n_outputs(ds.n_classes, ds.n_targets), len(train))
     weights = class_weights(spec, ds, train)
     model = build_model(spec, pre.n_outputs, loss.n_outputs(ds.n_classes, ds.n_targets), weights)

@@ -132,6 +132,16 @@ CATALOGUE: dict[str, Concept] = {c.code: c for c in [
             "lr each step whatever the gradient's size. lr = 0.1 moves every weight by 0.1 per step, which is "
             "large for weights of typical size 0.1-1; training tends to oscillate or diverge. The torch default "
             "of 1e-3 is a good start."),
+    Concept("MSE_CLASSIFICATION", "mean squared error for classification",
+            "mse on probabilities learns slowly where the sigmoid/softmax saturates: a confidently wrong "
+            "output gets almost no gradient",
+            "use train.loss: auto (cross_entropy, or bce for two classes) unless you mean to study the mse pairing",
+            "With mse on a sigmoid output the output layer's error signal is 2 (p - y) p (1 - p) / n: when the "
+            "unit saturates (p near 0 or 1) the factor p (1 - p) is near zero, so an output that is confidently "
+            "WRONG barely moves. Cross-entropy's error signal is (p - y) / n: the link's derivative cancels, and "
+            "the worse the mistake the larger the step. It is also the negative log-likelihood of the labels, so "
+            "its probabilities are calibrated. mse here is the classic lecture pairing (hand-worked backprop "
+            "examples use it); it trains, just usually more slowly."),
     Concept("ZEROS_INIT", "zeros initialisation",
             "with all weights zero, every unit of a layer learns the same thing (symmetry is never broken)",
             "use init: auto, he_normal or xavier_uniform",
@@ -155,6 +165,9 @@ def config_findings(spec) -> list[dict]:
     norm = spec.model.batch_stats_norm
     if norm is not None and t.gd == "minibatch" and t.batch_size < 8:
         out.append(finding("BATCHNORM_SMALL_BATCH", None, None, f"{norm} norm with batch_size {t.batch_size}"))
+    if t.loss == "mse" and spec.data.task == "classification":
+        out.append(finding("MSE_CLASSIFICATION", None, None, "train.loss mse on a classification task: squared "
+                           "error of the probabilities against the 0/1 (one-hot) targets"))
     high = OPTIMIZERS.entry(o.name).high_lr
     if high is not None and o.lr >= high:
         out.append(finding("ADAM_HIGH_LR", None, None, f"{o.name} with lr {o.lr:g}"))
@@ -321,7 +334,9 @@ class Findings:
     def initial(self, initial_loss: float) -> list[dict]:
         """BAD_INIT_LOSS from the untrained model's loss on the probe batch."""
         self.initial_loss = initial_loss
-        if self.task != "classification" or not math.isfinite(initial_loss):
+        # ln C is the log loss of an undecided classifier; mse on probabilities has no such landmark
+        if self.task != "classification" or self.model.loss.registry_name == "mse" \
+                or not math.isfinite(initial_loss):
             return []
         k = self.n_classes
         # the loss of a network that predicts uniform probabilities: ln C (softmax), ln 2 per unit (sigmoid)

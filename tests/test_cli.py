@@ -256,7 +256,7 @@ BAD_CONFIGS = [
      "did you mean 'step_size'"),
     ("data: {source: 'sklearn:moons'}\ntrain: {gd: stochastic}\nmodel: {norm: batch}\n", "line 2",
      "batch norm needs at least 2 rows"),
-    ("data: {source: 'sklearn:moons'}\ntrain: {loss: mse}\n", "", "train.loss is mse, a regression loss"),
+    ("data: {source: 'sklearn:moons'}\ntrain: {loss: mae}\n", "", "train.loss is mae, a regression loss"),
     ("data: {source: missing.csv}\n", "line 1", "file not found"),
     ("data: [1, 2]\n", "line 1", "data must be a mapping"),
     ("- just a list\n", "", "the config must be a mapping"),

@@ -194,3 +194,31 @@ def test_eval_damaged_run_exits_2(tmp_path, damage, message):
     damage(rd)
     out = run("eval", rd)
     assert out.exit_code == 2 and message in out.stderr, out.stderr
+
+
+@pytest.mark.parametrize("source", ["sklearn:moons", str(ROOT / "datasets" / "iris.csv")])
+def test_mse_on_a_classification_task_trains_and_evaluates(tmp_path, source):
+    """`train.loss: mse` on classification (the lecture's pairing) trains, says why cross-entropy is
+    the usual choice, and eval and predict --proba give probabilities."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"data: {{source: '{source}'}}\nmodel: {{hidden: [8]}}\noptimizer: {{name: adam, lr: 0.02}}\n"
+                   f"train: {{loss: mse, epochs: 30}}\n")
+    out = run("train", cfg, "--runs-dir", tmp_path / "runs")
+    assert out.exit_code == 0, out.stderr
+    assert "MSE_CLASSIFICATION" in out.stderr and "cross_entropy" in out.stderr
+    path = Path(out.stdout.strip().splitlines()[-1])
+    summary = json.loads((path / "summary.json").read_text())
+    assert summary["loss"] == "mse" and "MSE_CLASSIFICATION" in [f["code"] for f in summary["findings"]]
+    assert "BAD_INIT_LOSS" not in [f["code"] for f in summary["findings"]]  # ln C is no landmark for mse
+    doc = json.loads(run("eval", path, "--json").stdout)
+    assert doc["metrics"]["accuracy"] > 0.8 and 0 <= doc["metrics"]["loss"] < 0.25
+    loaded = load_run(path)
+    assert loaded.model.loss.link == ("sigmoid" if source == "sklearn:moons" else "softmax")
+    assert loaded.model.output_layer.units == (1 if source == "sklearn:moons" else 3)
+    P = loaded.model.loss.output(loaded.model.logits(prepare(loaded.spec).X["test"]))
+    assert ((P >= 0) & (P <= 1)).all()
+    if source.endswith(".csv"):  # predict: class names and one probability column per class, summing to 1
+        pred = list(csv.DictReader(io.StringIO(run("predict", path, source, "--proba").stdout)))
+        assert {r["prediction"] for r in pred} <= {"setosa", "versicolor", "virginica"}
+        sums = [sum(float(r[f"p_{c}"]) for c in ("setosa", "versicolor", "virginica")) for r in pred]
+        assert sums == pytest.approx([1.0] * len(pred), abs=1e-5)

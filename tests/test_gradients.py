@@ -79,6 +79,32 @@ def test_every_loss_and_output_pair(loss_name, n_out):
     _assert_close(gradient_errors(model, X, Y))
 
 
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("weights", [None, [0.5, 2.0, 3.0]])
+def test_mse_on_a_classification_task(n_classes, weights):
+    """`train.loss: mse` on classification (asked explicitly): a sigmoid unit (binary) or softmax
+    (multi-class) before the squared error; its gradient goes through the link, not the fused (P - Y)/n."""
+    from nnctl.nn.losses import loss_for
+
+    loss = loss_for("mse", "classification", n_classes)
+    assert loss.link == ("sigmoid" if n_classes == 2 else "softmax")
+    out = LayerDef(units=loss.n_outputs(n_classes, 1), init="xavier_uniform", bias_init=0.1)
+    model = MLP(3, [layer(4, activation="sigmoid", init="xavier_normal", bias_init=0.1)], out, loss,
+                dtype=np.float64)
+    model.initialize(np.random.default_rng(0))
+    if weights is not None:
+        loss.class_weight = np.array(weights[:n_classes])
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(7, 3)) * 2, rng.integers(0, n_classes, size=7)
+    Y = loss.encode(y, n_classes, np.float64)
+    _assert_close(gradient_errors(model, X, Y))
+    Z, _ = model.forward(X)
+    P = loss.output(Z)  # the loss is the squared error of the probabilities, weighted per row
+    w = np.ones(7) if weights is None else np.array(weights)[y]
+    assert loss.value(Z, Y) == pytest.approx(np.mean(w[:, None] * (P - Y) ** 2), rel=1e-12)
+    assert loss.value_and_grad(Z, Y)[0] == pytest.approx(loss.value(Z, Y), rel=1e-12)
+
+
 @pytest.mark.parametrize("loss_name,n_out,weights", [("cross_entropy", 3, [0.5, 2.0, 3.0]), ("bce", 1, [0.3, 4.0])])
 def test_class_weighted_losses(loss_name, n_out, weights):
     hidden = [layer(4, activation="tanh", init="xavier_normal", bias_init=0.1)]

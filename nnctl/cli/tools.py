@@ -1,4 +1,4 @@
-"""nnctl explain, gradcheck, lr-find, schema, datasets and init."""
+"""nnctl explain, gradcheck, lr-find, trace, schema, datasets and init."""
 
 from __future__ import annotations
 
@@ -99,6 +99,46 @@ def lr_find(
 
     show(find(load_spec(config, set_ or []), start=start, end=end, steps=steps), json_out, render.lr_find, plot,
          plot_lr_find)
+
+
+@app.command()
+@handle_errors
+def trace(
+    config: ConfigArg,
+    set_: SetOpt = None,
+    rows: Annotated[int, typer.Option(help="The first N training rows, as one batch (1 to 16).")] = 2,
+    steps: Annotated[int, typer.Option(help="Gradient steps on that batch (1 to 20).")] = 1,
+    json_out: JsonOpt = False,
+):
+    """Print every number of K training steps on the first N training rows: each layer's Z and A,
+    the loss J, each layer's dZ, dW and db (layer L down to 1), and the parameters after each update.
+
+    The model, data, initial weights (or model.init_from), optimizer and lr are those `nnctl train`
+    would use; the batch is the first N rows of the training split (data order), the same batch
+    every step, in training mode (dropout masks drawn, batch-norm batch statistics). Networks with
+    more than 16 inputs, units or outputs in a layer are refused: a trace is read by hand. Exit
+    code 1 if a step's loss or gradient is not finite (the trace stops there, as training would).
+
+    Example: nnctl trace configs/xor.yaml --set model.hidden=[3,3] --set train.dtype=float64 --steps 2
+    """
+    from nnctl.cli import render
+    from nnctl.config.load import load_spec
+    from nnctl.trace import json_document, trace_spec
+
+    result = trace_spec(load_spec(config, set_ or []), rows=rows, steps=steps)  # sizes checked before loading data
+
+    for f in result["findings"]:
+        render.finding(f, render.stderr())
+    for n in result["notes"]:
+        render.note(n)
+    if json_out:
+        print_json(json_document(result))
+    else:
+        from nnctl.cli.render_trace import trace as show_trace
+
+        show_trace(result)
+    if result["diverged"]:  # the trace is printed; the training it shows failed
+        raise typer.Exit(1)
 
 
 # ------------------------------------------------------------------------------------ reference

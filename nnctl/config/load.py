@@ -321,8 +321,10 @@ def resolve_data(spec: Spec, task: str, n_classes: int) -> Spec:
     t = spec.train
     loss = auto_loss(task, n_classes) if t.loss == "auto" else t.loss
     loss_task = LOSSES.entry(loss).task
-    if loss_task != task:
-        kinds = "cross_entropy or bce" if task == "classification" else "mse, mae or huber"
+    # mse on a classification task, asked for explicitly: squared error of the probabilities
+    # (losses.ProbabilityMSE); `auto` never picks it, and config_findings warns MSE_CLASSIFICATION
+    if loss_task != task and not (loss == "mse" and task == "classification"):
+        kinds = "cross_entropy, bce or mse" if task == "classification" else "mse, mae or huber"
         raise origins.error(("train", "loss"), f"is {loss}, a {loss_task} loss, but the data is a {task} task; use "
                             f"auto or {kinds}")
     if task == "classification" and n_classes < 2:

@@ -181,9 +181,15 @@ class MLP:
         Z += out.bias
         return Z, _named(ForwardCache, (caches, A))
 
-    def backward(self, dZ: np.ndarray, cache: ForwardCache) -> None:
-        """Fill `params.grad` from dL/dZ of the output layer and the forward cache."""
+    def backward(self, dZ: np.ndarray, cache: ForwardCache, record: dict[int, np.ndarray] | None = None) -> None:
+        """Fill `params.grad` from dL/dZ of the output layer and the forward cache.
+
+        record: if given, receives a copy of every layer's dL/dZ by layer number (`nnctl trace`);
+        for a normalised layer it is the gradient of `A_prev @ W + b`, before the norm.
+        """
         out = self.output_layer
+        if record is not None:
+            record[out.index] = dZ.copy()
         np.matmul(cache.A_last.T, dZ, out=out.grad_weight)
         np.sum(dZ, axis=0, out=out.grad_bias)
         dA = dZ @ out.weight.T
@@ -195,6 +201,8 @@ class MLP:
             dZ = layer.activation.backward(c.Z, c.H, dA, out=dA if layer.pieces == 1 else None)
             if layer.norm is not None:
                 dZ = layer.norm.backward(dZ, c.norm, layer.norm_p, layer.norm_g)
+            if record is not None:
+                record[layer.index] = dZ.copy()
             np.matmul(c.A_prev.T, dZ, out=layer.grad_weight)
             np.sum(dZ, axis=0, out=layer.grad_bias)
             if i > 0:  # the input layer's dA is never needed
