@@ -229,22 +229,6 @@ def inspect_report(report: dict) -> None:
         finding(f, out, explain_hint=False)
 
 
-def explain_list(catalogue: dict) -> None:
-    """Every finding code with its title."""
-    out = stdout()
-    for c in catalogue.values():
-        out.print(f"[bold]{c.code:22s}[/] {escape(c.title)}")
-
-
-def explain(c) -> None:
-    """One concept: what it is, why it matters, what to try."""
-    out = stdout()
-    out.print(f"[bold]{c.code}[/]: {escape(c.title)}\n")
-    out.print(escape(c.explain) + "\n")
-    out.print(f"[bold]Why it matters:[/] {escape(c.why)}.")
-    out.print(f"[bold]What to try:[/] {escape(c.try_)}.")
-
-
 def gradcheck(result: dict) -> None:
     """The gradient check per tensor, and the verdict."""
     from rich.table import Table

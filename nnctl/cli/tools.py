@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import sys
 from pathlib import Path
@@ -21,27 +22,51 @@ from nnctl.cli.app import (
     show,
     write_output,
 )
-from nnctl.errors import NnctlError
+
+
+class Lang(str, enum.Enum):
+    en = "en"
+    vi = "vi"
 
 
 @app.command()
 @handle_errors
 def explain(
-    code: Annotated[str | None, typer.Argument(metavar="CODE", help="A finding code, e.g. DEAD_RELU. Omit to "
-                                               "list them.", show_default=False)] = None,
+    topic: Annotated[str | None, typer.Argument(metavar="TOPIC", help="A concept (relu, xavier, batch_norm, "
+                                                "backprop, sgd, ...) or a finding code (DEAD_RELU, ...). Omit it "
+                                                "to list them all.", show_default=False)] = None,
+    lang: Annotated[Lang, typer.Option("--lang", "-l", envvar="NNCTL_LANG", case_sensitive=False,
+                                       help="Language: en (English) or vi (tiếng Việt).")] = Lang.en,
+    list_: Annotated[bool, typer.Option("--list", help="List every concept and finding code.")] = False,
 ):
-    """Explain a finding's concept in plain words (DEAD_RELU, SATURATED, VANISHING_GRAD, ...)."""
-    from nnctl.cli import render
-    from nnctl.diagnostics import CATALOGUE
-    from nnctl.errors import did_you_mean
+    """Explain a concept of the course or a finding code in plain words, in English or Vietnamese.
 
-    if code is None:
-        render.explain_list(CATALOGUE)
-        return
-    key = code.strip().upper().replace("-", "_")
-    if key not in CATALOGUE:
-        raise NnctlError(f"unknown finding code {code!r}{did_you_mean(key, CATALOGUE)}; `nnctl explain` lists them")
-    render.explain(CATALOGUE[key])
+    A concept page gives what it is, the formula, when to use it, the pitfall, and an nnctl config
+    and command that show it. A finding code page says what nnctl saw, why it matters and what to
+    try. Names are forgiving: case, '-' or ' ' for '_', and aliases (kaiming = he, glorot = xavier,
+    batchnorm = batch_norm, chain_rule = backprop, ...).
+
+    \b
+    Examples:
+      nnctl explain                       # list the concepts and codes
+      nnctl explain he --lang vi          # He initialisation, in Vietnamese
+      nnctl explain DEAD_RELU
+      NNCTL_LANG=vi nnctl explain backprop
+    """
+    import click
+
+    from nnctl.concepts import page, resolve
+
+    if topic is None or list_:
+        if topic is not None:
+            resolve(topic)  # a typo next to --list is still an error
+        lines = page.listing(lang.value)
+    else:
+        kind, name = resolve(topic)
+        lines = (page.concept_page if kind == "concept" else page.finding_page)(name, lang.value)
+    styles = {"title": {"bold": True}, "heading": {"bold": True, "fg": "cyan"}}
+    for kind, line in lines:
+        typer.echo(click.style(line, **styles[kind]) if kind in styles else line)
 
 
 @app.command()
