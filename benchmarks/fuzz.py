@@ -575,6 +575,7 @@ def config_cases() -> list[Case]:
         "gradcheck": ["gradcheck", "c.yaml"],
         "lr-find": ["lr-find", "c.yaml"],
         "sweep": ["sweep", "c.yaml", "--runs-dir", "runs", "--grid", "seed=1"],
+        "trace": ["trace", "c.yaml", "--json"],
     }
     for name, text in CONFIG_TEXTS.items():
         for cname, argv in commands.items():
