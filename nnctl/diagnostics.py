@@ -351,9 +351,10 @@ class Findings:
             return [f] if f else []
         return []
 
-    def epoch(self, epoch: int, diag_rows: list[dict], metric_rows: list[dict], diverged: bool = False
-              ) -> list[dict]:
-        """Findings after epoch `epoch` (0: the untrained network), from its probe rows and the metrics so far."""
+    def epoch(self, epoch: int, diag_rows: list[dict], metric_rows: list[dict], diverged: bool = False,
+              history: list[dict] | None = None) -> list[dict]:
+        """Findings after epoch `epoch` (0: the untrained network), from its probe rows, the metrics so far
+        and the probe rows of every measurement (`history`, epoch 0 first)."""
         new = []
 
         def add(*args):
@@ -421,8 +422,12 @@ class Findings:
         if len(diag_rows) >= 3 and not symmetric and not self._codes() & explained:
             rms = [r["grad_rms"] for r in diag_rows]
             keep = _keep_per_layer(rms[::-1])  # from the output layer down to the first
+            # the untrained network already loses its gradient on the way down: a property of the
+            # architecture and init, not the near-zero gradients of a model that has converged
+            start = [r["grad_rms"] for r in (history or diag_rows) if r["epoch"] == 0] or rms
+            keep0 = _keep_per_layer(start[::-1]) if len(start) == len(rms) else keep
             if (keep is not None and keep <= DECAY_PER_LAYER and rms[0] / rms[-1] <= DECAY_TOTAL
-                    and (stalled or not self.adaptive)):
+                    and keep0 is not None and keep0 <= DECAY_PER_LAYER and (stalled or not self.adaptive)):
                 add("VANISHING_GRAD", epoch, None, "gradient RMS by layer " + " -> ".join(f"{v:.2g}" for v in rms)
                     + f": layer 1 gets {rms[0] / rms[-1]:.1e} of the output layer's, {keep:.2f}x per layer",
                     {"grad_rms": rms})

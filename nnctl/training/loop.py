@@ -137,7 +137,8 @@ class Trainer:
         self.train_seconds += row["epoch_time_s"]
         self.rows.append(row)
         if self.probe is not None:
-            self._report(self.findings.epoch(self.epoch, self.probe.epoch_end(self.epoch), self.rows))
+            rows = self.probe.epoch_end(self.epoch)
+            self._report(self.findings.epoch(self.epoch, rows, self.rows, history=self.probe.rows))
         self.stopper.update(row, self.model)
         if self.schedule.needs_metric:
             self.schedule.observe(self.epoch - 1, row["val_loss"] if self.has_val else row["train_loss"])
