@@ -222,3 +222,97 @@ def plot_lr_find(result: dict, output: Path) -> None:
     ax.grid(alpha=0.3)
     fig.tight_layout()
     save_figure(fig, output)
+
+
+def _gd_view(result: dict, axis: int) -> tuple[float, float]:
+    """The range of coordinate `axis` to draw: the start, the minimum and the iterates of the runs that
+    did not diverge (a diverging path leaves the frame), padded by 15%."""
+    pts = [result["x0"][axis]] + ([result["minimum"][axis]] if result["minimum"] is not None else [])
+    for r in result["runs"]:
+        if r["stopped"] != "diverged":
+            pts += [float(x[axis]) for x in r["x"]]
+    lo, hi = min(pts), max(pts)
+    pad = 0.15 * (hi - lo) or 1.0
+    return lo - pad, hi + pad
+
+
+def plot_gd(result: dict, output: Path) -> None:
+    """`nnctl gd --plot`: the function (a curve for one variable, contour lines for two) with each
+    run's iterates as connected points, and f(x_k) against the step k (minus f(x*) on a log axis
+    when it spans orders of magnitude)."""
+    from nnctl.gd import FUNCTIONS, behaviour
+
+    plt = pyplot()
+    fn = FUNCTIONS.entry(result["function"])
+    names, runs = result["names"], result["runs"]
+    fig, (ax, ax_f) = plt.subplots(1, 2, figsize=(12, 4.8), gridspec_kw={"width_ratios": [1.15, 1]})
+    with np.errstate(all="ignore"):
+        if len(names) == 1:
+            lo, hi = _gd_view(result, 0)
+            grid = np.linspace(lo, hi, 400)
+            ax.plot(grid, [fn.f([g]) for g in grid], color="0.35", lw=1.5, label=result["formula"], zorder=1)
+            ax.set_xlim(lo, hi)
+            ax.set_xlabel(names[0])
+            ax.set_ylabel("f")
+        else:
+            (x_lo, x_hi), (y_lo, y_hi) = _gd_view(result, 0), _gd_view(result, 1)
+            gx, gy = np.meshgrid(np.linspace(x_lo, x_hi, 200), np.linspace(y_lo, y_hi, 200))
+            F = np.array([[fn.f((a, b)) for a, b in zip(ra, rb)] for ra, rb in zip(gx, gy)])  # (200, 200)
+            low = result["minimum"] is not None and fn.f(result["minimum"])
+            gap = F - (low if low is not False else F.min())
+            levels = np.geomspace(max(gap.max() * 1e-4, 1e-3), gap.max(), 14)  # log-spaced: valleys show
+            cs = ax.contour(gx, gy, gap, levels=levels, colors="0.6", linewidths=0.8, zorder=1)
+            ax.clabel(cs, cs.levels[::3], fontsize=7, fmt="%.3g")
+            ax.set_xlim(x_lo, x_hi)
+            ax.set_ylim(y_lo, y_hi)
+            ax.set_xlabel(names[0])
+            ax.set_ylabel(names[1])
+            ax.set_title(result["formula"] + "  (contours of f - min f)", fontsize=10)
+        positive = []
+        for i, r in enumerate(runs):
+            X = np.array(r["x"], dtype=float)  # (steps + 1, dim)
+            if r["stopped"] == "diverged":  # draw it until it leaves the frame: the rest is off the axes
+                views = [_gd_view(result, a) for a in range(len(names))]
+                inside = np.all([(X[:, a] >= lo_) & (X[:, a] <= hi_) for a, (lo_, hi_) in enumerate(views)], axis=0)
+                out = np.flatnonzero(~inside)
+                X = X[:out[0] + 1] if len(out) else X
+            label = f"lr {r['lr']:g}" + (f" {r['gd']}" if "gd" in r else "") + \
+                f": {r['stopped']}, {r['steps']} steps" + (f" ({behaviour(r)})" if behaviour(r) else "")
+            many = len(X) > 80
+            style = {"color": f"C{i}", "lw": 0.9 if many else 1.2, "marker": "." if many else "o",
+                     "ms": 2 if many else 4, "alpha": 0.85, "zorder": 2 + i}
+            if len(names) == 1:
+                ax.plot(X[:, 0], r["f"][:len(X)], label=label, **style)
+            else:
+                ax.plot(X[:, 0], X[:, 1], label=label, **style)
+            f = np.array(r["f"], dtype=float)
+            if result["minimum"] is not None:
+                f = f - fn.f(result["minimum"])
+            positive.append(f[np.isfinite(f) & (f > 0)])
+            ax_f.plot(np.arange(len(f)), f, color=f"C{i}", lw=1.2, label=label)
+        start = result["x0"]
+        ax.plot(*(start if len(names) == 2 else (start[0], fn.f(start))), "ks", ms=6, label="start", zorder=20)
+        if result["minimum"] is not None:
+            m = result["minimum"]
+            ax.plot(*(m if len(names) == 2 else (m[0], fn.f(m))), "k*", ms=12, label="minimum", zorder=20)
+    if len(names) == 1:
+        ax.set_title(result["formula"], fontsize=10)
+        _, top = ax.get_ylim()
+        bottom = min(fn.f([g]) for g in grid)
+        ax.set_ylim(bottom - 0.08 * (max(fn.f([lo]), fn.f([hi])) - bottom), max(fn.f([lo]), fn.f([hi])) * 1.05 + 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    values = np.concatenate(positive) if positive else np.array([])
+    gap_name = "f(x_k) - f(x*)" if result["minimum"] is not None else "f(x_k)"
+    if len(values) and values.max() / max(values.min(), 1e-300) > 100:
+        ax_f.set_yscale("log")
+        top = min(values.max() * 2, 1e12)  # a diverging run would squash the others
+        ax_f.set_ylim(max(values.min() / 2, top * 1e-20), top)
+        ax_f.set_title(f"{gap_name} against the step (log scale)", fontsize=10)
+    else:
+        ax_f.set_title(f"{gap_name} against the step", fontsize=10)
+    ax_f.set_xlabel("step k")
+    ax_f.set_ylabel(gap_name)
+    ax_f.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    save_figure(fig, output)

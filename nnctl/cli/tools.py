@@ -1,4 +1,4 @@
-"""nnctl explain, gradcheck, lr-find, trace, schema, datasets and init."""
+"""nnctl explain, gradcheck, lr-find, trace, gd, schema, datasets and init."""
 
 from __future__ import annotations
 
@@ -164,6 +164,68 @@ def trace(
         show_trace(result)
     if result["diverged"]:  # the trace is printed; the training it shows failed
         raise typer.Exit(1)
+
+
+@app.command("gd")
+@handle_errors
+def gd(
+    function: Annotated[str, typer.Argument(metavar="FUNCTION", help="A built-in function: x^2, x^2+5sin(x), bowl, "
+                                            "rosenbrock, linreg (quote it in the shell).", show_default=False)],
+    lr: Annotated[str | None, typer.Option("--lr", metavar="LR,...", help="Learning rates, comma-separated "
+                                           "(up to 8; default: the function's own, e.g. 0.01,0.1,0.35 for "
+                                           "x^2+5sin(x)).", show_default=False)] = None,
+    x0: Annotated[str | None, typer.Option("--x0", metavar="X", help="Start point: a number, or X,Y for two "
+                                           "variables (default: the function's own).", show_default=False)] = None,
+    steps: Annotated[int | None, typer.Option(metavar="K", help="At most K updates (1 to 100000; default: the "
+                                              "function's own).", show_default=False)] = None,
+    tol: Annotated[float, typer.Option(help="Converged when |grad f| falls below this.")] = 1e-6,
+    gd_: Annotated[str | None, typer.Option("--gd", metavar="VARIANT,...", help="linreg only: batch (all 20 "
+                                            "points per step), stochastic (one), minibatch (--batch-size); "
+                                            "default: all three.", show_default=False)] = None,
+    batch_size: Annotated[int, typer.Option(help="Rows per minibatch step (linreg).")] = 5,
+    seed: Annotated[int, typer.Option(help="Seed of the stochastic/minibatch row order (linreg).")] = 0,
+    every: Annotated[int | None, typer.Option(metavar="N", min=1, help="Print every N-th step (default: all of "
+                                              "a short run, the first and last steps of a long one).",
+                                              show_default=False)] = None,
+    plot: plot_option("Draw the function with each rate's path (contours for two variables) and f against "
+                      "the step into this PNG.") = None,
+    json_out: JsonOpt = False,
+):
+    """Gradient descent x <- x - lr * f'(x) on a built-in function, for several learning rates side by side.
+
+    Prints, per rate, the steps taken, the final x, f(x) and |f'(x)|, and how it stopped: converged
+    (|f'(x)| < --tol), max_steps, or diverged (x or f not finite, or |x| > 10000); then the iterates
+    x_k, f(x_k), f'(x_k). A rate that diverges is a result, not an error: the exit code is 0.
+    Functions: x^2; x^2+5sin(x) (the course notes' first example: rates too small, right and too
+    large); bowl = x^2 + 10 y^2 (zig-zag); rosenbrock (a curved valley); linreg, the mean squared
+    error of y = w x + b on 20 fixed points, with batch, stochastic and minibatch descent.
+
+    \b
+    Examples:
+      nnctl gd 'x^2+5sin(x)' --plot gd.png          # lr 0.01, 0.1, 0.35 from x0 = 5
+      nnctl gd x^2 --lr 0.5,1,1.01 --x0 3 --steps 20
+      nnctl gd bowl --lr 0.09 --x0 -8,1 --every 5
+      nnctl gd linreg --gd batch,stochastic --plot linreg.png
+      nnctl gd x^2+5sin(x) --json | python -c "import json,sys; print(json.load(sys.stdin)['runs'][1]['x'][-1])"
+    """
+    from nnctl.gd import gd as descend
+    from nnctl.gd import json_document, parse_numbers, parse_variants
+
+    result = descend(function, lrs=None if lr is None else parse_numbers(lr, "--lr"),
+                     x0=None if x0 is None else parse_numbers(x0, "--x0"), steps=steps, tol=tol,
+                     variants=None if gd_ is None else parse_variants(gd_), batch_size=batch_size, seed=seed)
+    if plot is not None:
+        from nnctl.cli.render import wrote
+        from nnctl.plot import plot_gd
+
+        plot_gd(result, plot)
+        wrote(plot)
+    if json_out:
+        print_json(json_document(result))
+    else:
+        from nnctl.cli.render_gd import gd as show_gd
+
+        show_gd(result, every)
 
 
 # ------------------------------------------------------------------------------------ reference
