@@ -84,8 +84,8 @@ def check_snapshot_size(spec: Spec, model: MLP) -> None:
     per = sum(int(np.prod(s)) for s in model.expected_shapes().values()) * model.dtype.itemsize
     if count(epochs, every) * per <= SNAPSHOTS_LIMIT:
         return
-    smallest = next(n for n in (every * 2 ** k for k in range(64)) if count(epochs, n) * per <= SNAPSHOTS_LIMIT) \
-        if 2 * per <= SNAPSHOTS_LIMIT else None
+    most = SNAPSHOTS_LIMIT // per  # snapshots that fit; epoch 0 and the last are two of them
+    smallest = -(-epochs // (most - 1)) if most >= 2 else None  # ceil(epochs / (most - 1))
     fix = f"use snapshot_every: {smallest} or more" if smallest else "the model alone is too large to snapshot"
     origins = spec.origins or Origins(spec.source)
     raise origins.error(("train", "snapshot_every"), f"{every} keeps {count(epochs, every):,} snapshots of "
