@@ -70,6 +70,29 @@ def check_model_size(spec: Spec, n_inputs: int, n_outputs: int, n_rows: int) -> 
                             f"use fewer or smaller layers (or a smaller batch)")
 
 
+SNAPSHOTS_LIMIT = 256 << 20  # bytes: the most train.snapshot_every may keep (in memory and in snapshots.npz)
+
+
+def check_snapshot_size(spec: Spec, model: MLP) -> None:
+    """ConfigError at train.snapshot_every if the snapshots would exceed SNAPSHOTS_LIMIT."""
+    from nnctl.config.fields import Origins
+    from nnctl.snapshots import count
+
+    every, epochs = spec.train.snapshot_every, spec.train.epochs
+    if every is None:
+        return
+    per = sum(int(np.prod(s)) for s in model.expected_shapes().values()) * model.dtype.itemsize
+    if count(epochs, every) * per <= SNAPSHOTS_LIMIT:
+        return
+    most = SNAPSHOTS_LIMIT // per  # snapshots that fit; epoch 0 and the last are two of them
+    smallest = -(-epochs // (most - 1)) if most >= 2 else None  # ceil(epochs / (most - 1))
+    fix = f"use snapshot_every: {smallest} or more" if smallest else "the model alone is too large to snapshot"
+    origins = spec.origins or Origins(spec.source)
+    raise origins.error(("train", "snapshot_every"), f"{every} keeps {count(epochs, every):,} snapshots of "
+                        f"{per / 2**20:.3g} MB over {epochs:,} epochs, {count(epochs, every) * per / 2**20:,.0f} MB "
+                        f"in all, more than the {SNAPSHOTS_LIMIT >> 20} MB limit; {fix}")
+
+
 def _available_memory() -> int | None:
     """MemAvailable from /proc/meminfo, in bytes (None where there is no such file)."""
     try:
@@ -155,6 +178,7 @@ def prepare(spec: Spec) -> Prepared:
     check_model_size(spec, pre.n_outputs, loss.n_outputs(ds.n_classes, ds.n_targets), len(train))
     weights = class_weights(spec, ds, train)
     model = build_model(spec, pre.n_outputs, loss.n_outputs(ds.n_classes, ds.n_targets), weights)
+    check_snapshot_size(spec, model)
     loss = model.loss
     model.initialize(rngs["init"])
     if spec.model.init_from:

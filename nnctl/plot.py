@@ -42,6 +42,28 @@ def save_figure(fig, output: Path) -> None:
         raise NnctlError(f"{output}: cannot write ({exc.strerror})") from None
 
 
+def save_animation(fig, draw_frame, n_frames: int, output: Path, fps: float) -> None:
+    """Animate `fig` as a GIF with matplotlib's PillowWriter, one `draw_frame(i)` per frame, written
+    whole like every file (write_atomic); the figure is closed."""
+    import tempfile
+
+    from matplotlib.animation import FuncAnimation, PillowWriter
+
+    from nnctl.files import write_atomic
+
+    plt = pyplot()
+    try:
+        with tempfile.TemporaryDirectory(prefix="nnctl-gif-") as tmp:
+            gif = Path(tmp) / "animation.gif"
+            FuncAnimation(fig, draw_frame, frames=n_frames, repeat=False).save(gif, writer=PillowWriter(fps=fps),
+                                                                               dpi=90)
+            write_atomic(Path(output), gif.read_bytes())
+    except OSError as exc:
+        raise NnctlError(f"{output}: cannot write ({exc.strerror})") from None
+    finally:
+        plt.close(fig)
+
+
 def plot_run(run_dir: Path, output: Path | None = None) -> tuple[Path, list[str]]:
     """Draw a run's curves (and its boundary or fit for 1-D/2-D inputs); returns (png path, notes)."""
     from nnctl.evaluate import load_run

@@ -157,16 +157,42 @@ def compare(
 @handle_errors
 def plot(
     run_dir: RunDirArg,
-    output: output_option("PNG to write (default: RUN_DIR/plot.png).") = None,
+    output: output_option("PNG to write (default: RUN_DIR/plot.png, evolution.png or units.png); with "
+                          "--evolution also a .gif (an animation).") = None,
+    evolution: Annotated[bool, typer.Option("--evolution", help="The decision boundary (2-D classification) or "
+                                            "fitted curve (1-D regression) at the epochs train.snapshot_every kept: "
+                                            "a grid of up to 12 evenly spaced snapshots, or with -o x.gif one frame "
+                                            "per snapshot (up to 100).")] = False,
+    units: Annotated[bool, typer.Option("--units", help="2-D inputs: what each first-layer hidden unit computes "
+                                        "over the input plane (up to 16 units), with the trained weights.")
+                     ] = False,
 ):
     """Plot a run's learning curves (loss, metric, lr); for 2-D classification also the decision
     boundary over the training points, for 1-D regression the fitted function.
 
-    Example: nnctl plot runs/moons-... -o moons.png   (try a config with activation: linear)
-    """
-    from nnctl.plot import plot_run
+    --evolution draws that boundary (or fit) as it formed during training, from snapshots.npz
+    (train with train.snapshot_every: N; epoch 0 is the untrained network), each panel titled with
+    its epoch and the train/val accuracy (loss for regression) of that epoch. --units draws each
+    first-layer unit's activation over the input plane and the line where it switches.
 
-    path, notes = plot_run(run_dir, output)
+    Examples:
+
+    \b
+      nnctl plot runs/moons-... -o moons.png   (try a config with activation: linear)
+      nnctl train configs/moons.yaml --set train.snapshot_every=5
+      nnctl plot runs/moons-... --evolution -o moons.gif
+      nnctl plot runs/moons-... --units
+    """
+    if evolution and units:
+        raise NnctlError("--evolution and --units draw different figures; give one of them")
+    if evolution or units:
+        from nnctl.plot_evolution import plot_evolution, plot_units
+
+        path, notes = (plot_evolution if evolution else plot_units)(run_dir, output)
+    else:
+        from nnctl.plot import plot_run
+
+        path, notes = plot_run(run_dir, output)
     if notes:
         from nnctl.cli import render
 

@@ -296,6 +296,9 @@ class TrainSpec(Record):
     early_stopping: EarlyStoppingSpec | None = key(Toggle(
         Section(EarlyStoppingSpec), "stop when the monitored metric stops improving (null: off; true: defaults)"))
     stop_at_loss: float | None = key(Num(None, "stop once the training loss is this small", gt=0, nullable=True))
+    snapshot_every: int | None = key(Num(None, "N: also keep the weights at epoch 0 (the initial ones), every N "
+                                               "epochs and the last epoch, in snapshots.npz (for plot --evolution)",
+                                         integer=True, ge=1, nullable=True))
     checkpoint_every: int = key(Num(1, "epochs between resumable checkpoints (at most one a second)", integer=True,
                                     ge=1))
     dtype: str = key(Choice(("float32", "float64"), "float32", "float64 is for checks"))

@@ -20,6 +20,7 @@ import numpy as np
 
 from nnctl.build import Prepared, batch_size, build_optimizer, build_schedule
 from nnctl.metrics import score
+from nnctl.snapshots import Snapshots
 from nnctl.training.batches import Batches
 from nnctl.training.early_stopping import EarlyStopping
 from nnctl.training.meter import EpochMeter
@@ -70,6 +71,7 @@ class Trainer:
         self.meter = EpochMeter(self.task, p.Y["train"], p.target.scale if p.target is not None else None)
         self.has_val = len(p.X["val"]) > 0
         self.stopper = EarlyStopping(t.early_stopping, self.has_val)
+        self.snapshots = Snapshots(t.snapshot_every)  # train.snapshot_every; the session writes them
         self.threads = choose_threads(t.threads, self.model, size)
         self.epoch = 0  # epochs completed
         self.rows: list[dict] = []  # one metrics row per completed epoch
@@ -89,8 +91,12 @@ class Trainer:
     def fit(self) -> FitResult:
         """Run the remaining epochs and return how training ended."""
         # divergence is detected after each epoch, so NumPy's overflow warnings are noise
+        if self.epoch == 0 and not self.batches.mid_epoch:
+            self.snapshots.take(0, self.model)  # the initial weights
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"), blas_threads(self.threads):
             status, message = self._fit()
+        if status not in ("diverged", "interrupted") and self.rows:
+            self.snapshots.take(self.epoch, self.model, final=True)  # the last epoch's, before restore_best
         weights_epoch = self.epoch
         stopper = self.stopper
         if stopper.best_state is not None and status not in ("diverged", "interrupted"):  # an interrupted
@@ -136,6 +142,7 @@ class Trainer:
         self.epoch += 1
         self.train_seconds += row["epoch_time_s"]
         self.rows.append(row)
+        self.snapshots.take(self.epoch, self.model)
         if self.probe is not None:
             rows = self.probe.epoch_end(self.epoch)
             self._report(self.findings.epoch(self.epoch, rows, self.rows, history=self.probe.rows))

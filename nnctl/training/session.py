@@ -25,6 +25,7 @@ from nnctl.diagnostics import DIAG_COLUMNS, config_findings, diag_table_rows
 from nnctl.errors import NnctlError, RunDirError, TrainingFailed
 from nnctl.metrics import metric_columns
 from nnctl.runs import FINISHED, MetricsTable, RunDir, RunLock, read_split, read_summary
+from nnctl.snapshots import SNAPSHOTS_FILE
 from nnctl.training.checkpoint import (
     CHECKPOINT_DIR,
     CHECKPOINT_FILE,
@@ -127,6 +128,7 @@ def resume_run(path: Path, on_start: Callable[[dict], None] | None = None,
                 restore(trainer, meta, arrays)
             except (ValueError, KeyError, TypeError, OverflowError) as exc:
                 raise RunDirError(f"{ckpt}: damaged checkpoint ({str(exc)[:200]})") from None
+            trainer.snapshots.resume(run.file(SNAPSHOTS_FILE), trainer.model.expected_shapes(), trainer.epoch)
             summary["message"] = f"resumed from epoch {trainer.epoch}"
             # where the checkpoint left off: epochs done, and steps into the next one if it stopped mid-epoch
             summary["resumed_from"] = {"epoch": trainer.epoch,
@@ -180,8 +182,13 @@ def execute(run: RunDir, lock: RunLock, trainer: Trainer, summary: dict,
         summary["wall_time_s"] = previous_wall + time.perf_counter() - t0
         run.write_json(RunDir.SUMMARY, summary)
 
+    def save_snapshots():  # before each checkpoint: the file holds every snapshot up to its epoch
+        if trainer.snapshots.dirty:
+            run.write_npz(SNAPSHOTS_FILE, trainer.snapshots.arrays())
+            trainer.snapshots.dirty = False
+
     trainer.on_flush = flush
-    trainer.on_checkpoint = lambda tr: (checkpoints.write(tr), flush(tr.rows))
+    trainer.on_checkpoint = lambda tr: (save_snapshots(), checkpoints.write(tr), flush(tr.rows))
     summary["threads"] = trainer.threads  # BLAS threads used while training (train.threads)
     summary["pid"], summary["host"] = lock.pid, lock.host
     try:
@@ -200,6 +207,7 @@ def execute(run: RunDir, lock: RunLock, trainer: Trainer, summary: dict,
             # training is over: further signals are ignored while the final files are written, so
             # a second Ctrl-C or a SIGTERM after a SIGINT cannot leave them half-updated
             signals.finishing = True
+            save_snapshots()
             if result.status == "interrupted":
                 checkpoints.write(trainer)  # the exact position, mid-epoch if need be
                 result = result._replace(message=f"{result.message}; continue with: nnctl resume {run.path}")
