@@ -52,6 +52,17 @@ def test_linear_units_cannot_solve_xor_at_any_depth(tmp_path):
     assert acc(tanh) >= 0.95
 
 
+def test_the_xor_lesson_keeps_snapshots_for_the_evolution_plot(tmp_path):
+    from typer.testing import CliRunner
+
+    from nnctl.cli import app
+
+    run_dir = train(tmp_path, "02-linear-vs-nonlinear/xor_tanh.yaml")["run_dir"]
+    out = CliRunner().invoke(app, ["plot", run_dir, "--evolution", "-o", str(tmp_path / "evolution.png")])
+    assert out.exit_code == 0, out.stderr
+    assert (tmp_path / "evolution.png").read_bytes()[:4] == b"\x89PNG"
+
+
 def test_more_hidden_units_fit_the_sine_better(tmp_path):
     r2 = [train(tmp_path, "03-universal-approximation/sine.yaml", f"model.hidden=[{h}]")["final"]["val_r2"]
           for h in (1, 2, 8, 32)]
