@@ -60,6 +60,7 @@ def plot_run(run_dir: Path, output: Path | None = None) -> tuple[Path, list[str]
     fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 4.2))
     m = info.metric
     epochs = [r.get("epoch") for r in info.rows]
+    _step_losses(axes[0], Path(run_dir), notes)  # train.log_steps: a light line behind the epoch curves
     for split, style in (("train", "--"), ("val", "-")):
         axes[0].plot(epochs, [r.get(f"{split}_loss") for r in info.rows], style, label=f"{split} loss")
         axes[1].plot(epochs, [r.get(f"{split}_{m}") for r in info.rows], style, label=f"{split} {m}")
@@ -86,6 +87,29 @@ def plot_run(run_dir: Path, output: Path | None = None) -> tuple[Path, list[str]
     fig.tight_layout()
     save_figure(fig, output)
     return output, notes
+
+
+def _step_losses(ax, run_dir: Path, notes: list[str]) -> None:
+    """steps.csv's loss of every gradient step, at epoch e - 1 + k / (steps in e) for its k-th step."""
+    from nnctl.files import read_csv_rows
+    from nnctl.runs import RunDir
+
+    path = run_dir / RunDir.STEPS
+    if not path.exists():
+        return
+    try:
+        rows = read_csv_rows(path, strict=True)
+        epochs = np.array([r["epoch"] for r in rows], dtype=np.float64)
+        losses = np.array([r["loss"] for r in rows], dtype=np.float64)
+    except (NnctlError, ValueError, KeyError, TypeError) as exc:
+        notes.append(f"{path}: not drawn ({str(exc)[:120]})")
+        return
+    if not len(rows):
+        return
+    _, first, counts = np.unique(epochs, return_index=True, return_counts=True)
+    within = np.arange(len(rows)) - np.repeat(first, counts) + 1
+    x = epochs - 1 + within / np.repeat(counts, counts)
+    ax.plot(x, losses, color="C0", alpha=0.25, lw=0.6, label="train loss per step", zorder=0)
 
 
 def _training_data(loaded, notes):
