@@ -157,15 +157,27 @@ def _fit_1d(ax, loaded, X, y):
     ax.legend(fontsize=8)
 
 
-def plot_curves(runs: list, output: Path) -> None:
-    """Overlay the validation loss and metric curves of `runs` (RunInfos) into one PNG."""
+LOG_SPAN = 100.0  # compare --plot: a loss axis spanning more than this factor is drawn on a log scale
+
+
+def plot_curves(runs: list, output: Path, log_y: bool | None = None) -> None:
+    """Overlay the validation loss and metric curves of `runs` (RunInfos) into one PNG. The loss axis
+    is logarithmic when `log_y`, or (None) when its positive values span more than LOG_SPAN: one
+    diverged run would otherwise flatten every other curve against the bottom."""
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    losses = []
     for run in runs:
         epochs = [r.get("epoch") for r in run.rows]
-        axes[0].plot(epochs, [r.get("val_loss") for r in run.rows], label=run.name)
+        values = [r.get("val_loss") for r in run.rows]
+        losses += [v for v in values if isinstance(v, (int, float)) and np.isfinite(v) and v > 0]
+        axes[0].plot(epochs, values, label=run.name)
         axes[1].plot(epochs, [r.get(f"val_{run.metric}") for r in run.rows], label=run.name)
-    axes[0].set_title("validation loss")
+    if log_y is None:
+        log_y = bool(losses) and max(losses) > LOG_SPAN * min(losses)
+    if log_y and losses:
+        axes[0].set_yscale("log", nonpositive="mask")
+    axes[0].set_title("validation loss" + (" (log scale)" if log_y and losses else ""))
     axes[1].set_title("validation " + ("/".join(sorted({r.metric for r in runs})) or "metric"))
     for ax in axes:
         ax.set_xlabel("epoch")
