@@ -268,6 +268,7 @@ class Perceptron(Loss):
     first class's rows) and 0 on a correct one, so one row per step with sgd (gd: stochastic) is
     exactly w <- w + lr y x, b <- b + lr y on a mistake and nothing otherwise."""
 
+    link = "step"  # what `output` applies; value and value_and_grad work on the raw score Z
     task = "classification"
     has_proba = False
 
