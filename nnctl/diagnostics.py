@@ -335,7 +335,7 @@ class Findings:
         """BAD_INIT_LOSS from the untrained model's loss on the probe batch."""
         self.initial_loss = initial_loss
         # ln C is the log loss of an undecided classifier; mse on probabilities has no such landmark
-        if self.task != "classification" or self.model.loss.registry_name == "mse" \
+        if self.task != "classification" or self.model.loss.registry_name == "mse" or not self.model.loss.has_proba \
                 or not math.isfinite(initial_loss):
             return []
         k = self.n_classes

@@ -200,7 +200,9 @@ def score_rows(loaded: LoadedRun, X_raw: np.ndarray, y: np.ndarray) -> dict:
     out = {"n_rows": int(len(y)), "loss": float(model.loss.value(Z, Y))}  # in the units the model learned
     if loaded.task == "classification":
         scores = None
-        if n_classes == 2:  # the probability of the second class, for ROC-AUC and average precision
+        if n_classes == 2 and not model.loss.has_proba:  # hinge, perceptron: the raw score ranks the rows
+            scores = Z[:, -1].astype(np.float64)
+        elif n_classes == 2:  # the probability of the second class, for ROC-AUC and average precision
             P = model.loss.output(Z).astype(np.float64)
             scores = P[:, -1]
         out.update(classification_report(y, model.loss.predict(Z), loaded.classes, scores))
@@ -289,6 +291,10 @@ def predict_csv(path: Path | str, input_csv: Path, proba: bool = False
     from nnctl.data.reading import read_table
 
     loaded = load_run(path)
+    if proba and loaded.task == "classification" and not loaded.model.loss.has_proba:
+        raise DataError(f"--proba: probabilities are not available for this run: its loss "
+                        f"({loaded.spec.train.loss}) gives a score and a class, not a probability "
+                        f"(train with bce or cross_entropy for probabilities); drop --proba")
     inp = read_input(loaded, Path(input_csv), need_target=False)
     d = loaded.spec.data
     cells = read_table(Path(input_csv), d.delimiter, d.decimal, d.header, d.na_values, text=True)

@@ -250,7 +250,8 @@ def _check_npz_members(f, path: Path, what: str) -> None:
                         raise damaged(info.filename, f"declares {declared:,} bytes of data but holds {held:,}")
     except zipfile.BadZipFile as exc:
         raise RunDirError(f"{path}: not a readable .npz {what} ({exc})") from None
-    except (OSError, EOFError, ValueError) as exc:
+    except (OSError, EOFError, ValueError, NotImplementedError) as exc:  # NotImplementedError: zipfile on a
+        # damaged member header (an unsupported "zip file version" or compression method)
         raise RunDirError(f"{path}: not a readable .npz {what} ({type(exc).__name__}: {str(exc)[:200]})") from None
 
 

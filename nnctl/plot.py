@@ -82,6 +82,7 @@ def plot_run(run_dir: Path, output: Path | None = None) -> tuple[Path, list[str]
     fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 4.2))
     m = info.metric
     epochs = [r.get("epoch") for r in info.rows]
+    _step_losses(axes[0], Path(run_dir), notes)  # train.log_steps: a light line behind the epoch curves
     for split, style in (("train", "--"), ("val", "-")):
         axes[0].plot(epochs, [r.get(f"{split}_loss") for r in info.rows], style, label=f"{split} loss")
         axes[1].plot(epochs, [r.get(f"{split}_{m}") for r in info.rows], style, label=f"{split} {m}")
@@ -108,6 +109,29 @@ def plot_run(run_dir: Path, output: Path | None = None) -> tuple[Path, list[str]
     fig.tight_layout()
     save_figure(fig, output)
     return output, notes
+
+
+def _step_losses(ax, run_dir: Path, notes: list[str]) -> None:
+    """steps.csv's loss of every gradient step, at epoch e - 1 + k / (steps in e) for its k-th step."""
+    from nnctl.files import read_csv_rows
+    from nnctl.runs import RunDir
+
+    path = run_dir / RunDir.STEPS
+    if not path.exists():
+        return
+    try:
+        rows = read_csv_rows(path, strict=True)
+        epochs = np.array([r["epoch"] for r in rows], dtype=np.float64)
+        losses = np.array([r["loss"] for r in rows], dtype=np.float64)
+    except (NnctlError, ValueError, KeyError, TypeError) as exc:
+        notes.append(f"{path}: not drawn ({str(exc)[:120]})")
+        return
+    if not len(rows):
+        return
+    _, first, counts = np.unique(epochs, return_index=True, return_counts=True)
+    within = np.arange(len(rows)) - np.repeat(first, counts) + 1
+    x = epochs - 1 + within / np.repeat(counts, counts)
+    ax.plot(x, losses, color="C0", alpha=0.25, lw=0.6, label="train loss per step", zorder=0)
 
 
 def _training_data(loaded, notes):
@@ -155,15 +179,27 @@ def _fit_1d(ax, loaded, X, y):
     ax.legend(fontsize=8)
 
 
-def plot_curves(runs: list, output: Path) -> None:
-    """Overlay the validation loss and metric curves of `runs` (RunInfos) into one PNG."""
+LOG_SPAN = 100.0  # compare --plot: a loss axis spanning more than this factor is drawn on a log scale
+
+
+def plot_curves(runs: list, output: Path, log_y: bool | None = None) -> None:
+    """Overlay the validation loss and metric curves of `runs` (RunInfos) into one PNG. The loss axis
+    is logarithmic when `log_y`, or (None) when its positive values span more than LOG_SPAN: one
+    diverged run would otherwise flatten every other curve against the bottom."""
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    losses = []
     for run in runs:
         epochs = [r.get("epoch") for r in run.rows]
-        axes[0].plot(epochs, [r.get("val_loss") for r in run.rows], label=run.name)
+        values = [r.get("val_loss") for r in run.rows]
+        losses += [v for v in values if isinstance(v, (int, float)) and np.isfinite(v) and v > 0]
+        axes[0].plot(epochs, values, label=run.name)
         axes[1].plot(epochs, [r.get(f"val_{run.metric}") for r in run.rows], label=run.name)
-    axes[0].set_title("validation loss")
+    if log_y is None:
+        log_y = bool(losses) and max(losses) > LOG_SPAN * min(losses)
+    if log_y and losses:
+        axes[0].set_yscale("log", nonpositive="mask")
+    axes[0].set_title("validation loss" + (" (log scale)" if log_y and losses else ""))
     axes[1].set_title("validation " + ("/".join(sorted({r.metric for r in runs})) or "metric"))
     for ax in axes:
         ax.set_xlabel("epoch")

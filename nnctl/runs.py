@@ -77,7 +77,7 @@ class RunDir:
 
     CONFIG, METRICS, SUMMARY = "config.yaml", "metrics.csv", "summary.json"
     WEIGHTS, PREPROCESS, SPLIT = "weights.npz", "preprocess.npz", "split.npz"
-    DIAGNOSTICS, EVAL = "diagnostics.csv", "eval.json"
+    DIAGNOSTICS, EVAL, STEPS = "diagnostics.csv", "eval.json", "steps.csv"
 
     def __init__(self, path: Path):
         self.path = Path(path)

@@ -28,7 +28,7 @@ def _data(n, n_in, loss_name, n_out, seed=1):
     X = rng.normal(size=(n, n_in))
     loss = LOSSES.get(loss_name)
     if loss.task == "classification":
-        n_classes = 2 if loss_name == "bce" else n_out
+        n_classes = 2 if n_out == 1 else n_out
         y = rng.integers(0, n_classes, size=n)
         return X, loss.encode(y, n_classes, np.float64)
     return X, rng.normal(size=(n, n_out))
@@ -66,17 +66,59 @@ def test_every_activation_keeps_float32(name, options):
     assert A.dtype == np.float32 and dZ.dtype == np.float32, (A.dtype, dZ.dtype)
 
 
-@pytest.mark.parametrize("loss_name,n_out", [("cross_entropy", 3), ("bce", 1), ("mse", 2),
-                                             ("mae", 2), ("huber", 2)])
+LOSS_CASES = [("cross_entropy", 3), ("bce", 1), ("mse", 2), ("mae", 2), ("huber", 2), ("hinge", 1), ("hinge", 4),
+              ("perceptron", 1)]
+
+
+@pytest.mark.parametrize("loss_name,n_out", LOSS_CASES)
 def test_every_loss_and_output_pair(loss_name, n_out):
-    assert {name for name, _ in [("cross_entropy", 0), ("bce", 0), ("mse", 0), ("mae", 0), ("huber", 0)]} \
-        == set(LOSSES.names()), "a new loss needs a case here"
+    assert {name for name, _ in LOSS_CASES} == set(LOSSES.names()), "a new loss needs a case here"
     hidden = [layer(4, activation="tanh", init="xavier_normal", bias_init=0.1)]
+    if loss_name == "perceptron":
+        hidden = []  # a single neuron, as the config requires
     model = _model(3, hidden, loss_name, n_out)
     X, Y = _data(6, 3, loss_name, n_out)
     if loss_name == "huber":
         Y = Y * 3  # both branches of the Huber loss
+    if loss_name in ("hinge", "perceptron"):
+        model.params.theta *= 4.0  # scores beyond the margin for some rows, inside it for others
+        _assert_away_from_kinks(model, X, Y)
     _assert_close(gradient_errors(model, X, Y))
+
+
+def _assert_away_from_kinks(model, X, Y, h=1e-4):
+    """Margin losses are piecewise linear: the check means something only when every row has active
+    and inactive pieces well apart from the kinks, and the subgradient is not all zero."""
+    Z, _ = model.forward(X, train=True, rng=np.random.default_rng(0))
+    kinks = [0.0] if model.loss.registry_name == "perceptron" else [1.0]
+    if Z.shape[1] == 1:
+        margins = (2 * Y[:, :1] - 1 if model.loss.registry_name == "bce" else Y[:, :1]) * Z
+    else:
+        margins = np.einsum("ij,ij->i", Y, Z)[:, None] - Z[Y == 0].reshape(len(Z), -1)
+    assert min(np.abs(margins - k).min() for k in kinks) > h, "a row sits on a kink: change the seed"
+    _, dZ = model.loss.value_and_grad(Z, Y)
+    assert np.abs(dZ).max() > 0 and (dZ == 0).any(), "want both violating and satisfied rows"
+
+
+def test_perceptron_update_is_rosenblatts_rule():
+    """One row with sgd: w <- w + lr y x, b <- b + lr y on a mistake; a correct row changes nothing."""
+    from nnctl.nn.optimizers import OPTIMIZERS
+
+    model = _model(3, [], "perceptron", 1)
+    sgd, lr = OPTIMIZERS.get("sgd", {}), 0.5
+    mistakes = 0
+    for x, label in ((np.array([[1.0, -2.0, 0.5]]), 1), (np.array([[-1.0, 2.0, -0.5]]), 1),
+                     (np.array([[3.0, 1.0, 1.0]]), 0), (np.array([[-3.0, -1.0, -1.0]]), 0)):
+        before = model.params.state()
+        z = float((x @ before["W1"] + before["b1"])[0, 0])
+        model.loss_and_grad(x, model.loss.encode(np.array([label]), 2, np.float64), rng=np.random.default_rng(0))
+        sgd.step(model.params.theta, model.params.grad, lr)
+        after, y = model.params.state(), (1.0 if label == 1 else -1.0)
+        wrong = (z >= 0) != (label == 1)
+        mistakes += wrong
+        np.testing.assert_array_equal(after["W1"], before["W1"] + (lr * y * x.T if wrong else 0))
+        np.testing.assert_array_equal(after["b1"], before["b1"] + (lr * y if wrong else 0))
+    assert 0 < mistakes < 4, "want both kinds of row"
 
 
 @pytest.mark.parametrize("n_classes", [2, 3])
@@ -180,7 +222,7 @@ def test_gradcheck_detects_a_wrong_gradient(monkeypatch):
     assert errors["W1"][0] > 1e-3
 
 
-@pytest.mark.parametrize("name", ["cross_entropy", "bce", "mse", "mae", "huber"])
+@pytest.mark.parametrize("name", ["cross_entropy", "bce", "mse", "mae", "huber", "hinge", "perceptron"])
 def test_training_loss_matches_value_and_float64_in_float32(name):
     """value_and_grad's loss (what train_loss, stop_at_loss and no-val early stopping see) equals
     value() and, in float32, the float64 loss to float32 accuracy -- also for large, confident
@@ -195,9 +237,11 @@ def test_training_loss_matches_value_and_float64_in_float32(name):
     if name == "cross_entropy":
         Z64[np.arange(n), y] += 25.0  # confident and right: the true loss is tiny
         Y64 = loss.encode(y, k, np.float64)
-    elif name == "bce":
+    elif name in ("bce", "perceptron"):
         Y64 = loss.encode(y % 2, 2, np.float64)
         Z64 = Z64[:, :1]
+    elif name == "hinge":
+        Y64 = loss.encode(y, k, np.float64)
     else:
         Y64 = rng.normal(size=(n, k))
     want = loss.value(Z64, Y64)

@@ -28,6 +28,10 @@ LOSS_TEXT = {
     "mse": "mean((A{L} - Y)^2) over all n k elements",
     "mae": "mean(|A{L} - Y|) over all n k elements",
     "huber": "mean(huber(A{L} - Y)) over all n k elements",
+    "hinge": "mean(max(0, 1 - Y Z{L})) with Y = -1/+1 (one unit; more classes: per row the sum over j != y of "
+             "max(0, 1 - Z{L}[y] + Z{L}[j]) / k)",
+    "perceptron": "mean(max(0, -Y Z{L})) with Y = -1/+1; A{L} = step(Z{L}), and dZ{L} = -Y / n on the "
+                  "misclassified rows only",
 }
 
 
@@ -76,6 +80,10 @@ def _output_meaning(result: dict, L: int) -> str:
         return f"sigmoid(Z{L}), the probability of class{second}"
     if link == "softmax":
         return f"softmax(Z{L}), one column per class" + (f" ({', '.join(classes)})" if classes else "")
+    if link == "step":
+        return f"step(Z{L}): 1 where Z{L} >= 0 (class {classes[1]!r}), else 0" if len(classes) == 2 else f"step(Z{L})"
+    if result["task"] == "classification":
+        return f"Z{L} (identity: the raw scores the margin loss compares)"
     return f"Z{L} (identity: the predicted value)"
 
 

@@ -113,6 +113,9 @@ def compare(
                                                                     "± std.")] = False,
     form: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
     plot: plot_option("Also draw the runs' validation curves into this PNG.") = None,
+    log_y: Annotated[bool | None, typer.Option("--log-y/--linear-y", help="--plot's loss axis: log or linear "
+                                               "(default: log when the losses span more than 100x, e.g. a "
+                                               "diverged run among them).", show_default=False)] = None,
 ):
     """Line up runs: status, the hyperparameters that differ, best/final/test metrics, time, curve.
 
@@ -145,7 +148,7 @@ def compare(
         from nnctl.plot import plot_curves
 
         chosen = {p for r in rows for p in (r["run"] if isinstance(r["run"], list) else [r["run"]])}
-        plot_curves([r for r in found if str(r.path) in chosen], plot)
+        plot_curves([r for r in found if str(r.path) in chosen], plot, log_y=log_y)
         render.wrote(plot)
     if form is Format.table:
         render.compare_table(columns, rows)

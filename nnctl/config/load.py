@@ -324,7 +324,7 @@ def resolve_data(spec: Spec, task: str, n_classes: int) -> Spec:
     # mse on a classification task, asked for explicitly: squared error of the probabilities
     # (losses.ProbabilityMSE); `auto` never picks it, and config_findings warns MSE_CLASSIFICATION
     if loss_task != task and not (loss == "mse" and task == "classification"):
-        kinds = "cross_entropy, bce or mse" if task == "classification" else "mse, mae or huber"
+        kinds = "cross_entropy, bce, mse, hinge or perceptron" if task == "classification" else "mse, mae or huber"
         raise origins.error(("train", "loss"), f"is {loss}, a {loss_task} loss, but the data is a {task} task; use "
                             f"auto or {kinds}")
     if task == "classification" and n_classes < 2:
@@ -332,6 +332,8 @@ def resolve_data(spec: Spec, task: str, n_classes: int) -> Spec:
     if loss == "bce" and n_classes != 2:
         raise origins.error(("train", "loss"), f"bce is for binary tasks (one sigmoid unit); this data has "
                             f"{n_classes} classes: use cross_entropy or auto")
+    if loss in ("hinge", "perceptron"):
+        _check_margin_loss(spec, origins, loss, n_classes)
     es = t.early_stopping
     if es is not None:
         watchable = ["val_loss", *(f"val_{m}" for m in metric_names(task))]
@@ -341,6 +343,22 @@ def resolve_data(spec: Spec, task: str, n_classes: int) -> Spec:
         if es.mode == "auto":
             es = es.replace(mode="max" if higher_is_better(es.monitor) else "min")
     return spec.replace(data=spec.data.replace(task=task), train=t.replace(loss=loss, early_stopping=es))
+
+
+def _check_margin_loss(spec: Spec, origins: Origins, loss: str, n_classes: int) -> None:
+    """hinge and perceptron learn raw scores: no class weights; the perceptron is one binary neuron."""
+    if spec.train.class_weight != "none":
+        raise origins.error(("train", "class_weight"), f"is not supported with loss {loss}; use none, or "
+                            "cross_entropy/bce for a weighted loss")
+    if loss != "perceptron":
+        return
+    if n_classes != 2:
+        raise origins.error(("train", "loss"), f"perceptron is Rosenblatt's binary classifier (one unit, step "
+                            f"output); this data has {n_classes} classes: use hinge, cross_entropy or auto")
+    if spec.model.layers:
+        raise origins.error(("model", "hidden"), f"has {len(spec.model.layers)} hidden layer(s), but loss "
+                            "perceptron is a single neuron (its step has no gradient to pass back): set "
+                            "model.hidden: [], or use bce or hinge for a network with hidden layers")
 
 
 def resolved_yaml(spec: Spec) -> str:

@@ -306,6 +306,7 @@ class TrainSpec(Record):
                                          "large enough for a second core to pay off", integer=True, ge=1, le=256,
                                  auto=True))
     diagnostics: bool = key(Bool(True, "per-epoch layer health (diagnostics.csv) and findings such as DEAD_RELU"))
+    log_steps: bool = key(Bool(False, "steps.csv: epoch, step (global, from 1), loss and lr of every gradient step"))
 
     def rows_per_step(self, n_rows: int | float) -> int | float:
         """Training rows in one gradient step (gd: batch is every row; a last batch may be smaller)."""

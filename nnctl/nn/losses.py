@@ -24,6 +24,7 @@ class Loss:
 
     link = "identity"
     task = "regression"
+    has_proba = True  # classification: `output` gives probabilities (False: a raw score, e.g. hinge)
 
     def n_outputs(self, n_classes: int, n_targets: int) -> int:
         """Units of the output layer."""
@@ -207,6 +208,89 @@ class Huber(Loss):
         np.clip(out, -self.delta, self.delta, out=out)
         out *= 1.0 / Z.size
         return loss, out
+
+
+def _signs(Y):
+    """The +-1 targets of a margin loss's single unit."""
+    return Y[:, :1]
+
+
+@LOSSES.register("hinge")
+class Hinge(Loss):
+    """Margin loss on raw scores (identity link, no probabilities). Binary: ONE unit, labels mapped to
+    +-1, mean(max(0, 1 - y z)), predict z >= 0 -> second class. Multi-class: one unit per class, torch's
+    MultiMarginLoss (margin 1, p 1): per row sum over j != y of max(0, 1 - z_y + z_j) / k, mean over
+    rows; predict argmax. Subgradient 0 at the kink (y z = 1 exactly)."""
+
+    task = "classification"
+    has_proba = False
+
+    def n_outputs(self, n_classes, n_targets):
+        return 1 if n_classes <= 2 else n_classes
+
+    def encode(self, y, n_classes, dtype):
+        if n_classes <= 2:
+            return np.where(np.asarray(y, dtype=np.int64) == 1, 1, -1).astype(dtype).reshape(-1, 1)
+        return CrossEntropy().encode(y, n_classes, dtype)
+
+    def predict(self, Z):
+        return (Z[:, 0] >= 0).astype(np.int64) if Z.shape[1] == 1 else np.argmax(Z, axis=1)
+
+    def _margins(self, Z, Y):
+        if Z.shape[1] == 1:
+            return 1.0 - _signs(Y) * Z
+        true = np.einsum("ij,ij->i", Y, Z)[:, None]
+        M = 1.0 - true + Z
+        M[Y > 0] = 0.0  # j = y is not a violation
+        return M
+
+    def value(self, Z, Y):
+        M = self._margins(Z, Y)
+        return float(np.maximum(M, 0).sum(dtype=np.float64)) / M.size
+
+    def value_and_grad(self, Z, Y):
+        M = self._margins(Z, Y)
+        loss = float(np.maximum(M, 0).sum(dtype=np.float64)) / M.size
+        active = (M > 0).astype(Z.dtype)
+        if Z.shape[1] == 1:
+            return loss, active * (-_signs(Y) / Z.shape[0])
+        dZ = active - Y * active.sum(axis=1, keepdims=True)  # +1 at each violating j, -(count) at y
+        dZ *= 1.0 / M.size
+        return loss, dZ
+
+
+@LOSSES.register("perceptron")
+class Perceptron(Loss):
+    """Rosenblatt's perceptron: ONE unit with a step output, binary only (labels mapped to +-1).
+
+    predict: z >= 0 -> second class. The loss is the perceptron criterion mean(max(0, -y z)); its
+    subgradient is -y / n on a misclassified row (predict disagrees with y; at z = 0 that is the
+    first class's rows) and 0 on a correct one, so one row per step with sgd (gd: stochastic) is
+    exactly w <- w + lr y x, b <- b + lr y on a mistake and nothing otherwise."""
+
+    link = "step"  # what `output` applies; value and value_and_grad work on the raw score Z
+    task = "classification"
+    has_proba = False
+
+    def n_outputs(self, n_classes, n_targets):
+        return 1
+
+    def encode(self, y, n_classes, dtype):
+        return Hinge().encode(y, 2, dtype)
+
+    def output(self, Z):
+        return np.where(Z >= 0, 1.0, 0.0).astype(Z.dtype)  # the step: class index 0 or 1
+
+    def predict(self, Z):
+        return (Z[:, 0] >= 0).astype(np.int64)
+
+    def value(self, Z, Y):
+        return float(np.maximum(-_signs(Y) * Z, 0).sum(dtype=np.float64)) / Z.size
+
+    def value_and_grad(self, Z, Y):
+        y = _signs(Y)
+        wrong = (Z >= 0) != (y > 0)
+        return self.value(Z, Y), np.where(wrong, -y / Z.shape[0], 0).astype(Z.dtype)
 
 
 class ProbabilityMSE(Loss):

@@ -67,6 +67,8 @@ def capture(trainer, row_cache: list | None = None) -> tuple[dict, dict[str, np.
     del cache[len(rows):]  # (a cache longer than the rows belongs to another trainer)
     cache.extend([r.get(c, np.nan) for c in columns] for r in rows[len(cache):])
     meta["row_columns"] = columns
+    if trainer.step_log is not None:  # train.log_steps: every step's row so far, mid-epoch ones included
+        arrays["steps"] = trainer.step_log.state_array()
     arrays["rows"] = np.array(cache, dtype=np.float64).reshape(len(rows), len(columns))
     return meta, arrays
 
@@ -102,6 +104,8 @@ def restore(trainer, meta: dict, arrays: dict[str, np.ndarray]) -> None:
     trainer.train_seconds = float(meta.get("train_seconds", 0.0))
     trainer.epoch_start_state = part("epoch_start") or None
     cursor = meta.get("cursor")
+    if trainer.step_log is not None:
+        trainer.step_log.load(arrays.get("steps", np.zeros((0, 4))), trainer.epoch, cursor is not None)
     if cursor is not None:
         saved = part("cursor")
         trainer.batches.load_state_dict(cursor, saved.get("order"))

@@ -24,6 +24,7 @@ from nnctl.snapshots import Snapshots
 from nnctl.training.batches import Batches
 from nnctl.training.early_stopping import EarlyStopping
 from nnctl.training.meter import EpochMeter
+from nnctl.training.steps import StepLog
 
 FLUSH_SECONDS = 1.0  # metrics.csv and summary.json are rewritten at most this often while training
 # A due checkpoint is skipped if the last one is younger than this: with millisecond epochs, writing
@@ -79,6 +80,7 @@ class Trainer:
         self.epoch_seconds = 0.0  # time spent so far in the current epoch (it may span a resume)
         self.epoch_start_state: dict[str, np.ndarray] | None = None  # last finite weights, if a step diverges
         self.stop_requested = False
+        self.step_log = StepLog() if t.log_steps else None  # train.log_steps: steps.csv
         self.probe = self.findings = None
         if t.diagnostics:
             self.probe = Probe(self.model, p.X["train"], p.Y["train"], self.rngs["probe"])
@@ -166,6 +168,7 @@ class Trainer:
         if not batches.mid_epoch:
             self._start_epoch()
         dropout_rng, predict = self.rngs["dropout"], model.loss.predict
+        log, epoch = self.step_log, self.epoch + 1
         for Xb, Yb, yb in batches:
             Z, cache = model.forward(Xb, train=True, rng=dropout_rng)
             loss, dZ = model.loss.value_and_grad(Z, Yb)
@@ -182,6 +185,8 @@ class Trainer:
                 if coef < 1.0:
                     grad *= coef
             self.optimizer.step(theta, grad, lr)  # updates theta IN PLACE: the layer views depend on it
+            if log is not None:
+                log.add(epoch, loss, lr)
             if self.stop_requested and batches.mid_epoch:
                 self.epoch_seconds += time.perf_counter() - t0
                 raise StepStopped

@@ -35,6 +35,7 @@ from nnctl.training.checkpoint import (
     restore,
 )
 from nnctl.training.loop import Trainer
+from nnctl.training.steps import COLUMNS as STEP_COLUMNS
 
 
 @dataclass
@@ -164,7 +165,7 @@ def execute(run: RunDir, lock: RunLock, trainer: Trainer, summary: dict,
     previous_wall = float(summary.get("wall_time_s") or 0.0)
     model = trainer.model
     columns = metric_columns(trainer.task)
-    table, diag_table = MetricsTable(columns), MetricsTable(DIAG_COLUMNS)
+    table, diag_table, steps_table = MetricsTable(columns), MetricsTable(DIAG_COLUMNS), MetricsTable(STEP_COLUMNS)
     checkpoints = CheckpointWriter(run, config_digest(trainer.spec))
     if checkpoints.path.exists():  # resume restored it: it is there to go back to until a new one is written
         checkpoints.epoch = trainer.epoch
@@ -177,6 +178,9 @@ def execute(run: RunDir, lock: RunLock, trainer: Trainer, summary: dict,
             diag_table.extend(diag_table_rows(trainer.probe.rows[len(diag_table):]))
             run.write_text(RunDir.DIAGNOSTICS, diag_table.text())
             summary["findings"] = config_found + trainer.findings.items
+        if trainer.step_log is not None:  # train.log_steps
+            steps_table.extend(trainer.step_log.dicts(len(steps_table)))
+            run.write_text(RunDir.STEPS, steps_table.text())
         summary["epochs_run"] = len(rows)
         summary["final"] = rows[-1] if rows else None
         summary["wall_time_s"] = previous_wall + time.perf_counter() - t0
