@@ -45,6 +45,23 @@ def test_every_lesson_has_predict_run_observe_comments():
         assert "# Run:" in text and "# Observe:" in text and "nnctl " in text, c
 
 
+def test_the_perceptron_converges_on_blobs_and_never_on_xor(tmp_path):
+    import csv
+
+    blobs = train(tmp_path, "01-perceptron/blobs.yaml")
+    rows = list(csv.DictReader(open(Path(blobs["run_dir"]) / "metrics.csv")))
+    assert [float(r["train_accuracy"]) for r in rows[1:]] == [1.0] * (len(rows) - 1)  # no mistake from epoch 2
+    xor = train(tmp_path, "01-perceptron/xor.yaml")
+    rows = list(csv.DictReader(open(Path(xor["run_dir"]) / "metrics.csv")))
+    assert max(float(r["train_accuracy"]) for r in rows) < 0.7 and acc(xor) < 0.6
+
+
+def test_soft_and_multi_output_perceptrons(tmp_path):
+    assert acc(train(tmp_path, "01-perceptron/logistic.yaml")) > 0.95
+    multi = train(tmp_path, "01-perceptron/multi_output.yaml")
+    assert acc(multi) > 0.95 and not codes(multi)
+
+
 def test_linear_units_cannot_solve_xor_at_any_depth(tmp_path):
     linear = train(tmp_path, "02-linear-vs-nonlinear/xor_linear.yaml")
     tanh = train(tmp_path, "02-linear-vs-nonlinear/xor_tanh.yaml")
@@ -135,9 +152,14 @@ def test_layer_and_group_norm_and_the_refused_instance_norm(tmp_path):
                   ["model.norm=group", "model.norm_options={groups: 64}"])
 
 
-def test_batch_stochastic_and_minibatch_all_learn(tmp_path):
-    for sets in ([], ["train.gd=batch"], ["train.gd=stochastic", "optimizer.lr=0.005"]):
-        assert acc(train(tmp_path, "09-gradient-descent/variants.yaml", *sets)) >= 0.88, sets
+def test_batch_stochastic_and_minibatch_all_learn_with_their_step_counts(tmp_path):
+    import csv
+
+    for sets, steps in (([], 320), (["train.gd=batch"], 40), (["train.gd=stochastic", "optimizer.lr=0.005"], 9600)):
+        s = train(tmp_path, "09-gradient-descent/variants.yaml", *sets)
+        assert acc(s) >= 0.88, sets
+        logged = list(csv.DictReader(open(Path(s["run_dir"]) / "steps.csv")))
+        assert len(logged) == steps, sets
 
 
 def test_learning_rate_too_small_right_too_large_and_stopping(tmp_path):
