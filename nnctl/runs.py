@@ -225,8 +225,10 @@ class RunLock:
         self.fd, self.pid, self.host = fd, pid, host
 
     @classmethod
-    def acquire(cls, run: RunDir, wait: float = 0.5) -> RunLock:
-        """Take the lock, waiting up to `wait` seconds; TrainingFailed (exit 1) naming the holder if busy."""
+    def acquire(cls, run: RunDir, wait: float = 0.5, clean_depth: int = 1) -> RunLock:
+        """Take the lock, waiting up to `wait` seconds; TrainingFailed (exit 1) naming the holder if busy.
+        Then remove stale temp files in the folder (and `clean_depth` levels below: a run's checkpoint/;
+        0 for a sweep folder, whose subfolders are run dirs with locks of their own)."""
         import errno
         import fcntl
         import socket
@@ -260,7 +262,7 @@ class RunLock:
         me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(me).encode(), 0)
-        remove_temp_files(run.path)
+        remove_temp_files(run.path, clean_depth)
         return cls(fd, me["pid"], me["host"])
 
     @classmethod

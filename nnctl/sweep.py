@@ -298,7 +298,7 @@ def lock_sweep(folder: Path, notice: Callable[[str], None] | None = None) -> Run
     while True:
         try:
             # a moment's wait: a holder that has just taken the lock may not have written its pid yet
-            return RunLock.acquire(RunDir(folder), wait=0.2)
+            return RunLock.acquire(RunDir(folder), wait=0.2, clean_depth=0)
         except TrainingFailed:
             holder = lock_holder(folder / RunLock.NAME)
             if holder is None or _alive(holder):

@@ -365,8 +365,10 @@ def resolved_yaml(spec: Spec) -> str:
     """The resolved config as YAML, with a header saying what it is."""
     from nnctl.config.yamlio import dump_yaml
 
-    return ("# Resolved by nnctl: every default filled in. `nnctl train` on this file reruns the experiment.\n"
-            + dump_yaml(spec.to_config()))
+    return HEADER + dump_yaml(spec.to_config())
+
+
+HEADER = "# Resolved by nnctl: every default filled in. `nnctl train` on this file reruns the experiment.\n"
 
 
 def config_schema() -> dict:

@@ -25,9 +25,29 @@ CHECKPOINT_DIR, CHECKPOINT_FILE, CHECKPOINT_FORMAT = "checkpoint", "checkpoint.n
 RESUMED_STREAMS = ("shuffle", "dropout")  # split, init and probe are drawn once, before training
 
 
+# config keys added after checkpoints of this format were first written, with their defaults: a
+# checkpoint written before a key existed hashed the config without it
+ADDED_KEYS = {("train", "snapshot_every"): None, ("train", "log_steps"): False}
+
+
 def config_digest(spec: Spec) -> str:
     """sha256 of the resolved config."""
     return hashlib.sha256(resolved_yaml(spec).encode()).hexdigest()
+
+
+def config_digests(spec: Spec) -> set[str]:
+    """The digests a checkpoint of this config may carry: today's, and the one an nnctl without the
+    keys of ADDED_KEYS wrote, when those keys are at their defaults (a run interrupted by an earlier
+    version resumes)."""
+    from nnctl.config.load import HEADER
+    from nnctl.config.yamlio import dump_yaml
+
+    config = spec.to_config()
+    if all(config.get(section, {}).get(key, default) == default for (section, key), default in ADDED_KEYS.items()):
+        for section, key in ADDED_KEYS:
+            config.get(section, {}).pop(key, None)
+        return {config_digest(spec), hashlib.sha256((HEADER + dump_yaml(config)).encode()).hexdigest()}
+    return {config_digest(spec)}
 
 
 def capture(trainer, row_cache: list | None = None) -> tuple[dict, dict[str, np.ndarray]]:
@@ -101,6 +121,10 @@ def restore(trainer, meta: dict, arrays: dict[str, np.ndarray]) -> None:
     if trainer.probe is not None and "diagnostics" in arrays:
         trainer.probe.load_state_dict(meta.get("initial_loss", np.nan), arrays["diagnostics"])
         trainer.findings.load_state_dict(meta.get("findings", []))
+        # what the detectors compare with: the untrained loss and the last measurement's rows
+        trainer.findings.initial_loss = trainer.probe.initial_loss
+        rows = trainer.probe.rows
+        trainer.findings.previous = [r for r in rows if r["epoch"] == rows[-1]["epoch"]] if rows else []
     trainer.train_seconds = float(meta.get("train_seconds", 0.0))
     trainer.epoch_start_state = part("epoch_start") or None
     cursor = meta.get("cursor")

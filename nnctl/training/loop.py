@@ -110,7 +110,7 @@ class Trainer:
     def _fit(self) -> tuple[str, str]:
         t = self.spec.train
         last_flush = last_checkpoint = time.perf_counter()
-        if self.probe is not None and self.epoch == 0 and not self.batches.mid_epoch:
+        if self.probe is not None and self.epoch == 0 and not self.batches.mid_epoch and not self.probe.rows:
             self.probe.initial()
             self._report(self.findings.initial(self.probe.initial_loss))
             # epoch 0: the untrained network, measured like every epoch (no update ratio yet)

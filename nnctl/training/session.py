@@ -31,6 +31,7 @@ from nnctl.training.checkpoint import (
     CHECKPOINT_FILE,
     CheckpointWriter,
     config_digest,
+    config_digests,
     read_checkpoint,
     restore,
 )
@@ -122,7 +123,7 @@ def resume_run(path: Path, on_start: Callable[[dict], None] | None = None,
         ckpt = run.file(CHECKPOINT_DIR) / CHECKPOINT_FILE
         if ckpt.exists():
             meta, arrays = read_checkpoint(run)
-            if meta.get("config_sha256") != config_digest(prepared.spec):
+            if meta.get("config_sha256") not in config_digests(prepared.spec):
                 raise RunDirError(f"{run.file(RunDir.CONFIG)}: changed since the checkpoint was written; "
                                   f"resume refused (train the changed config as a new run)")
             try:
