@@ -79,7 +79,7 @@ seed: 1
 data: {source: data.csv, target: y, split: {val: 0.2, test: 0.2}}
 model: {hidden: [4], activation: relu}
 optimizer: {name: adam, lr: 0.01}
-train: {epochs: 3, batch_size: 16, checkpoint_every: 1}
+train: {epochs: 3, batch_size: 16, checkpoint_every: 1, snapshot_every: 1, log_steps: true}
 """
 REGRESSION_CONFIG = """\
 name: fzr
@@ -238,12 +238,13 @@ def run_commands(run: str) -> dict[str, list[str]]:
         "inspect": ["inspect", run],
         "compare": ["compare", run],
         "plot": ["plot", run, "-o", "out.png"],
+        "evolution": ["plot", run, "--evolution", "-o", "ev.png"],
         "resume": ["resume", run],
     }
 
 
-RUN_TEXT_FILES = ["config.yaml", "summary.json", "metrics.csv", "diagnostics.csv", ".lock", "eval.json"]
-RUN_NPZ_FILES = ["weights.npz", "preprocess.npz", "split.npz"]
+RUN_TEXT_FILES = ["config.yaml", "summary.json", "metrics.csv", "diagnostics.csv", ".lock", "eval.json", "steps.csv"]
+RUN_NPZ_FILES = ["weights.npz", "preprocess.npz", "split.npz", "snapshots.npz"]
 
 
 def rundir_cases() -> list[Case]:
@@ -260,6 +261,8 @@ def rundir_cases() -> list[Case]:
                     continue
                 if cname == "eval_json" and m not in SPECIALS[:4] + ["garbage", "json_list"]:
                     continue
+                if cname == "evolution" and fname not in ("snapshots.npz", "metrics.csv", "config.yaml"):
+                    continue
 
                 def setup(d: Path, fx: Fixtures, fname=fname, m=m) -> None:
                     _copy_base(d, fx, "run", "data.csv")
@@ -269,7 +272,8 @@ def rundir_cases() -> list[Case]:
 
                 out.append(Case("rundir", f"{fname}:{m}:{cname}", argv, setup))
     # the interrupted run's checkpoint and summary, through resume (and eval/inspect)
-    for target in ["checkpoint/checkpoint.npz", "checkpoint", "summary.json", "metrics.csv", "config.yaml"]:
+    for target in ["checkpoint/checkpoint.npz", "checkpoint", "summary.json", "metrics.csv", "config.yaml",
+                   "snapshots.npz", "steps.csv"]:
         for m in muts:
             if target.endswith(".npz") and m.startswith(("json_", "yaml_", "crlf", "surrogate", "bom")):
                 continue
@@ -419,6 +423,7 @@ NPZ_KEYS = {
     "preprocess.npz": ["method", "shift", "scale", "task", "classes", "feature_names", "columns", "target_name",
                        "id_name", "file_columns"],
     "split.npz": ["train", "val", "test", "fingerprint", "source", "n_rows"],
+    "snapshots.npz": ["e0/W1", "e1/b1", "e3/W2", "e9/W1"],
 }
 
 
@@ -457,7 +462,8 @@ def npz_cases() -> list[Case]:
     for fname, keys in NPZ_KEYS.items():
         for key in keys:
             for i, how in enumerate(names):
-                cmds = ["eval", "predict", "plot", "inspect"] if fname != "split.npz" else ["eval", "resume", "plot"]
+                cmds = {"split.npz": ["eval", "resume", "plot"], "snapshots.npz": ["evolution"]}.get(
+                    fname, ["eval", "predict", "plot", "inspect"])
                 cname = cmds[(i + len(key)) % len(cmds)]
                 def setup(d: Path, fx: Fixtures, fname=fname, key=key, how=how) -> None:
                     _copy_base(d, fx, "run", "data.csv")

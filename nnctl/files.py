@@ -295,12 +295,16 @@ def read_run_text(path: Path, limit: int = RUN_FILE_LIMIT) -> str:
 def read_csv_rows(path: Path, strict: bool = False) -> list[dict]:
     """The rows of a CSV nnctl wrote (metrics.csv, diagnostics.csv), numbers parsed, empty cells None.
 
-    A cell that is not a number stays a string, or raises ValueError when `strict`."""
+    A cell that is not a number stays a string, or raises ValueError when `strict`; a file that is
+    not CSV at all raises ValueError too."""
     import io
 
     text = read_run_text(path)
-    return [{k: _number(v, strict) for k, v in r.items() if k is not None}
-            for r in csv.DictReader(io.StringIO(text, newline=""))]
+    try:
+        return [{k: _number(v, strict) for k, v in r.items() if k is not None}
+                for r in csv.DictReader(io.StringIO(text, newline=""))]
+    except csv.Error as exc:  # a field over csv's size limit, a NUL byte: not a CSV nnctl wrote
+        raise ValueError(f"not a readable CSV ({exc})") from None
 
 
 def _number(v: str | None, strict: bool):

@@ -186,6 +186,8 @@ def meta_problems(meta: dict) -> list[str]:
         return (v is None and none_ok) or (isinstance(v, (int, float)) and not isinstance(v, bool))
 
     problems = [f"{k!r} is not a count" for k in ("epoch", "optimizer_t", "waited") if not count(meta.get(k))]
+    if not isinstance(meta.get("config_sha256"), str):
+        problems.append("'config_sha256' is not a digest")
     problems += [f"{k!r} is not an object" for k in ("schedule", "rng") if not isinstance(meta.get(k), dict)]
     rng = meta.get("rng")
     if isinstance(rng, dict) and not all(isinstance(rng.get(n), dict) for n in RESUMED_STREAMS):
