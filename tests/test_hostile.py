@@ -1,9 +1,9 @@
 """Hostile inputs (issue 15): a fixed slice of the fuzz corpus in benchmarks/fuzz.py, and checks that
 the harness itself catches what it claims to catch.
 
-The whole corpus (about 4,600 cases over configs, arguments, data files, every file of a run
+The whole corpus (5,301 cases over configs, arguments, data files, every file of a run
 directory, NumPy archive members and sweep manifests) runs with `python -m benchmarks.fuzz`
-(about 12 minutes on 2 cores); here every NNCTL_HOSTILE_EVERY-th case (default 19, about 250
+(about 6 minutes on 2 cores); here every NNCTL_HOSTILE_EVERY-th case (default 19, about 280
 cases) runs in a subprocess of its own, each case bounded by a timeout and a memory cap.
 """
 
