@@ -104,6 +104,22 @@ def compare_table(runs: list[RunInfo], all_params: bool = False, group_seeds: bo
     return columns, rows
 
 
+def curve_labels(runs: list[RunInfo]) -> list[str]:
+    """A legend label per run: its name, and where names repeat, the hyperparameters that differ
+    between the runs (e.g. "moons lr=0.01"), else the run directory's name."""
+    names = [r.name for r in runs]
+    if len(set(names)) == len(names):
+        return names
+    readable = [r for r in runs if r.params]
+    keys = [k for k in dict.fromkeys(k for r in readable for k in r.params) if k not in IGNORED_PARAMS
+            and len({show_value(r.params.get(k, "<unset>")) for r in readable}) > 1]
+    labels = []
+    for r in runs:
+        differ = ", ".join(f"{k.rsplit('.', 1)[-1]}={show_value(r.params.get(k))}" for k in keys[:3])
+        labels.append(f"{r.name} {differ}" if differ else r.path.name)
+    return labels
+
+
 def _group_by_seed(runs, rows, keys) -> list[dict]:
     """Rows of runs whose configs differ only in seed (and name) become one row: mean and std."""
     groups: dict[tuple, list[tuple[RunInfo, dict]]] = {}

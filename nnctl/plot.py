@@ -186,15 +186,17 @@ def plot_curves(runs: list, output: Path, log_y: bool | None = None) -> None:
     """Overlay the validation loss and metric curves of `runs` (RunInfos) into one PNG. The loss axis
     is logarithmic when `log_y`, or (None) when its positive values span more than LOG_SPAN: one
     diverged run would otherwise flatten every other curve against the bottom."""
+    from nnctl.compare import curve_labels
+
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     losses = []
-    for run in runs:
+    for run, label in zip(runs, curve_labels(runs)):
         epochs = [r.get("epoch") for r in run.rows]
         values = [r.get("val_loss") for r in run.rows]
         losses += [v for v in values if isinstance(v, (int, float)) and np.isfinite(v) and v > 0]
-        axes[0].plot(epochs, values, label=run.name)
-        axes[1].plot(epochs, [r.get(f"val_{run.metric}") for r in run.rows], label=run.name)
+        axes[0].plot(epochs, values, label=label)
+        axes[1].plot(epochs, [r.get(f"val_{run.metric}") for r in run.rows], label=label)
     if log_y is None:
         log_y = bool(losses) and max(losses) > LOG_SPAN * min(losses)
     if log_y and losses:

@@ -152,3 +152,19 @@ def test_plot_names_must_end_in_png(runs, tmp_path):
     out = run("plot", paths[0], "-o", tmp_path / "x.txt")
     assert out.exit_code == 2 and "ending in .png" in out.stderr
     assert not (tmp_path / "x.txt").exists()
+
+
+def test_plot_legend_tells_runs_of_one_name_apart():
+    from nnctl.compare import curve_labels
+    from nnctl.runs import RunInfo
+
+    def info(folder, lr, act="relu"):
+        params = {"name": "moons", "optimizer.lr": lr, "model.activation": act, "seed": 0}
+        return RunInfo(Path(folder), "moons", "completed", params)
+
+    labels = curve_labels([info("a", 0.1), info("b", 0.01), info("c", 0.01, "tanh")])
+    assert labels == ["moons lr=0.1, activation=relu", "moons lr=0.01, activation=relu",
+                      "moons lr=0.01, activation=tanh"]
+    assert curve_labels([info("a", 0.1), info("b", 0.1)]) == ["a", "b"]  # nothing differs: the run dirs
+    assert curve_labels([RunInfo(Path("x"), "one", "completed"), RunInfo(Path("y"), "two", "completed")]) == \
+        ["one", "two"]  # distinct names are enough
