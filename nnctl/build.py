@@ -160,10 +160,12 @@ class Prepared:
     class_weight: np.ndarray | None = None  # one loss weight per class (train.class_weight)
 
 
-def prepare(spec: Spec) -> Prepared:
-    """Load data, resolve the spec for it, split, fit preprocessing on train, build and initialise the model."""
+def prepare(spec: Spec, rows=None, min_class_rows: int = 2) -> Prepared:
+    """Load data, resolve the spec for it, split, fit preprocessing on train, build and initialise the model.
+    `rows`: an Arrow table held in memory, in place of the data file (the Python API). `min_class_rows`:
+    the fewest training rows a class may have (the scikit-learn estimators accept 1, as scikit-learn does)."""
     dtype = np.dtype(spec.train.dtype)
-    ds = load_dataset(spec.data, dtype)
+    ds = load_dataset(spec.data, dtype, rows)
     spec = resolve_data(spec, ds.task, ds.n_classes)
     rngs = random_streams(spec.seed)
     s = spec.data.split
@@ -171,7 +173,7 @@ def prepare(spec: Spec) -> Prepared:
     train, val, test = split_indices(len(ds.y), stratify_y, s.val, s.test, s.stratify, rngs["split"],
                                      spec.data.source)
     split = {"train": train, "val": val, "test": test}
-    check_split(ds, split, s)
+    check_split(ds, split, s, min_class_rows)
     ds.encode(spec.data, train, dtype)
     pre = fit_preprocessor(spec.data.preprocess, ds.X, spec.data.pca_components, rows=train)
     loss = loss_for(spec.train.loss, ds.task, ds.n_classes)
@@ -198,7 +200,7 @@ def prepare(spec: Spec) -> Prepared:
     return Prepared(spec, ds, split, pre, model, X, Y, y, rngs, target, weights)
 
 
-def check_split(ds, split: dict, s) -> None:
+def check_split(ds, split: dict, s, min_class_rows: int = 2) -> None:
     """DataError for a val or test part that is asked for but empty, or a class with < 2 training rows."""
     for part, share in (("val", s.val), ("test", s.test)):
         n = len(split[part])
@@ -208,7 +210,7 @@ def check_split(ds, split: dict, s) -> None:
                             f"a larger share, or 0 to have no {part} part")
     if ds.task == "classification":
         counts = np.bincount(ds.y[split["train"]], minlength=ds.n_classes)
-        small = [(ds.class_names[k], int(c)) for k, c in enumerate(counts) if c < 2]
+        small = [(ds.class_names[k], int(c)) for k, c in enumerate(counts) if c < min_class_rows]
         if small:
             listed = ", ".join(f"{name!r} ({c})" for name, c in small[:5])
             raise DataError(f"{ds.source}: class{'es' * (len(small) > 1)} with fewer than 2 training rows: "

@@ -14,12 +14,13 @@ class NnctlError(Exception):
         self.run_dir = run_dir  # set when a run directory was written before the failure
 
 
-class ConfigError(NnctlError):
-    """The experiment spec (YAML, --set, --name ...) is invalid."""
+class ConfigError(NnctlError, ValueError):
+    """The experiment spec (YAML, --set, --name ...) is invalid. A ValueError, as Python code expects."""
 
 
-class DataError(NnctlError):
-    """A data file or dataset cannot be used (CSV problems, unknown dataset, bad split)."""
+class DataError(NnctlError, ValueError):
+    """A data file, dataset or in-memory rows cannot be used (CSV problems, unknown dataset, bad split).
+    A ValueError, as Python code expects."""
 
 
 class RunDirError(NnctlError):

@@ -108,7 +108,7 @@ class RunDir:
     def file(self, name: str) -> Path:
         return self.path / name
 
-    def write_text(self, name: str, text: str) -> None:
+    def write_text(self, name: str, text: str | bytes) -> None:
         write_atomic(self.file(name), text)
 
     def write_json(self, name: str, obj: Any) -> None:

@@ -46,11 +46,11 @@ def train(
       nnctl train configs/moons.yaml --set optimizer.lr=0.01 --set model.hidden=[32] --seed 3
       nnctl train configs/iris_csv.yaml --json | jq .best
     """
-    from nnctl.config.load import load_spec
-    from nnctl.training.session import train_run
+    from nnctl import api
 
-    spec = load_spec(config, set_ or [], name=name, seed=seed)
-    _run_training(lambda **kw: train_run(spec, runs_dir, command=["nnctl", *sys.argv[1:]], **kw), quiet, json_out)
+    _run_training(lambda on_epoch, **kw: api.train(config, set_ or [], runs_dir=runs_dir, name=name, seed=seed,
+                                                   progress=on_epoch, command=["nnctl", *sys.argv[1:]], **kw),
+                  quiet, json_out)
 
 
 @app.command()
@@ -69,9 +69,10 @@ def resume(
 
     Example: nnctl resume runs/moons-20261124-101500-ab12cd
     """
+    from nnctl.api import Run
     from nnctl.training.session import resume_run
 
-    _run_training(lambda **kw: resume_run(run_dir, **kw), quiet, json_out)
+    _run_training(lambda **kw: Run(resume_run(run_dir, **kw).run.path), quiet, json_out)
 
 
 def _run_training(start, quiet: bool, json_out: bool) -> None:
@@ -105,12 +106,13 @@ def _run_training(start, quiet: bool, json_out: bool) -> None:
         raise
     finally:
         progress.stop()
+    summary = result.summary  # `result` is an nnctl.Run
     if json_out:
-        print_json(result.summary)
+        print_json(summary)
         return
     if not quiet:
-        render.training_result(result.summary)
-    print(result.run.path)
+        render.training_result(summary)
+    print(result.path)
 
 
 @app.command()

@@ -88,6 +88,8 @@ def copy_plain(v):
         return {k: copy_plain(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
         return [copy_plain(x) for x in v]
+    if type(v).__module__ == "numpy" and getattr(v, "ndim", None) == 0:
+        return v.item()  # a NumPy scalar (from Python code, e.g. np.float64(0.01)) as the plain number
     return v
 
 

@@ -33,16 +33,18 @@ def _read_run_config(path: Path) -> str:
         raise ConfigError(f"{path}: cannot read it: {exc}") from None
 
 
-def load_spec(path: Path | str | None = None, overrides: list[str] | None = None, *, data: dict | None = None,
+def load_spec(path: Path | str | None = None, overrides: list[str] | dict | None = None, *, data: dict | None = None,
               name: str | None = None, seed: int | None = None, base_dir: Path | None = None,
-              check_files: bool = True, run_file: bool = False) -> Spec:
+              check_files: bool = True, run_file: bool = False, memory: str | None = None) -> Spec:
     """Read, override, validate and resolve a config.
 
     Parameters: `path` a YAML file, or `data` an already-parsed mapping; `overrides` a list of
     'dotted.key=yaml-value' strings; `name`/`seed` override those keys (the CLI's --name/--seed);
     `check_files=False` skips checking that data and init_from files exist (reading a run dir), and
     spells an unprintable name as escapes instead of refusing it; `run_file=True` reads `path` as a
-    file of a run directory (no symbolic link, regular files only).
+    file of a run directory (no symbolic link, regular files only); `memory` says the data are rows
+    held in memory, named so in messages: data.source becomes that name and is not read.
+    `overrides` may also be a mapping of dotted keys to Python values (the Python API).
     Returns a frozen Spec with every key. Raises ConfigError naming file, line and key.
     """
     from nnctl.config.yamlio import load_yaml
@@ -69,8 +71,16 @@ def load_spec(path: Path | str | None = None, overrides: list[str] | None = None
         raise ConfigError(f"{source}: the config must be a mapping of keys (name, seed, data, model, optimizer, "
                           f"train); got {kind}. Is it a YAML config file?")
     data = copy_plain(data)
-    for item in overrides or []:
-        apply_override(data, item, origins)
+    if isinstance(overrides, dict):
+        for key, value in overrides.items():
+            apply_override(data, str(key), origins, value)
+    else:
+        for item in overrides or []:
+            apply_override(data, item, origins)
+    if memory is not None:
+        if not isinstance(data.get("data"), dict):
+            data["data"] = {}
+        data["data"]["source"] = memory
     if name is not None:
         data["name"] = name
         origins.overrides[("name",)] = "--name"
@@ -79,7 +89,7 @@ def load_spec(path: Path | str | None = None, overrides: list[str] | None = None
         origins.overrides[("seed",)] = "--seed"
     c = SCHEMA.check(data, (), origins)
     c["name"] = _check_name(c["name"], default_name, check_files, origins)
-    _check_data(c["data"], base_dir, check_files, origins)
+    _check_data(c["data"], base_dir, check_files, origins, memory is not None)
     _resolve_model(c["model"], base_dir, check_files, origins)
     _resolve_optimizer(c["optimizer"], origins)
     spec = build(Spec, c).replace(source=source, base_dir=base_dir, origins=origins.freeze())
@@ -103,13 +113,17 @@ def _check_name(name: str | None, default: str, refuse: bool, origins: Origins) 
                                    f"plain text; got {ascii(name)}")
 
 
-def apply_override(data: dict, item: str, origins: Origins) -> None:
-    """Apply one 'dotted.key=value' override (value parsed as YAML) to nested `data` in place."""
+_PARSE = object()  # apply_override: the value is the YAML text after '=' in `item`
+
+
+def apply_override(data: dict, item: str, origins: Origins, value: Any = _PARSE) -> None:
+    """Apply one 'dotted.key=value' override (value parsed as YAML) to nested `data` in place; with
+    `value` given, `item` is the dotted key alone and `value` a Python value (the API's overrides)."""
     from nnctl.config.yamlio import parse_value
 
-    if "=" not in item:
+    if value is _PARSE and "=" not in item:
         raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set optimizer.lr=0.01")
-    key, text = item.split("=", 1)
+    key, text = item.split("=", 1) if value is _PARSE else (item, repr(value))
     key = key.strip()
     parts: list[Any] = []
     for p in key.split("."):
@@ -122,7 +136,7 @@ def apply_override(data: dict, item: str, origins: Origins) -> None:
                               f"model.layers.0.units)")
         parts.append(m.group(1))
         parts.extend(int(i) for i in re.findall(r"\[(\d+)\]", m.group(2)))
-    value = parse_value(text, f"--set {key}")
+    value = parse_value(text, f"--set {key}") if value is _PARSE else copy_plain(value)
     node: Any = data
     for i, p in enumerate(parts[:-1]):
         here = dotted(tuple(parts[: i + 1]))
@@ -148,9 +162,12 @@ def apply_override(data: dict, item: str, origins: Origins) -> None:
 
 
 # ------------------------------------------------------------------------------------ resolution
-def _check_data(d: dict, base_dir: Path, check_files: bool, origins: Origins) -> None:
+def _check_data(d: dict, base_dir: Path, check_files: bool, origins: Origins, memory: bool = False) -> None:
     source = d["source"]
-    if source.startswith("sklearn:"):
+    if memory:  # rows in memory (the Python API): nothing to find or read
+        if d["options"]:
+            raise origins.error(("data", "options"), "applies to sklearn: datasets only, not to rows in memory")
+    elif source.startswith("sklearn:"):
         from nnctl.data.builtins import BUILTINS
 
         name = source[len("sklearn:"):]

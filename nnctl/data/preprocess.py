@@ -84,7 +84,8 @@ class TargetScaler:
 
     def apply(self, y: np.ndarray) -> np.ndarray:
         """Targets in the units the model learns, same shape as y."""
-        return ((y.reshape(len(y), -1) - self.shift) / self.scale).reshape(y.shape)
+        Y = y.reshape(len(y), len(self.shift))  # (an empty part too: reshape(0, -1) is ambiguous)
+        return ((Y - self.shift) / self.scale).reshape(y.shape)
 
     def unscale(self, P: np.ndarray) -> np.ndarray:
         """Model outputs (n, k) in the original units, float64."""

@@ -27,6 +27,13 @@ def read_data_file(path: Path, data: DataSpec, dtype=np.float64) -> Table:
     return read_table(path, data.delimiter, data.decimal, data.header, data.na_values, dtype=dtype, exact=(target,))
 
 
+def memory_table(rows, data: DataSpec, dtype=np.float64) -> Table:
+    """An in-memory Arrow table as read_data_file would read it from a Parquet file."""
+    from nnctl.data.frames import arrow_table
+
+    return arrow_table(rows, data.source, dtype, (-1 if data.target is None else data.target,))
+
+
 def column_name(table: Table, key: Any, what: str) -> str:
     """The name of the column a config key names (a name, or an index counting from 0; -1 is the last)."""
     names = table.names
@@ -42,12 +49,14 @@ def column_name(table: Table, key: Any, what: str) -> str:
     return key
 
 
-def load_file(data: DataSpec, dtype=np.float64) -> Dataset:
+def load_file(data: DataSpec, dtype=np.float64, rows=None) -> Dataset:
     """Read a data file and settle roles, missing values and the task; features stay raw columns.
 
-    `dtype` float32 lets an all-numeric file be parsed straight to float32 (the training dtype)."""
+    `dtype` float32 lets an all-numeric file be parsed straight to float32 (the training dtype).
+    `rows`: an Arrow table held in memory (the Python API), read in place of the file; data.source
+    is then only its name in messages."""
     path = Path(data.source)
-    table = read_data_file(path, data, dtype)
+    table = read_data_file(path, data, dtype) if rows is None else memory_table(rows, data, dtype)
     if table.n_rows == 0:
         raise DataError(f"{path}: no data rows" + (" after the header" if data.header else ""))
     target = column_name(table, -1 if data.target is None else data.target, "target")
@@ -184,7 +193,9 @@ def _target(ds: Dataset, col: RawColumn, task: str, path: Path) -> None:
             ds.y = y
     if ds.task == "classification" and ds.n_classes < 2 or ds.task == "regression" and np.all(ds.y == ds.y[0]):
         only = ds.class_names[0] if ds.class_names else fmt_number(ds.y[0])
-        raise DataError(f"{path}: target column {name!r} has the same value ({only}) in every row: nothing to learn")
+        what = "; classification needs at least 2 classes" if ds.task == "classification" else ""
+        raise DataError(f"{path}: target column {name!r} has the same value ({only}) in every row: nothing to "
+                        f"learn{what}")
 
 
 # ------------------------------------------------------------------------------------ new rows
@@ -197,7 +208,7 @@ class InputRows:
 
 def encode_input(path: Path, data: DataSpec, columns: list[dict], target_name: str | None,
                  class_names: list[str] | None, need_target: bool, id_name: str | None = None,
-                 file_columns: list[str] | None = None) -> InputRows:
+                 file_columns: list[str] | None = None, rows=None) -> InputRows:
     """Read `path` with the run's reading options and encode it with the run's fitted `columns`.
 
     Missing values follow the run's data.missing (error lists them, drop drops the rows, impute fills
@@ -206,7 +217,8 @@ def encode_input(path: Path, data: DataSpec, columns: list[dict], target_name: s
     from nnctl.data.columns import encoding_from_json
 
     path = Path(path)
-    table = read_data_file(path, data)
+    # rows: an Arrow table in memory (the Python API), named `path` in messages
+    table = read_data_file(path, data) if rows is None else memory_table(rows, data.replace(source=str(path)))
     if table.n_rows == 0:
         raise DataError(f"{path}: no data rows" + (" after the header" if data.header else ""))
     if (not data.header and file_columns and target_name in file_columns and len(table.names) == len(file_columns) - 1

@@ -100,16 +100,17 @@ class Dataset:
 
 
 # ------------------------------------------------------------------------------------ loading
-def load_dataset(data: DataSpec, dtype=np.float64) -> Dataset:
+def load_dataset(data: DataSpec, dtype=np.float64, rows=None) -> Dataset:
     """Load the dataset a loaded spec's `data:` section describes (its file path is absolute).
 
     A data file's features come back as raw typed columns (`Dataset.table`); `Dataset.encode`
-    fits their encoding on the training rows. `dtype` is kept for the encoded matrix."""
-    if data.builtin is not None:
+    fits their encoding on the training rows. `dtype` is kept for the encoded matrix. `rows`: an
+    Arrow table held in memory (the Python API), used in place of the file."""
+    if data.builtin is not None and rows is None:
         return finish_task(load_builtin(data.builtin, dict(data.options)), data.task)
     from nnctl.data.roles import load_file
 
-    return load_file(data, dtype)
+    return load_file(data, dtype, rows)
 
 
 def load_builtin(name: str, options: dict) -> Dataset:

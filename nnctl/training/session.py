@@ -48,7 +48,7 @@ class RunResult:
 def train_run(spec: Spec, runs_dir: Path, command: list[str] | None = None,
               on_start: Callable[[dict], None] | None = None,
               on_epoch: Callable[[dict], None] | None = None,
-              on_finding: Callable[[dict], None] | None = None) -> RunResult:
+              on_finding: Callable[[dict], None] | None = None, rows=None) -> RunResult:
     """Train the experiment `spec` describes and write its run directory.
 
     Parameters: `spec` from `load_spec`; `runs_dir` the folder that receives the run dir;
@@ -57,11 +57,19 @@ def train_run(spec: Spec, runs_dir: Path, command: list[str] | None = None,
     per diagnostic finding (config findings come first, before on_start).
     Returns the RunResult (run dir and summary). Raises ConfigError/DataError before any file
     is written, TrainingFailed (exit 1) if training diverges or is interrupted.
+    `rows`: an Arrow table held in memory (the Python API) in place of the data file; the run
+    keeps it as data.parquet, which its config.yaml names, so eval, resume and re-training work.
     """
-    prepared = prepare(spec)
-    spec = prepared.spec
-    run = RunDir.create(runs_dir, spec.name)
+    prepared = prepare(spec, rows)
+    run = RunDir.create(runs_dir, prepared.spec.name)
     lock = RunLock.acquire(run)  # held until this process ends: resume and compare can tell it is alive
+    try:
+        if rows is not None:
+            keep_rows(run, prepared, rows)
+    except OSError as exc:
+        lock.release()
+        raise TrainingFailed(f"{exc.filename or run.path}: cannot write ({exc.strerror})", run_dir=run.path) from None
+    spec = prepared.spec
     summary = new_summary(prepared, run, command)
     try:
         # the config first: with it, even a run killed during set-up can be resumed (from scratch)
@@ -77,6 +85,25 @@ def train_run(spec: Spec, runs_dir: Path, command: list[str] | None = None,
             on_finding(f)
     trainer = Trainer(prepared, on_epoch=on_epoch, on_finding=on_finding)
     return execute(run, lock, trainer, summary, on_start)
+
+
+DATA_FILE = "data.parquet"  # a run trained on rows in memory keeps them here
+
+
+def keep_rows(run: RunDir, prepared: Prepared, rows) -> None:
+    """Write in-memory training rows into the run as data.parquet and make the run's config and
+    split name that file (its fingerprint is the file's sha256, as if it had been read from it)."""
+    import hashlib
+
+    from nnctl.data.frames import parquet_bytes
+
+    data = parquet_bytes(rows)
+    run.write_text(DATA_FILE, data)  # (bytes: written as they are)
+    path = str(run.file(DATA_FILE).resolve())
+    spec = prepared.spec
+    prepared.spec = spec.replace(data=spec.data.replace(source=path))
+    prepared.dataset.source = path
+    prepared.dataset.fingerprint = hashlib.sha256(data).hexdigest()
 
 
 def resume_run(path: Path, on_start: Callable[[dict], None] | None = None,
