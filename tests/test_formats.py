@@ -108,15 +108,18 @@ def _dated_csv(path: Path) -> Path:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict[str, Path]:
     """Run directories covering every optional key: text columns with imputation, whitening, class
-    weights, snapshots and steps (penguins); batch norm (moons); a regression with a date and a rare
-    level under pca (dated); a regression stopped inside an epoch, then resumed (stopped, resumed)."""
+    weights, snapshots, steps and a checkpoint between epochs (penguins); batch norm (moons); a
+    regression with a date and a rare level under pca (dated); a regression stopped inside an
+    epoch (stopped), then resumed (resumed)."""
     tmp = tmp_path_factory.mktemp("formats")
     out = {}
     spec = load_spec(ROOT / "configs" / "penguins.yaml",
                      ["train.epochs=3", "data.missing=impute", "data.impute.indicator=true",
                       "train.class_weight=balanced", "data.preprocess=whiten", "train.snapshot_every=1",
                       "train.log_steps=true"])
-    out["penguins"] = train_run(spec, tmp / "penguins").run.path
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("NNCTL_CHECKPOINT_SECONDS", "0")  # a checkpoint after epochs 1 and 2: between epochs
+        out["penguins"] = train_run(spec, tmp / "penguins").run.path
     spec = load_spec(ROOT / "configs" / "moons.yaml", ["train.epochs=3", "model.norm=batch"])
     out["batchnorm"] = train_run(spec, tmp / "batchnorm").run.path
     data = {"source": str(_dated_csv(tmp / "dated.csv")), "target": "y", "task": "regression",
