@@ -295,3 +295,15 @@ def test_float32_reaches_the_float64_metric_on_every_example_config():
     assert proc.returncode == 0, proc.stdout + proc.stderr
     same, _, total = proc.stdout.strip().splitlines()[-1].split()[:3]
     assert same == total == str(len(list((repo / "configs").glob("*.yaml")))), proc.stdout
+
+
+@pytest.mark.parametrize("val, test", [(0.0, 0.2), (0.0, 0.0), (0.2, 0.0)])
+def test_regression_trains_without_a_val_or_test_part(val, test):
+    # an empty part used to crash the target scaling and encoding (reshape of 0 rows)
+    spec = load_spec(data={"data": {"source": "sklearn:regression", "split": {"val": val, "test": test}},
+                           "train": {"epochs": 2}})
+    prepared = prepare(spec)
+    assert prepared.Y["val"].shape == (len(prepared.split["val"]), 1)
+    assert prepared.Y["test"].shape == (len(prepared.split["test"]), 1)
+    result = Trainer(prepared).fit()
+    assert result.status == "completed" and ("val_loss" in result.rows[-1]) == (val > 0)
