@@ -128,7 +128,7 @@ SUMMARY_KINDS = {  # what each key of summary.json holds when nnctl wrote it (No
     **dict.fromkeys(("best", "final", "n_rows"), "an object of numbers"),
     **dict.fromkeys(("versions", "data", "resumed_from"), "an object"),
     **dict.fromkeys(("classes", "command", "blas"), "a list"),
-    "findings": "a list of objects", "task": "classification or regression",
+    "findings": "a list of objects", "extended": "a list of objects", "task": "classification or regression",
 }
 
 

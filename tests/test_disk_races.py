@@ -69,7 +69,7 @@ def test_subprocesses_run_the_nnctl_under_test():
     ("summary.json@2", None),  # the first write of training, and every summary after it
     ("metrics.csv@3", 2),  # epoch 2's rewrite, after its checkpoint
     ("checkpoint.npz@3", 2),
-    ("weights.npz@1", 9),  # the end of a 10-epoch run: the last checkpoint is epoch 9's
+    ("weights.npz@1", 10),  # the end of a 10-epoch run: the finished state's checkpoint (epoch 10)
 ])
 def test_disk_full_leaves_a_truthful_status_and_message(tmp_path, fault, checkpoint_epoch):
     out = nnctl("train", str(config(tmp_path, 10)), "--runs-dir", str(tmp_path / "runs"), "-q", check=1,

@@ -108,7 +108,8 @@ def _dated_csv(path: Path) -> Path:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict[str, Path]:
     """Run directories covering every optional key: text columns with imputation, whitening, class
-    weights, snapshots, steps and a checkpoint between epochs (penguins); batch norm (moons); a
+    weights, snapshots, steps and a checkpoint between epochs (penguins); batch norm (moons, then
+    extended by one epoch with resume --epochs); a
     regression with a date and a rare level under pca (dated); a regression stopped inside an
     epoch (stopped), then resumed (resumed)."""
     tmp = tmp_path_factory.mktemp("formats")
@@ -122,6 +123,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
         out["penguins"] = train_run(spec, tmp / "penguins").run.path
     spec = load_spec(ROOT / "configs" / "moons.yaml", ["train.epochs=3", "model.norm=batch"])
     out["batchnorm"] = train_run(spec, tmp / "batchnorm").run.path
+    resume_run(out["batchnorm"], epochs=4)  # resume --epochs: summary.json's `extended`
     data = {"source": str(_dated_csv(tmp / "dated.csv")), "target": "y", "task": "regression",
             "missing": "impute", "impute": {"indicator": True}, "categorical": {"min_frequency": 2}}
     spec = load_spec(data={"name": "dated", "seed": 0, "data": {**data, "preprocess": "pca"},

@@ -273,11 +273,11 @@ def test_train_run_writes_a_checkpoint_file(tmp_path, monkeypatch):
     spec = _spec(epochs=4, checkpoint_every=2)
     result = train_run(spec, tmp_path)
     meta, arrays = read_checkpoint(RunDir(result.run.path))
-    assert meta["epoch"] == 2  # epochs 2 (due) and 4 (final: the weights file is the result)
+    assert meta["epoch"] == 4  # epoch 2 (due), then the finished state at epoch 4 (kept for resume --epochs)
     # the digest of the resolved config, which the run's config.yaml reproduces exactly
     assert meta["config_sha256"] == config_digest(load_spec(result.run.path / "config.yaml"))
     assert meta["config_sha256"] == config_digest(prepare(spec).spec) != config_digest(spec)
-    assert arrays["rows"].shape[0] == 2 and "model/W1" in arrays
+    assert arrays["rows"].shape[0] == 4 and "model/W1" in arrays
     assert "optimizer/exp_avg_scaled" in arrays and "optimizer/exp_avg_sq" in arrays
     assert not list((tmp_path / result.run.path.name / "checkpoint").glob("*.tmp"))
 

@@ -58,21 +58,30 @@ def train(
 def resume(
     run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="An interrupted run directory.",
                                             show_default=False)],
+    epochs: Annotated[int | None, typer.Option(min=1, metavar="N", help="Train to N epochs in all: extends a "
+                                               "finished run (or gives an interrupted one a new total).")] = None,
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
 ):
     """Continue an interrupted run from its last checkpoint, in the same run directory.
 
-    The finished run is bit-identical to one that was never interrupted. Refused if the run
-    finished or diverged, if its config.yaml or data file changed since the checkpoint, if the
-    run directory is read-only, or (exit 1) while another process is training in it.
+    The finished run is bit-identical to one that was never interrupted. With --epochs N, a
+    finished run continues to N epochs in all, from the checkpoint it kept at its end: bit-identical
+    to training N epochs from the start when the schedule does not depend on the total (not cosine)
+    and early stopping is off (otherwise the message says what differs). Refused if the run
+    diverged, if its config.yaml or data file changed since the checkpoint, if the run directory is
+    read-only, or (exit 1) while another process is training in it.
 
-    Example: nnctl resume runs/moons-20261124-101500-ab12cd
+    Examples:
+
+    \b
+      nnctl resume runs/moons-20261124-101500-ab12cd
+      nnctl resume runs/moons-20261124-101500-ab12cd --epochs 200
     """
     from nnctl.api import Run
     from nnctl.training.session import resume_run
 
-    _run_training(lambda **kw: Run(resume_run(run_dir, **kw).run.path), quiet, json_out)
+    _run_training(lambda **kw: Run(resume_run(run_dir, epochs=epochs, **kw).run.path), quiet, json_out)
 
 
 def _run_training(start, quiet: bool, json_out: bool) -> None:

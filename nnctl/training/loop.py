@@ -99,6 +99,8 @@ class Trainer:
             status, message = self._fit()
         if status not in ("diverged", "interrupted") and self.rows:
             self.snapshots.take(self.epoch, self.model, final=True)  # the last epoch's, before restore_best
+            if self.on_checkpoint is not None:  # the finished state (not the best), kept for resume --epochs
+                self.on_checkpoint(self)
         weights_epoch = self.epoch
         stopper = self.stopper
         if stopper.best_state is not None and status not in ("diverged", "interrupted"):  # an interrupted

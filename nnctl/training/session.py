@@ -35,6 +35,7 @@ from nnctl.training.checkpoint import (
     read_checkpoint,
     restore,
 )
+from nnctl.training.extend import extend_trainer, extended_spec
 from nnctl.training.loop import Trainer
 from nnctl.training.steps import COLUMNS as STEP_COLUMNS
 
@@ -108,12 +109,17 @@ def keep_rows(run: RunDir, prepared: Prepared, rows) -> None:
 
 def resume_run(path: Path, on_start: Callable[[dict], None] | None = None,
                on_epoch: Callable[[dict], None] | None = None,
-               on_finding: Callable[[dict], None] | None = None) -> RunResult:
+               on_finding: Callable[[dict], None] | None = None, epochs: int | None = None) -> RunResult:
     """Continue an interrupted run from its last checkpoint, in its own run directory.
 
     The result is bit-identical to an uninterrupted run. Refused (RunDirError) if the run has
-    finished, or its config or data changed since the checkpoint; TrainingFailed (exit 1) if
-    another process holds the run.
+    finished (unless `epochs` extends it), or its config or data changed since the checkpoint;
+    TrainingFailed (exit 1) if another process holds the run.
+
+    `epochs` (resume --epochs N): train to N epochs in all, continuing a finished run from the
+    checkpoint it kept at its last epoch (or an interrupted one to a new total). With a schedule
+    that does not depend on the planned total and no early stopping, the result is bit-identical to
+    a run trained for N epochs from the start; otherwise summary.json's message says what differs.
     """
     run = RunDir(Path(path))
     if not run.path.is_dir():
@@ -128,8 +134,9 @@ def resume_run(path: Path, on_start: Callable[[dict], None] | None = None,
     try:
         summary = read_summary(run)  # None: killed during set-up, restart from scratch
         status = summary.get("status") if summary else None
-        if status in FINISHED:
-            raise RunDirError(f"{run.path}: the run already finished ({status}); nothing to resume")
+        if status in FINISHED and epochs is None:
+            raise RunDirError(f"{run.path}: the run already finished ({status}); nothing to resume. To train it "
+                              f"further: nnctl resume {run.path} --epochs N (N epochs in all)")
         if status == "diverged":
             raise RunDirError(f"{run.path}: the run diverged; resuming would diverge again. Change the config "
                               f"(e.g. a lower optimizer.lr) and train a new run")
@@ -137,7 +144,10 @@ def resume_run(path: Path, on_start: Callable[[dict], None] | None = None,
             spec = load_spec(run.file(RunDir.CONFIG), run_file=True)
         except NnctlError as exc:
             raise RunDirError(f"{run.path}: cannot resume: {exc}") from None
-        prepared = prepare(spec)
+        planned = spec
+        if epochs is not None:
+            planned = extended_spec(run, spec, summary, epochs)
+        prepared = prepare(planned)
         if summary is None or not run.file(RunDir.SPLIT).exists() or not run.file(RunDir.PREPROCESS).exists():
             summary = summary or new_summary(prepared, run, ["nnctl", *sys.argv[1:]])
             try:
@@ -150,7 +160,8 @@ def resume_run(path: Path, on_start: Callable[[dict], None] | None = None,
         ckpt = run.file(CHECKPOINT_DIR) / CHECKPOINT_FILE
         if ckpt.exists():
             meta, arrays = read_checkpoint(run)
-            if meta.get("config_sha256") not in config_digests(prepared.spec):
+            if meta.get("config_sha256") not in config_digests(prepared.spec) | (
+                    config_digests(spec) if epochs is not None else set()):
                 raise RunDirError(f"{run.file(RunDir.CONFIG)}: changed since the checkpoint was written; "
                                   f"resume refused (train the changed config as a new run)")
             try:
@@ -159,12 +170,20 @@ def resume_run(path: Path, on_start: Callable[[dict], None] | None = None,
                 raise RunDirError(f"{ckpt}: damaged checkpoint ({str(exc)[:200]})") from None
             trainer.snapshots.resume(run.file(SNAPSHOTS_FILE), trainer.model.expected_shapes(), trainer.epoch)
             summary["message"] = f"resumed from epoch {trainer.epoch}"
+            if epochs is not None:
+                summary["message"] = extend_trainer(run, trainer, spec, summary, epochs)
             # where the checkpoint left off: epochs done, and steps into the next one if it stopped mid-epoch
             summary["resumed_from"] = {"epoch": trainer.epoch,
                                        "step": trainer.batches.step if trainer.batches.mid_epoch else 0}
         else:
+            if status in FINISHED:
+                raise RunDirError(f"{run.path}: the run finished without a checkpoint (it was trained by an nnctl that "
+                                  f"did not keep one at the end); train it again with train.epochs: {epochs}")
             summary["message"] = "no checkpoint yet: restarted from epoch 0"
             summary["resumed_from"] = None
+            if epochs is not None:
+                run.write_text(RunDir.CONFIG, resolved_yaml(prepared.spec))
+                summary["epochs_planned"] = epochs
         summary.update(status="running", resumed_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), finished_at=None,
                        resumed_by=["nnctl", *sys.argv[1:]] if sys.argv else None)
         summary["findings"] = config_findings(prepared.spec)
