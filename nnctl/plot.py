@@ -25,6 +25,12 @@ def pyplot():
     return plt
 
 
+def plain(text) -> str:
+    """Text drawn as written: matplotlib reads a pair of '$' as math and fails on bad math (a run, class
+    or column name is data)."""
+    return str(text).replace("$", r"\$")
+
+
 def save_figure(fig, output: Path) -> None:
     """Write a figure as PNG, whole (temp file + rename), then close it."""
     from nnctl.files import write_atomic
@@ -86,7 +92,7 @@ def plot_run(run_dir: Path, output: Path | None = None) -> tuple[Path, list[str]
     for split, style in (("train", "--"), ("val", "-")):
         axes[0].plot(epochs, [r.get(f"{split}_loss") for r in info.rows], style, label=f"{split} loss")
         axes[1].plot(epochs, [r.get(f"{split}_{m}") for r in info.rows], style, label=f"{split} {m}")
-    axes[0].set_title(f"{info.name}: loss")
+    axes[0].set_title(f"{plain(info.name)}: loss")
     axes[1].set_title(m)
     ax_lr = axes[1].twinx()
     ax_lr.plot(epochs, [r.get("lr") for r in info.rows], color="grey", alpha=0.5, lw=1, label="lr")
@@ -160,11 +166,11 @@ def _decision_boundary(ax, loaded, X, y):
     ax.contourf(g0, g1, pred, levels=np.arange(k + 1) - 0.5, cmap="tab10", alpha=0.25, vmin=0, vmax=9)
     for c in range(k):
         sel = y == c
-        ax.scatter(X[sel, 0], X[sel, 1], s=8, color=f"C{c}", label=loaded.classes[c], edgecolors="none")
+        ax.scatter(X[sel, 0], X[sel, 1], s=8, color=f"C{c}", label=plain(loaded.classes[c]), edgecolors="none")
     ax.set_title("decision boundary (training rows)")
     names = loaded.feature_names
-    ax.set_xlabel(names[0])
-    ax.set_ylabel(names[1])
+    ax.set_xlabel(plain(names[0]))
+    ax.set_ylabel(plain(names[1]))
     ax.legend(fontsize=8, markerscale=2)
 
 
@@ -175,7 +181,7 @@ def _fit_1d(ax, loaded, X, y):
                label="training rows")
     ax.plot(xs[:, 0], pred[:, 0], color="C3", lw=2, label="network")
     ax.set_title("fitted function")
-    ax.set_xlabel(loaded.feature_names[0])
+    ax.set_xlabel(plain(loaded.feature_names[0]))
     ax.legend(fontsize=8)
 
 
@@ -191,7 +197,7 @@ def plot_curves(runs: list, output: Path, log_y: bool | None = None) -> None:
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     losses = []
-    for run, label in zip(runs, curve_labels(runs)):
+    for run, label in zip(runs, map(plain, curve_labels(runs))):
         epochs = [r.get("epoch") for r in run.rows]
         values = [r.get("val_loss") for r in run.rows]
         losses += [v for v in values if isinstance(v, (int, float)) and np.isfinite(v) and v > 0]
@@ -263,7 +269,7 @@ def plot_health(report: dict, output: Path) -> None:
             ax.legend(fontsize=7)
     for ax in axes.ravel()[len(panels):]:
         ax.set_visible(False)
-    fig.suptitle(f"{report['name']}: layer health")
+    fig.suptitle(f"{plain(report['name'])}: layer health")
     fig.tight_layout()
     save_figure(fig, output)
 

@@ -224,3 +224,39 @@ def inspect(
     from nnctl.plot import plot_health
 
     show(inspect_run(run_dir), json_out, render.inspect_report, plot, plot_health)
+
+
+@app.command()
+@handle_errors
+def report(
+    runs: Annotated[list[Path], typer.Argument(metavar="RUN_DIR...", help="Run directories, or folders of "
+                                               "them such as a sweep folder.", show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", metavar="REPORT.html", help="The HTML file to write.")
+                      ] = Path("report.html"),
+):
+    """Write one self-contained HTML page about runs: the compare table, the learning curves, and
+    per run its status, hyperparameters, metrics, plot, findings and eval.json.
+
+    The page needs no network (figures are inline PNGs, no scripts), so it can be mailed or archived.
+    Damaged runs are listed with the reason; a path that does not exist is reported after the page
+    is written for the others (exit 2).
+
+    Example: nnctl report runs/sweep-lr-... -o sweep.html
+    """
+    from nnctl.cli import render
+    from nnctl.errors import RunDirError
+    from nnctl.report import build_report
+
+    def progress(i: int, n: int, name: str) -> None:
+        if n >= 5:  # drawing a run's figure takes a fraction of a second: say where we are
+            render.stderr().print(f"drawing run {i}/{n}: {render.escape(name)}", highlight=False)
+
+    page = build_report(runs, on_progress=progress)
+    for n in page.notes:
+        render.note(n)
+    write_output(output, page.html)
+    if str(output) != "-":
+        print(output)
+    if page.missing:
+        raise RunDirError(f"{', '.join(page.missing)}: no such file or directory (the report covers the other "
+                          f"{page.runs} run{'s' * (page.runs != 1)})")
