@@ -1,11 +1,12 @@
 """The Python API (DESIGN §7): `train` a config into a run directory, open one as a `Run`, and
 predict or evaluate on rows held in memory. The CLI's train and eval are clients of it.
 
-Rows are a pandas DataFrame, a dict of columns, or a 2-D array whose columns are the model's
-features in order (`Run.features`). They go through the run's own data policy, as `nnctl predict`
-applies it to a file: the stored category levels, imputation values and scaling, missing values
-handled as `data.missing` says, unknown levels counted. Notes about the rows (columns ignored,
-unknown levels) are issued as `NnctlNote` warnings.
+Rows are a pandas DataFrame, a dict of columns, or a 2-D array: with as many columns as the
+training data had, in its layout (the target where it was, for evaluate), else the model's
+features in order (`Run.features`, then the target for evaluate). They go through the run's own
+data policy, as `nnctl predict` applies it to a file: the stored category levels, imputation
+values and scaling, missing values handled as `data.missing` says, unknown levels counted.
+Notes about the rows (columns ignored, unknown levels) are issued as `NnctlNote` warnings.
 
 Nothing here prints or exits; errors are `ConfigError` and `DataError` (both ValueErrors),
 `RunDirError` and `TrainingFailed` (its `run_dir` says where the failed run is).
@@ -69,6 +70,8 @@ def load(config, overrides=None, *, data=None, name=None, seed=None):
     """(the loaded Spec, the in-memory rows as an Arrow table or None) for `train`."""
     from nnctl.config.load import load_spec
 
+    if isinstance(overrides, str):  # one "key=value" string
+        overrides = [overrides]
     rows = None
     if data is not None:
         from nnctl.data.frames import to_arrow
@@ -238,10 +241,8 @@ def encode_rows(loaded, rows, need_target: bool = False):
     from nnctl.data.roles import encode_input
 
     names = None
-    if not _named(rows):  # a 2-D array: the model's features in order (plus the target, for evaluate)
-        names = [c["name"] for c in loaded.columns]
-        if need_target and loaded.target_name:
-            names = [*names, loaded.target_name]
+    if not _named(rows):  # a 2-D array: the training file's layout, or the model's features in order
+        names = array_columns(loaded, rows, need_target)
     arrow = to_arrow(rows, names, label=MEMORY)
     inp = encode_input(Path(MEMORY), loaded.spec.data, loaded.columns, loaded.target_name, loaded.classes,
                        need_target, loaded.id_name, loaded.file_columns, rows=arrow)
@@ -257,6 +258,21 @@ def _caller_level() -> int:
     while frame is not None and frame.f_code.co_filename.startswith(package):
         frame, level = frame.f_back, level + 1
     return level
+
+
+def array_columns(loaded, rows, need_target: bool) -> list[str]:
+    """The column names of a 2-D array given to predict/evaluate: the training data's own layout
+    (every column, the target where it was) when the array has that many columns, else the model's
+    features in order, plus the target last for evaluate."""
+    features = [c["name"] for c in loaded.columns]
+    width = np.shape(rows)[1] if np.ndim(rows) == 2 else None
+    layout = list(loaded.file_columns or [])
+    target = loaded.target_name
+    if layout and width == len(layout):
+        return layout
+    if layout and not need_target and target in layout and width == len(layout) - 1:
+        return [c for c in layout if c != target]
+    return [*features, target] if need_target and target else features
 
 
 def _named(rows) -> bool:

@@ -145,16 +145,28 @@ class _NNEstimator(BaseEstimator):
         from nnctl.data.frames import is_frame
 
         frame = X if is_frame(X) else None
+        if frame is not None:  # its columns keep their types (strings, dates): nnctl reads them itself
+            from sklearn.utils import check_consistent_length
+            from sklearn.utils.validation import column_or_1d
+
+            validate_data(self, X, reset=reset, skip_check_array=True)  # feature names, n_features_in_
+            if y is not None:
+                y = column_or_1d(y, warn=True)
+                check_consistent_length(X, y)
+            if reset and len(frame) < 2:
+                raise DataError(f"Found array with {len(frame)} sample(s) (shape={frame.shape}) while a minimum of 2 "
+                                f"is required by {type(self).__name__}")
+            return None, y, frame
         kw = dict(reset=reset, ensure_all_finite="allow-nan", ensure_min_samples=2 if reset else 1)
         if y is not None:
             kw.update(y_numeric=self._task == "regression")
         args = (X,) if y is None else (X, y)
         try:
             out = validate_data(self, *args, dtype="numeric" if frame is None else None, **kw)
-        except ValueError as exc:
-            if frame is not None or "could not convert string" not in str(exc):
+        except ValueError:
+            if np.asarray(X).dtype.kind not in "OUS":
                 raise
-            out = validate_data(self, *args, dtype=None, **kw)  # an object array with text columns
+            out = validate_data(self, *args, dtype=None, **kw)  # an array with text columns
         X_checked, y_checked = (out, None) if y is None else out
         if X_checked.dtype.kind == "f" and (self.missing or "error") == "error" and np.isnan(X_checked).any():
             cols = np.flatnonzero(np.isnan(X_checked).any(axis=0))
@@ -260,12 +272,24 @@ class NNClassifier(ClassifierMixin, _NNEstimator):
         self.runs_dir, self.verbose = runs_dir, verbose
 
     def _encode_target(self, y):
+        """(the target column for nnctl, [(label, nnctl's class name)]). The labels themselves where
+        nnctl keeps them as they are, so a run written with runs_dir names its classes as y does
+        (strings, bools, integers); class indices otherwise (fractional or untidy labels)."""
         from sklearn.utils.multiclass import check_classification_targets
+
+        from nnctl.data.columns import fmt_number
 
         check_classification_targets(y)
         self.classes_, y_index = np.unique(y, return_inverse=True)
-        names = [(label, str(k)) for k, label in enumerate(self.classes_.tolist())]
-        return y_index.astype(np.int64), names
+        labels = self.classes_.tolist()
+        kind = self.classes_.dtype.kind
+        if kind == "b":
+            return self.classes_[y_index], [(label, str(label)) for label in labels]
+        if kind in "iuf" and all(float(v).is_integer() and abs(v) < 2**53 for v in labels):
+            return self.classes_.astype(np.float64)[y_index], [(label, fmt_number(float(label))) for label in labels]
+        if all(isinstance(v, str) and v and v == v.strip() for v in labels) and labels == sorted(labels):
+            return np.array(labels, dtype=object)[y_index], [(label, label) for label in labels]
+        return y_index.astype(np.int64), [(label, str(k)) for k, label in enumerate(labels)]
 
     def predict(self, X):
         """The class of each row of X (labels as given to fit)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -80,8 +81,8 @@ def test_rows_in_memory_train_a_run_that_the_cli_can_use(tmp_path):
     config = {"name": "pengs", "data": {"target": "species", "missing": "impute"}, "train": {"epochs": 5}}
     run = nnctl.train(config, data=df, runs_dir=tmp_path)
     assert run.classes == ["Adelie", "Chinstrap", "Gentoo"]
-    source = Path(run.config["data"]["source"])
-    assert source == (run.path / "data.parquet").resolve() and source.is_file()
+    assert run.config["data"]["source"] == "data.parquet"  # relative to the run: it survives a move
+    assert (run.path / "data.parquet").is_file()
     # the run dir is self-contained: the CLI evaluates it on its test split, and re-trains it bit for bit
     proc = cli("eval", run.path, "--json")
     assert proc.returncode == 0, proc.stderr
@@ -158,3 +159,52 @@ def test_the_readme_example_runs(tmp_path, monkeypatch):
     exec(compile(block, "README.md", "exec"), scope)
     assert scope["same"].classes == ["Adelie", "Chinstrap", "Gentoo"]
     assert len(list((tmp_path / "runs").iterdir())) == 2
+
+
+def test_an_interrupted_train_gives_the_process_its_signal_handlers_back(tmp_path):
+    # a notebook must stay interruptible after a run it stopped with Ctrl-C
+    code = f"""
+import os, signal, threading, nnctl
+before = signal.getsignal(signal.SIGINT)
+threading.Timer(1.5, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+try:
+    nnctl.train({str(ROOT / "configs" / "moons.yaml")!r}, overrides={{"train.epochs": 10**6}},
+                runs_dir={str(tmp_path)!r})
+except nnctl.TrainingFailed as exc:
+    print("stopped", "interrupted" in str(exc))
+print(signal.getsignal(signal.SIGINT) is before)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["stopped", "True", "True"], out.stderr
+
+
+def test_a_moved_run_still_finds_its_rows_and_arrays_use_the_training_layout(tmp_path):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 2))
+    y = X[:, 0] + 2 * X[:, 1]
+    A = np.c_[y, X]  # the target first
+    run = nnctl.train({"data": {"target": 0, "split": {"val": 0.2, "test": 0.2}}, "model": {"hidden": [8]},
+                       "train": {"epochs": 60}}, data=A, runs_dir=tmp_path / "a")
+    (tmp_path / "a").rename(tmp_path / "b")
+    moved = nnctl.Run(tmp_path / "b" / run.path.name)
+    assert moved.evaluate()["metrics"]["n_rows"] == 60  # its test split, re-created from data.parquet
+    by_name = moved.evaluate({"x0": y, "x1": X[:, 0], "x2": X[:, 1]})["metrics"]
+    assert moved.evaluate(A)["metrics"] == by_name and by_name["r2"] > 0.5  # the array as training had it
+    assert np.allclose(moved.predict(A), moved.predict(A[:, 1:]))  # or the features alone
+
+
+def test_true_false_columns_mean_the_same_in_a_csv_and_a_dataframe(tmp_path):
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    b = rng.random(200) > 0.5
+    frame = pd.DataFrame({"b": b, "x": rng.normal(size=200), "y": np.where(b, "yes", "no")})
+    frame.to_csv(tmp_path / "b.csv", index=False)  # True/False as text
+    from_csv = nnctl.train({"data": {"source": str(tmp_path / "b.csv"), "target": "y"}, "train": {"epochs": 30}},
+                           runs_dir=tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "value not seen in training" for the bools
+        assert list(from_csv.predict(frame.drop(columns="y"))) == list(frame["y"])
+    in_memory = nnctl.train({"data": {"target": "y"}, "train": {"epochs": 30}}, data=frame, runs_dir=tmp_path)
+    proc = cli("predict", in_memory.path, tmp_path / "b.csv")
+    assert proc.returncode == 0, proc.stderr
+    assert [line.split(",")[-1] for line in proc.stdout.strip().splitlines()[1:]] == list(frame["y"])

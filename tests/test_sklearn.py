@@ -160,3 +160,28 @@ def test_clone_and_params_round_trip():
     assert twin.get_params() == clf.get_params() and twin is not clf
     twin.set_params(lr=0.5, schedule={"name": "cosine"})
     assert twin.lr == 0.5 and clf.lr == 1e-3
+
+
+def test_a_run_written_by_an_estimator_names_its_classes_as_y_does(tmp_path):
+    X, y = _penguins()
+    clf = NNClassifier(hidden=(8,), epochs=5, missing="impute", runs_dir=tmp_path).fit(X, y)
+    assert clf.run_.classes == list(clf.classes_) == ["Adelie", "Chinstrap", "Gentoo"]
+    assert set(clf.run_.predict(X.head(20))) <= set(clf.classes_)
+    assert list(clf.run_.predict(X.head(20))) == list(clf.predict(X.head(20)))
+    ints = NNClassifier(epochs=2, runs_dir=tmp_path).fit(*_numbers_as_labels())
+    assert ints.run_.classes == ["3", "5", "7"] and list(ints.classes_) == [3, 5, 7]
+
+
+def _numbers_as_labels():
+    X, y = _moons(150)
+    return X, np.array([3, 5, 7])[np.arange(150) % 3]
+
+
+def test_dates_and_text_arrays_are_features_too():
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"x": np.arange(40.0), "d": pd.date_range("2020-01-01", periods=40),
+                          "c": ["p", "q"] * 20})
+    clf = NNClassifier(epochs=2).fit(frame, [0, 1] * 20)
+    assert clf.predict(frame).shape == (40,)
+    text = np.array([["p", "1"], ["q", "2"]] * 10)
+    assert NNClassifier(epochs=2).fit(text, [0, 1] * 10).predict(text).shape == (20,)

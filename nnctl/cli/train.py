@@ -87,7 +87,9 @@ def resume(
 def _run_training(start, quiet: bool, json_out: bool) -> None:
     """Run train_run/resume_run with a progress bar and findings on stderr; print the result."""
     from nnctl.cli import render
+    from nnctl.training.session import StopOnSignals
 
+    StopOnSignals.ignore_after_stop = True  # this process ends once the run is reported
     progress = render.Progress(enabled=not quiet and sys.stderr.isatty())
 
     def on_finding(f: dict) -> None:

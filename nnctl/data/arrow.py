@@ -54,7 +54,10 @@ def _matrix_table(path: Path, names: list[str], M: np.ndarray, numeric: list[str
     any_nan = np.zeros(len(numeric), dtype=bool)
     lo = np.full(len(numeric), np.inf)
     hi = np.full(len(numeric), -np.inf)
-    with np.errstate(invalid="ignore"):
+    import warnings
+
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing column: "All-NaN slice encountered"
         for start in range(0, len(M), 65536):  # one pass over the matrix, not one strided pass per column
             block = M[start:start + 65536]
             nan = np.isnan(block).any(axis=0)
@@ -142,7 +145,7 @@ def _codes(indices) -> np.ndarray:
 def is_number_type(t) -> bool:
     import pyarrow as pa
 
-    return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t) or pa.types.is_boolean(t)
+    return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
 
 
 def to_raw(name: str, col, path: Path, na: frozenset = frozenset()) -> RawColumn:
@@ -155,7 +158,11 @@ def to_raw(name: str, col, path: Path, na: frozenset = frozenset()) -> RawColumn
         col, t = col.cast(t.value_type), t.value_type  # bytes that are not UTF-8, dictionary-encoded
     if pa.types.is_null(t):
         return RawColumn(name, "empty", np.full(len(col), np.nan))
-    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t) or pa.types.is_boolean(t):
+    if pa.types.is_boolean(t):  # the levels False and True, as a CSV written by pandas spells them
+        values = np.asarray(col.to_numpy(zero_copy_only=False), dtype=object)
+        codes = np.array([-1 if v is None else int(v) for v in values], dtype=np.int64)
+        return text_column(name, codes, ["False", "True"])
+    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
         values = _to_numpy(col, np.float64)
         return RawColumn(name, "number", np.asarray(values, dtype=np.float64))
     if pa.types.is_date(t) or pa.types.is_timestamp(t):

@@ -98,7 +98,8 @@ def _column(values, name: str, label: str):
                 raise DataError(f"{label}, column {name!r}: mixes text and {type(bad).__name__} values "
                                 f"({bad!r}); make the column all numbers or all strings")
             return pa.array(cleaned)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError) as exc:
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError, TypeError,
+            ValueError) as exc:
         raise DataError(f"{label}, column {name!r}: cannot be used as numbers, strings or dates "
                         f"({str(exc).splitlines()[0][:120]})") from None
     raise DataError(f"{label}, column {name!r}: values of type {v.dtype} are not numbers, strings or dates")

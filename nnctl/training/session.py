@@ -100,10 +100,11 @@ def keep_rows(run: RunDir, prepared: Prepared, rows) -> None:
 
     data = parquet_bytes(rows)
     run.write_text(DATA_FILE, data)  # (bytes: written as they are)
-    path = str(run.file(DATA_FILE).resolve())
     spec = prepared.spec
-    prepared.spec = spec.replace(data=spec.data.replace(source=path))
-    prepared.dataset.source = path
+    # relative: config.yaml's paths are read relative to its folder, so the run still finds its own
+    # rows after the runs folder is moved or copied
+    prepared.spec = spec.replace(data=spec.data.replace(source=DATA_FILE))
+    prepared.dataset.source = str(run.file(DATA_FILE).resolve())
     prepared.dataset.fingerprint = hashlib.sha256(data).hexdigest()
 
 
@@ -318,6 +319,10 @@ class StopOnSignals:
     never writes to, reaches end of file: the sweep process is gone, even if SIGKILL gave it no
     chance to stop its trials, and `sweep --resume` must find them stopped, not training on."""
 
+    # the CLI sets this: its process exits once a stopped run is reported, so a late second signal is
+    # ignored rather than cutting that report short. A library caller (a notebook) gets its handlers back.
+    ignore_after_stop = False
+
     def __init__(self, trainer: Trainer):
         self.trainer = trainer
         self.previous: dict = {}
@@ -360,7 +365,8 @@ class StopOnSignals:
         for sig, handler in self.previous.items():
             # after a stop request the process is on its way out (exit 1): a late second signal must
             # not kill it while it reports, so signals stay ignored; otherwise restore the handlers
-            signal.signal(sig, signal.SIG_IGN if self.trainer.stop_requested else handler)
+            stopping = self.trainer.stop_requested and self.ignore_after_stop
+            signal.signal(sig, signal.SIG_IGN if stopping else handler)
         return False
 
 
