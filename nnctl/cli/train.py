@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import os
 import sys
 from pathlib import Path
@@ -18,7 +19,10 @@ from nnctl.cli.app import (
     handle_errors,
     print_json,
 )
+from nnctl.config.spec import TRACKERS
 from nnctl.errors import NnctlError
+
+Tracker = enum.Enum("Tracker", {name: name for name in TRACKERS}, type=str)  # train.log's choices
 
 
 @app.command()
@@ -31,6 +35,9 @@ def train(
     runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Folder that receives the run directory.")
                         ] = Path("runs"),
     seed: Annotated[int | None, typer.Option(help="Override the seed (split, init, shuffle, dropout).")] = None,
+    log: Annotated[Tracker | None, typer.Option(
+        "--log", help="Also track the run in MLflow (params, per-epoch metrics, findings, the run dir's files), "
+                      "in MLFLOW_TRACKING_URI or MLflow's local default; short for --set train.log=mlflow.")] = None,
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
 ):
@@ -45,11 +52,12 @@ def train(
       nnctl train configs/moons.yaml
       nnctl train configs/moons.yaml --set optimizer.lr=0.01 --set model.hidden=[32] --seed 3
       nnctl train configs/iris_csv.yaml --json | jq .best
+      nnctl train configs/moons.yaml --log mlflow       # then: mlflow ui
     """
     from nnctl.config.load import load_spec
     from nnctl.training.session import train_run
 
-    spec = load_spec(config, set_ or [], name=name, seed=seed)
+    spec = load_spec(config, set_ or [], name=name, seed=seed, log=log.value if log is not None else None)
     _run_training(lambda **kw: train_run(spec, runs_dir, command=["nnctl", *sys.argv[1:]], **kw), quiet, json_out)
 
 
@@ -89,8 +97,11 @@ def _run_training(start, quiet: bool, json_out: bool) -> None:
             render.data_notes(info)
         progress.start(info)
 
+    def on_notice(message: str) -> None:  # tracking (train.log) problems: shown even with --quiet
+        progress.console.print(f"[yellow]warning:[/] {render.escape(message)}")
+
     try:
-        result = start(on_start=on_start, on_epoch=progress.update, on_finding=on_finding)
+        result = start(on_start=on_start, on_epoch=progress.update, on_finding=on_finding, on_notice=on_notice)
     except NnctlError as exc:
         if json_out and exc.run_dir is not None:  # --json: stdout is always one JSON document
             from nnctl.runs import RunDir, read_summary
