@@ -82,6 +82,7 @@ class MlflowTracker:
         self.client, self.uri = client, uri
         self.experiment_id, self.experiment_name = experiment_id, experiment_name
         self.run_id: str | None = None  # of the run continued (resume), then of the run logged to
+        self.run_dir = ""  # the nnctl run directory, absolute
         self.last_epoch = 0  # the last epoch whose metrics were handed to the store
         self.notes: list[str] = []  # what went wrong (or changed), for summary.json and the user
         self._unreported = 0  # notes not yet handed out by take_notes
@@ -177,7 +178,7 @@ class MlflowTracker:
     def start(self, summary: dict, spec) -> None:
         """Create the MLflow run (or take up the resumed one) and log its params and tags; records
         summary["tracking"]. A failure here is a note: training goes on."""
-        run_dir = str(Path(summary["run_dir"]).resolve())
+        run_dir = self.run_dir = str(Path(summary["run_dir"]).resolve())
         resumed = self.run_id is not None
         tags = {"nnctl.version": (summary.get("versions") or {}).get("nnctl", ""), "nnctl.status": "running",
                 "nnctl.run_dir": run_dir, "nnctl.run_name": Path(run_dir).name, "mlflow.source.name": "nnctl"}
@@ -293,7 +294,7 @@ class MlflowTracker:
         findings = summary.get("findings") or []
         codes = list(dict.fromkeys(str(f.get("code")) for f in findings if isinstance(f, dict)))
         tags = {"nnctl.status": str(summary.get("status")), "nnctl.findings": ", ".join(codes) or "none",
-                "mlflow.note.content": note_text(summary)[:TAG_CHARS]}
+                "mlflow.note.content": note_text(summary, self.run_dir)[:TAG_CHARS]}
         self.client.log_batch(self.run_id, metrics=metrics, tags=[RunTag(k, v) for k, v in tags.items()])
         self.client.log_dict(self.run_id, {"findings": findings}, "findings.json")
 
@@ -328,7 +329,7 @@ def run_params(spec, summary: dict) -> dict[str, str]:
     return out
 
 
-def note_text(summary: dict) -> str:
+def note_text(summary: dict, run_dir: str) -> str:
     """The MLflow run's description: status, message and findings, in Markdown."""
     lines = [f"**{summary.get('status')}**" + (f": {summary['message']}" if summary.get("message") else "")]
     findings = [f for f in summary.get("findings") or [] if isinstance(f, dict)]
@@ -337,7 +338,7 @@ def note_text(summary: dict) -> str:
         for f in findings:
             epoch = f" (epoch {f['epoch']})" if f.get("epoch") is not None else ""
             lines.append(f"- {f.get('code')}{epoch}: {f.get('message') or ''}")
-    lines += ["", f"nnctl run directory: `{summary.get('run_dir')}`"]
+    lines += ["", f"nnctl run directory: `{run_dir}`"]
     return "\n".join(lines)
 
 

@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -35,8 +36,9 @@ def empty_db(tmp_path_factory) -> Path:
     """An MLflow SQLite database with its tables and nothing else."""
     mlflow = pytest.importorskip("mlflow")
     path = tmp_path_factory.mktemp("template") / "mlflow.db"
-    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{path}")
-    client.search_experiments()
+    with warnings.catch_warnings():  # SQLAlchemy's deprecation warnings about MLflow's code
+        warnings.simplefilter("ignore")
+        mlflow.MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
     return path
 
 
@@ -47,6 +49,7 @@ def store(empty_db, tmp_path, monkeypatch) -> str:
     path.parent.mkdir()
     shutil.copy(empty_db, path)
     uri = f"sqlite:///{path}"
+    monkeypatch.chdir(tmp_path)  # MLflow puts a SQLite store's artifacts in ./mlruns
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
     return uri
@@ -288,3 +291,4 @@ def test_run_params_are_dotted_keys_mlflow_accepts():
     assert params["train.class_weight.a_b_c"] == "2.0"  # '/' and ':' are not in every MLflow's keys
     assert len(params["model.layers"]) == PARAM_CHARS and params["model.layers"].endswith("…")
     assert not any(k.startswith("sweep") for k in params)
+    assert params["train.shuffle"] == "true" and params["train.stop_at_loss"] == "null"  # as config.yaml spells them

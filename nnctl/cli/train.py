@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import os
 import sys
 from pathlib import Path
@@ -19,10 +18,7 @@ from nnctl.cli.app import (
     handle_errors,
     print_json,
 )
-from nnctl.config.spec import TRACKERS
 from nnctl.errors import NnctlError
-
-Tracker = enum.Enum("Tracker", {name: name for name in TRACKERS}, type=str)  # train.log's choices
 
 
 @app.command()
@@ -35,9 +31,10 @@ def train(
     runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Folder that receives the run directory.")
                         ] = Path("runs"),
     seed: Annotated[int | None, typer.Option(help="Override the seed (split, init, shuffle, dropout).")] = None,
-    log: Annotated[Tracker | None, typer.Option(
-        "--log", help="Also track the run in MLflow (params, per-epoch metrics, findings, the run dir's files), "
-                      "in MLFLOW_TRACKING_URI or MLflow's local default; short for --set train.log=mlflow.")] = None,
+    log: Annotated[str | None, typer.Option(
+        "--log", metavar="mlflow", help="Also track the run in MLflow (params, per-epoch metrics, findings, the "
+        "run dir's files), in MLFLOW_TRACKING_URI or MLflow's local default: sets train.log (none or mlflow).")
+    ] = None,
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
 ):
@@ -57,7 +54,7 @@ def train(
     from nnctl.config.load import load_spec
     from nnctl.training.session import train_run
 
-    spec = load_spec(config, set_ or [], name=name, seed=seed, log=log.value if log is not None else None)
+    spec = load_spec(config, set_ or [], name=name, seed=seed, log=log)  # the config checks --log's value
     _run_training(lambda **kw: train_run(spec, runs_dir, command=["nnctl", *sys.argv[1:]], **kw), quiet, json_out)
 
 
