@@ -45,16 +45,18 @@ INSTALL = "pip install 'nnctl[mlflow]'"
 def check_tracker(spec) -> None:
     """ConfigError (exit 2) at once if train.log names a tracker that is not installed; cheap (the
     package is looked for, not imported), so it runs before the data is loaded."""
+    if spec.train.log == "mlflow" and not installed("mlflow"):
+        raise log_error(spec, f"is mlflow, but MLflow is not installed: {INSTALL}")
+
+
+def installed(module: str) -> bool:
+    """Whether `module` can be imported, without importing it."""
     import importlib.util
 
-    if spec.train.log != "mlflow":
-        return
     try:
-        found = importlib.util.find_spec("mlflow") is not None
-    except (ImportError, ValueError):  # ValueError: sys.modules["mlflow"] is None (blocked)
-        found = False
-    if not found:
-        raise log_error(spec, f"is mlflow, but MLflow is not installed: {INSTALL}")
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # ValueError: sys.modules[module] is None (blocked)
+        return False
 
 
 def log_error(spec, message: str) -> ConfigError:
@@ -95,19 +97,20 @@ class MlflowTracker:
     @classmethod
     def connect(cls, spec, previous: dict | None) -> MlflowTracker:
         """Import MLflow, open the store and find (or create) the experiment; ConfigError if any fails."""
-        def error(message: str) -> ConfigError:
-            return log_error(spec, message)
-
         try:
             import mlflow
             from mlflow import MlflowClient
         except ImportError as exc:
-            raise error(f"is mlflow, but MLflow cannot be imported ({exc}): {INSTALL}") from None
+            raise log_error(spec, f"is mlflow, but MLflow cannot be imported ({exc}): {INSTALL}") from None
         quiet_mlflow()
         from_env = bool(os.environ.get("MLFLOW_TRACKING_URI"))
         uri = absolute_uri(os.environ["MLFLOW_TRACKING_URI"] if from_env else mlflow.get_tracking_uri())
         store = f"MLflow store {uri} ({'MLFLOW_TRACKING_URI' if from_env else 'the default'})"
         name = os.environ.get("MLFLOW_EXPERIMENT_NAME") or spec.name
+        missing = [m for m in ("sqlalchemy", "alembic") if not installed(m)] if uri.startswith("sqlite:") else []
+        if missing:  # (mlflow-skinny alone: MLflow then calls the URI unsupported, which does not say why)
+            raise log_error(spec, f"is mlflow, but the {store} is a SQLite database, which MLflow opens with "
+                                  f"{' and '.join(missing)}, not installed: {INSTALL}")
         try:
             with quick_http(), store_lock(uri):
                 client = MlflowClient(tracking_uri=uri)
@@ -115,7 +118,8 @@ class MlflowTracker:
                 if not tracker._reopen(previous):
                     tracker.experiment_id = tracker._experiment(name)
         except ImportError as exc:  # e.g. mlflow-skinny without SQLAlchemy, for MLflow 3's sqlite default
-            raise error(f"is mlflow, but the {store} needs a module that is missing ({exc}): {INSTALL}") from None
+            raise log_error(spec, f"is mlflow, but the {store} needs a module that is missing ({exc}): {INSTALL}"
+                            ) from None
         except ConfigError:
             raise
         except Exception as exc:  # MlflowException, OSError, a driver's error: the store cannot be used
@@ -220,8 +224,9 @@ class MlflowTracker:
                          int(time.time() * 1000))
 
     def finish(self, summary: dict, run_dir: Path, at_once: bool = False) -> None:
-        """Log the last rows, the status, findings and (unless `at_once`) the run dir's files, end the
-        MLflow run with the status matching nnctl's, and wait for the store (bounded)."""
+        """After the last flush: log the status, best metrics, findings and (unless `at_once`, a second
+        Ctrl-C) the run dir's files, end the MLflow run with the status matching nnctl's, and wait for
+        the store, FINISH_SECONDS at most."""
         if self._thread is None:
             return
         status = RUN_STATUS.get(summary.get("status"), "FAILED")

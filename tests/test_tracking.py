@@ -160,6 +160,22 @@ app(["train", {str(ROOT / "configs" / "xor.yaml")!r}, *{how!r}, "--runs-dir", {s
     assert not (tmp_path / "runs").exists()
 
 
+def test_a_sqlite_store_without_sqlalchemy_says_what_to_install(tmp_path):
+    """mlflow-skinny alone cannot open MLflow 3's default store; MLflow's own error calls the URI unsupported."""
+    pytest.importorskip("mlflow")
+    code = f"""
+import sys
+sys.modules["sqlalchemy"] = None  # as with mlflow-skinny alone
+from nnctl.cli import app
+app(["train", {str(ROOT / "configs" / "xor.yaml")!r}, "--log", "mlflow", "--runs-dir", "runs"])
+"""
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=_env(MLFLOW_TRACKING_URI="sqlite:///m.db"),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "sqlalchemy, not installed: pip install 'nnctl[mlflow]'" in proc.stderr
+    assert not (tmp_path / "runs").exists()
+
+
 def test_train_log_is_a_config_key_in_the_schema():
     log = config_schema()["properties"]["train"]["properties"]["log"]
     assert set(json.dumps(log).split('"')) >= {"none", "mlflow"}
@@ -292,3 +308,13 @@ def test_run_params_are_dotted_keys_mlflow_accepts():
     assert len(params["model.layers"]) == PARAM_CHARS and params["model.layers"].endswith("…")
     assert not any(k.startswith("sweep") for k in params)
     assert params["train.shuffle"] == "true" and params["train.stop_at_loss"] == "null"  # as config.yaml spells them
+
+
+def test_compare_does_not_count_train_log_as_a_hyperparameter():
+    from nnctl.compare import compare_table
+    from nnctl.runs import RunInfo
+
+    runs = [RunInfo(Path(f"r{i}"), "moons", "completed", {"optimizer.lr": lr, "train.log": log})
+            for i, (lr, log) in enumerate([(0.1, "none"), (0.01, "mlflow")])]
+    columns, _ = compare_table(runs)
+    assert "optimizer.lr" in columns and "train.log" not in columns
