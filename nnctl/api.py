@@ -37,7 +37,8 @@ class NnctlNote(UserWarning):
 def train(config: str | os.PathLike | dict | None = None, overrides: dict | list[str] | None = None, *,
           data: Any = None, runs_dir: str | os.PathLike = "runs", name: str | None = None, seed: int | None = None,
           progress: bool | Callable[[dict], None] = False, on_finding: Callable[[dict], None] | None = None,
-          on_start: Callable[[dict], None] | None = None, command: list[str] | None = None) -> Run:
+          on_start: Callable[[dict], None] | None = None, command: list[str] | None = None,
+          log: str | None = None, on_notice: Callable[[str], None] | None = None) -> Run:
     """Train the experiment a config describes and return its run (a new folder in `runs_dir`).
 
     config: a YAML file's path, or the config as a dict (data files in it are relative to the
@@ -50,6 +51,8 @@ def train(config: str | os.PathLike | dict | None = None, overrides: dict | list
     progress: False (default) reports nothing; True prints a line per second of training to
         stderr; a function is called with each epoch's metrics row (a dict, as in metrics.csv).
     on_finding(finding) is called for each diagnostic finding; on_start(info) once training starts.
+    log: "mlflow" tracks the run in MLflow (train.log); on_notice(message) hears what tracking has
+    to say (a store that failed mid-run), default: a warning.
 
     Raises ConfigError/DataError before anything is written, TrainingFailed if training diverged
     or was interrupted (its run directory is kept: `err.run_dir`).
@@ -59,14 +62,17 @@ def train(config: str | os.PathLike | dict | None = None, overrides: dict | list
     """
     from nnctl.training.session import train_run
 
-    spec, rows = load(config, overrides, data=data, name=name, seed=seed)
+    spec, rows = load(config, overrides, data=data, name=name, seed=seed, log=log)
     on_epoch = _progress(progress, spec.train.epochs)
+    if on_notice is None:
+        def on_notice(message: str) -> None:
+            warnings.warn(message, NnctlNote, stacklevel=2)
     result = train_run(spec, Path(runs_dir), command=command if command is not None else _command(),
-                       on_start=on_start, on_epoch=on_epoch, on_finding=on_finding, rows=rows)
+                       on_start=on_start, on_epoch=on_epoch, on_finding=on_finding, on_notice=on_notice, rows=rows)
     return Run(result.run.path)
 
 
-def load(config, overrides=None, *, data=None, name=None, seed=None):
+def load(config, overrides=None, *, data=None, name=None, seed=None, log=None):
     """(the loaded Spec, the in-memory rows as an Arrow table or None) for `train`."""
     from nnctl.config.load import load_spec
 
@@ -81,9 +87,10 @@ def load(config, overrides=None, *, data=None, name=None, seed=None):
     if config is None:
         config = {}
     if isinstance(config, dict):
-        spec = load_spec(None, overrides, data=config, name=name, seed=seed, base_dir=Path.cwd(), memory=memory)
+        spec = load_spec(None, overrides, data=config, name=name, seed=seed, log=log, base_dir=Path.cwd(),
+                         memory=memory)
     else:
-        spec = load_spec(Path(config), overrides, name=name, seed=seed, memory=memory)
+        spec = load_spec(Path(config), overrides, name=name, seed=seed, log=log, memory=memory)
     return spec, rows
 
 

@@ -20,7 +20,7 @@ from nnctl.metrics import higher_is_better
 from nnctl.runs import RunInfo
 
 SPARK = "▁▂▃▄▅▆▇█"
-IGNORED_PARAMS = {"name"}  # shown as its own column
+IGNORED_PARAMS = {"name", "train.log"}  # name: shown as its own column; train.log: where else it was logged
 
 
 def show_value(v) -> str:

@@ -44,7 +44,7 @@ PARAMS: dict[str, tuple[str, ...]] = {
     "early_stopping": ("train", "early_stopping"), "stop_at_loss": ("train", "stop_at_loss"),
     "snapshot_every": ("train", "snapshot_every"), "checkpoint_every": ("train", "checkpoint_every"),
     "dtype": ("train", "dtype"), "threads": ("train", "threads"), "diagnostics": ("train", "diagnostics"),
-    "log_steps": ("train", "log_steps"),
+    "log_steps": ("train", "log_steps"), "log": ("train", "log"),
     "val": ("data", "split", "val"), "test": ("data", "split", "test"), "stratify": ("data", "split", "stratify"),
     "preprocess": ("data", "preprocess"), "pca_components": ("data", "pca_components"),
     "features": ("data", "features"), "ignore": ("data", "ignore"), "id": ("data", "id"),
@@ -109,6 +109,8 @@ class _NNEstimator(BaseEstimator):
         spec = load_spec(None, data=config, base_dir=None, memory=MEMORY)
         arrow = to_arrow(rows, label=MEMORY)
         on_epoch = _progress(bool(self.verbose), spec.train.epochs) if self.verbose else None
+        if spec.train.log != "none" and self.runs_dir is None:
+            raise DataError(f"log={self.log!r} tracks a run directory: give runs_dir= as well")
         if self.runs_dir is not None:
             from nnctl.api import Run
             from nnctl.training.session import train_run
@@ -250,8 +252,8 @@ class NNClassifier(ClassifierMixin, _NNEstimator):
                  norm=None, norm_options=None, dropout=None, init_from=None, optimizer_options=None,
                  weight_decay=None, schedule=None, clip_grad_norm=None, gd=None, loss=None, class_weight=None,
                  shuffle=None, early_stopping=None, stop_at_loss=None, snapshot_every=None, checkpoint_every=None,
-                 dtype=None, threads=None, diagnostics=None, log_steps=None, val=0.0, test=0.0, stratify=None,
-                 preprocess=None, pca_components=None, features=None, ignore=None, id=None, missing=None,
+                 dtype=None, threads=None, diagnostics=None, log_steps=None, log=None, val=0.0, test=0.0,
+                 stratify=None, preprocess=None, pca_components=None, features=None, ignore=None, id=None, missing=None,
                  impute_numeric=None, impute_categorical=None, impute_indicator=None, max_levels=None,
                  min_frequency=None, unknown=None, dates=None, seed=0, name=None, runs_dir=None, verbose=False):
         self.hidden, self.activation, self.optimizer, self.lr = hidden, activation, optimizer, lr
@@ -263,7 +265,7 @@ class NNClassifier(ClassifierMixin, _NNEstimator):
         self.clip_grad_norm, self.gd, self.loss, self.class_weight = clip_grad_norm, gd, loss, class_weight
         self.shuffle, self.early_stopping, self.stop_at_loss = shuffle, early_stopping, stop_at_loss
         self.snapshot_every, self.checkpoint_every, self.dtype = snapshot_every, checkpoint_every, dtype
-        self.threads, self.diagnostics, self.log_steps = threads, diagnostics, log_steps
+        self.threads, self.diagnostics, self.log_steps, self.log = threads, diagnostics, log_steps, log
         self.val, self.test, self.stratify, self.preprocess = val, test, stratify, preprocess
         self.pca_components, self.features, self.ignore, self.id = pca_components, features, ignore, id
         self.missing, self.impute_numeric, self.impute_categorical = missing, impute_numeric, impute_categorical
@@ -324,7 +326,8 @@ class NNRegressor(RegressorMixin, _NNEstimator):
                  norm=None, norm_options=None, dropout=None, init_from=None, optimizer_options=None,
                  weight_decay=None, schedule=None, clip_grad_norm=None, gd=None, loss=None, shuffle=None,
                  early_stopping=None, stop_at_loss=None, snapshot_every=None, checkpoint_every=None, dtype=None,
-                 threads=None, diagnostics=None, log_steps=None, val=0.0, test=0.0, stratify=None, preprocess=None,
+                 threads=None, diagnostics=None, log_steps=None, log=None, val=0.0, test=0.0, stratify=None,
+                 preprocess=None,
                  pca_components=None, features=None, ignore=None, id=None, missing=None, impute_numeric=None,
                  impute_categorical=None, impute_indicator=None, max_levels=None, min_frequency=None, unknown=None,
                  dates=None, target_scale=None, seed=0, name=None, runs_dir=None, verbose=False):
@@ -337,7 +340,7 @@ class NNRegressor(RegressorMixin, _NNEstimator):
         self.clip_grad_norm, self.gd, self.loss = clip_grad_norm, gd, loss
         self.shuffle, self.early_stopping, self.stop_at_loss = shuffle, early_stopping, stop_at_loss
         self.snapshot_every, self.checkpoint_every, self.dtype = snapshot_every, checkpoint_every, dtype
-        self.threads, self.diagnostics, self.log_steps = threads, diagnostics, log_steps
+        self.threads, self.diagnostics, self.log_steps, self.log = threads, diagnostics, log_steps, log
         self.val, self.test, self.stratify, self.preprocess = val, test, stratify, preprocess
         self.pca_components, self.features, self.ignore, self.id = pca_components, features, ignore, id
         self.missing, self.impute_numeric, self.impute_categorical = missing, impute_numeric, impute_categorical

@@ -2,8 +2,8 @@
 
 A run stopped inside its first epoch and resumed must report the same findings as one that never
 stopped (the detectors' memory of the untrained loss and of the last measurement is restored); a
-checkpoint taken at epoch 0 is not measured twice; a checkpoint written before train.snapshot_every
-and train.log_steps existed (its config digest lacks them) still resumes; the sweep lock does not
+checkpoint taken at epoch 0 is not measured twice; a checkpoint written before train.snapshot_every,
+train.log_steps and train.log existed (its config digest lacks them) still resumes; the sweep lock does not
 clean the trials' run dirs, whose own locks guard them."""
 
 from __future__ import annotations
@@ -91,7 +91,9 @@ def test_a_checkpoint_at_epoch_0_is_not_measured_twice(tmp_path, monkeypatch):
     assert epochs.count("0") == 3  # two hidden layers and the output, once
 
 
-def test_a_checkpoint_from_before_the_snapshot_and_step_keys_still_resumes(tmp_path, monkeypatch):
+@pytest.mark.parametrize("absent", [("snapshot_every", "log_steps", "log"), ("log",)],
+                         ids=["before snapshot_every, log_steps and log", "before train.log"])
+def test_a_checkpoint_from_before_the_snapshot_and_step_keys_still_resumes(tmp_path, monkeypatch, absent):
     from nnctl.config.load import HEADER
     from nnctl.config.yamlio import dump_yaml
 
@@ -102,7 +104,8 @@ def test_a_checkpoint_from_before_the_snapshot_and_step_keys_still_resumes(tmp_p
         arrays = {k: z[k] for k in z.files}
     meta = json.loads(str(arrays["meta"]))
     old = load_spec(run / "config.yaml").to_config()
-    del old["train"]["snapshot_every"], old["train"]["log_steps"]  # what the previous version hashed
+    for key in absent:  # what a previous version hashed
+        del old["train"][key]
     meta["config_sha256"] = hashlib.sha256((HEADER + dump_yaml(old)).encode()).hexdigest()
     arrays["meta"] = np.array(json.dumps(meta))
     np.savez(ckpt, **arrays)

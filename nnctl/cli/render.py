@@ -123,6 +123,10 @@ def training_result(s: dict) -> None:
               + (f" (best {_num(best.get(metric))} at epoch {best.get('epoch')})" if best else ""))
     if s["message"]:
         err.print(escape(s["message"]))
+    mlflow = (s.get("tracking") or {}).get("mlflow") or {}
+    if mlflow.get("run_id"):
+        err.print(f"mlflow: run {mlflow['run_id']} in experiment {escape(repr(mlflow.get('experiment')))} at "
+                  f"{escape(str(mlflow.get('tracking_uri')))}")
 
 
 def compare_table(columns: list[str], rows: list[dict]) -> None:

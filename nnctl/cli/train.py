@@ -31,6 +31,10 @@ def train(
     runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Folder that receives the run directory.")
                         ] = Path("runs"),
     seed: Annotated[int | None, typer.Option(help="Override the seed (split, init, shuffle, dropout).")] = None,
+    log: Annotated[str | None, typer.Option(
+        "--log", metavar="mlflow", help="Also track the run in MLflow (params, per-epoch metrics, findings, the "
+        "run dir's files), in MLFLOW_TRACKING_URI or MLflow's local default: sets train.log (none or mlflow).")
+    ] = None,
     quiet: QuietOpt = False,
     json_out: JsonOpt = False,
 ):
@@ -45,11 +49,13 @@ def train(
       nnctl train configs/moons.yaml
       nnctl train configs/moons.yaml --set optimizer.lr=0.01 --set model.hidden=[32] --seed 3
       nnctl train configs/iris_csv.yaml --json | jq .best
+      nnctl train configs/moons.yaml --log mlflow       # then: mlflow ui
     """
     from nnctl import api
 
     _run_training(lambda on_epoch, **kw: api.train(config, set_ or [], runs_dir=runs_dir, name=name, seed=seed,
-                                                   progress=on_epoch, command=["nnctl", *sys.argv[1:]], **kw),
+                                                   log=log, progress=on_epoch, command=["nnctl", *sys.argv[1:]],
+                                                   **kw),
                   quiet, json_out)
 
 
@@ -101,8 +107,11 @@ def _run_training(start, quiet: bool, json_out: bool) -> None:
             render.data_notes(info)
         progress.start(info)
 
+    def on_notice(message: str) -> None:  # tracking (train.log) problems: shown even with --quiet
+        progress.console.print(f"[yellow]warning:[/] {render.escape(message)}")
+
     try:
-        result = start(on_start=on_start, on_epoch=progress.update, on_finding=on_finding)
+        result = start(on_start=on_start, on_epoch=progress.update, on_finding=on_finding, on_notice=on_notice)
     except NnctlError as exc:
         if json_out and exc.run_dir is not None:  # --json: stdout is always one JSON document
             from nnctl.runs import RunDir, read_summary

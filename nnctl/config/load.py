@@ -34,17 +34,19 @@ def _read_run_config(path: Path) -> str:
 
 
 def load_spec(path: Path | str | None = None, overrides: list[str] | dict | None = None, *, data: dict | None = None,
-              name: str | None = None, seed: int | None = None, base_dir: Path | None = None,
-              check_files: bool = True, run_file: bool = False, memory: str | None = None) -> Spec:
+              name: str | None = None, seed: int | None = None, log: str | None = None,
+              base_dir: Path | None = None, check_files: bool = True, run_file: bool = False,
+              memory: str | None = None) -> Spec:
     """Read, override, validate and resolve a config.
 
     Parameters: `path` a YAML file, or `data` an already-parsed mapping; `overrides` a list of
-    'dotted.key=yaml-value' strings; `name`/`seed` override those keys (the CLI's --name/--seed);
-    `check_files=False` skips checking that data and init_from files exist (reading a run dir), and
-    spells an unprintable name as escapes instead of refusing it; `run_file=True` reads `path` as a
-    file of a run directory (no symbolic link, regular files only); `memory` says the data are rows
-    held in memory, named so in messages: data.source becomes that name and is not read.
-    `overrides` may also be a mapping of dotted keys to Python values (the Python API).
+    'dotted.key=yaml-value' strings; `name`/`seed`/`log` override name, seed and train.log (the CLI's
+    --name/--seed/--log); `check_files=False` skips checking that data and init_from files exist
+    (reading a run dir), and spells an unprintable name as escapes instead of refusing it;
+    `run_file=True` reads `path` as a file of a run directory (no symbolic link, regular files only);
+    `memory` says the data are rows held in memory, named so in messages: data.source becomes that
+    name and is not read. `overrides` may also be a mapping of dotted keys to Python values (the
+    Python API).
     Returns a frozen Spec with every key. Raises ConfigError naming file, line and key.
     """
     from nnctl.config.yamlio import load_yaml
@@ -87,6 +89,12 @@ def load_spec(path: Path | str | None = None, overrides: list[str] | dict | None
     if seed is not None:
         data["seed"] = seed
         origins.overrides[("seed",)] = "--seed"
+    if log is not None:
+        if data.get("train") is None:
+            data["train"] = {}
+        if isinstance(data["train"], dict):  # (a train: that is not a mapping is reported below)
+            data["train"]["log"] = log
+            origins.overrides[("train", "log")] = f"--log {log}"
     c = SCHEMA.check(data, (), origins)
     c["name"] = _check_name(c["name"], default_name, check_files, origins)
     _check_data(c["data"], base_dir, check_files, origins, memory is not None)

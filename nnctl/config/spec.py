@@ -124,6 +124,7 @@ PREPROCESS = ("none", "center", "standardize", "minmax", "pca", "whiten")
 # what early stopping may watch: the validation loss and metrics of either task, or the training loss
 MONITORS = ("val_loss", *(f"val_{m}" for task in TASK_METRIC for m in metric_names(task)), "train_loss")
 GD = ("batch", "stochastic", "minibatch")
+TRACKERS = ("none", "mlflow")  # train.log: where a run is tracked besides its run directory
 
 
 def layer_fields(model_level: bool) -> dict[str, Field]:
@@ -307,6 +308,8 @@ class TrainSpec(Record):
                                  auto=True))
     diagnostics: bool = key(Bool(True, "per-epoch layer health (diagnostics.csv) and findings such as DEAD_RELU"))
     log_steps: bool = key(Bool(False, "steps.csv: epoch, step (global, from 1), loss and lr of every gradient step"))
+    log: str = key(Choice(TRACKERS, "none", "mlflow: also log params, per-epoch metrics, findings and the run dir's "
+                                            "files to MLflow (MLFLOW_TRACKING_URI, else MLflow's local default)"))
 
     def rows_per_step(self, n_rows: int | float) -> int | float:
         """Training rows in one gradient step (gd: batch is every row; a last batch may be smaller)."""

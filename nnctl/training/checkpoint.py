@@ -25,9 +25,10 @@ CHECKPOINT_DIR, CHECKPOINT_FILE, CHECKPOINT_FORMAT = "checkpoint", "checkpoint.n
 RESUMED_STREAMS = ("shuffle", "dropout")  # split, init and probe are drawn once, before training
 
 
-# config keys added after checkpoints of this format were first written, with their defaults: a
-# checkpoint written before a key existed hashed the config without it
-ADDED_KEYS = {("train", "snapshot_every"): None, ("train", "log_steps"): False}
+# config keys added after checkpoints of this format were first written, with their defaults, in the
+# order they were added: a checkpoint written before a key existed hashed the config without it (and
+# without every key added after it)
+ADDED_KEYS = {("train", "snapshot_every"): None, ("train", "log_steps"): False, ("train", "log"): "none"}
 
 
 def config_digest(spec: Spec) -> str:
@@ -36,18 +37,20 @@ def config_digest(spec: Spec) -> str:
 
 
 def config_digests(spec: Spec) -> set[str]:
-    """The digests a checkpoint of this config may carry: today's, and the one an nnctl without the
-    keys of ADDED_KEYS wrote, when those keys are at their defaults (a run interrupted by an earlier
-    version resumes)."""
+    """The digests a checkpoint of this config may carry: today's, and the ones earlier versions of
+    nnctl wrote (each without the keys of ADDED_KEYS added after it), where those keys are at their
+    defaults: a run interrupted by an earlier version resumes."""
     from nnctl.config.load import HEADER
     from nnctl.config.yamlio import dump_yaml
 
+    digests = {config_digest(spec)}
     config = spec.to_config()
-    if all(config.get(section, {}).get(key, default) == default for (section, key), default in ADDED_KEYS.items()):
-        for section, key in ADDED_KEYS:
-            config.get(section, {}).pop(key, None)
-        return {config_digest(spec), hashlib.sha256((HEADER + dump_yaml(config)).encode()).hexdigest()}
-    return {config_digest(spec)}
+    for (section, key), default in reversed(ADDED_KEYS.items()):  # newest first: each older version in turn
+        if config.get(section, {}).get(key, default) != default:
+            break
+        config.get(section, {}).pop(key, None)
+        digests.add(hashlib.sha256((HEADER + dump_yaml(config)).encode()).hexdigest())
+    return digests
 
 
 def capture(trainer, row_cache: list | None = None) -> tuple[dict, dict[str, np.ndarray]]:

@@ -26,6 +26,7 @@ from nnctl.errors import NnctlError, RunDirError, TrainingFailed
 from nnctl.metrics import metric_columns
 from nnctl.runs import FINISHED, MetricsTable, RunDir, RunLock, read_split, read_summary
 from nnctl.snapshots import SNAPSHOTS_FILE
+from nnctl.tracking import MlflowTracker, check_tracker, open_tracker
 from nnctl.training.checkpoint import (
     CHECKPOINT_DIR,
     CHECKPOINT_FILE,
@@ -49,20 +50,25 @@ class RunResult:
 def train_run(spec: Spec, runs_dir: Path, command: list[str] | None = None,
               on_start: Callable[[dict], None] | None = None,
               on_epoch: Callable[[dict], None] | None = None,
-              on_finding: Callable[[dict], None] | None = None, rows=None) -> RunResult:
+              on_finding: Callable[[dict], None] | None = None,
+              on_notice: Callable[[str], None] | None = None, rows=None) -> RunResult:
     """Train the experiment `spec` describes and write its run directory.
 
     Parameters: `spec` from `load_spec`; `runs_dir` the folder that receives the run dir;
     `command` recorded in summary.json; `on_start(info)` once the model is built and
     `on_epoch(row)` after every epoch (row = one metrics.csv row); `on_finding(finding)` once
-    per diagnostic finding (config findings come first, before on_start).
+    per diagnostic finding (config findings come first, before on_start); `on_notice(message)`
+    for what tracking (train.log) has to say, e.g. that the MLflow store failed mid-run.
     Returns the RunResult (run dir and summary). Raises ConfigError/DataError before any file
     is written, TrainingFailed (exit 1) if training diverges or is interrupted.
     `rows`: an Arrow table held in memory (the Python API) in place of the data file; the run
     keeps it as data.parquet, which its config.yaml names, so eval, resume and re-training work.
     """
+    check_tracker(spec)  # MLflow missing: said before the data is loaded
     prepared = prepare(spec, rows)
-    run = RunDir.create(runs_dir, prepared.spec.name)
+    spec = prepared.spec
+    tracker = open_tracker(spec)  # before the run dir: a store that cannot be used leaves nothing behind
+    run = RunDir.create(runs_dir, spec.name)
     lock = RunLock.acquire(run)  # held until this process ends: resume and compare can tell it is alive
     try:
         if rows is not None:
@@ -85,7 +91,7 @@ def train_run(spec: Spec, runs_dir: Path, command: list[str] | None = None,
         for f in summary["findings"]:
             on_finding(f)
     trainer = Trainer(prepared, on_epoch=on_epoch, on_finding=on_finding)
-    return execute(run, lock, trainer, summary, on_start)
+    return execute(run, lock, trainer, summary, on_start, tracker, on_notice)
 
 
 DATA_FILE = "data.parquet"  # a run trained on rows in memory keeps them here
@@ -110,12 +116,15 @@ def keep_rows(run: RunDir, prepared: Prepared, rows) -> None:
 
 def resume_run(path: Path, on_start: Callable[[dict], None] | None = None,
                on_epoch: Callable[[dict], None] | None = None,
-               on_finding: Callable[[dict], None] | None = None, epochs: int | None = None) -> RunResult:
+               on_finding: Callable[[dict], None] | None = None,
+               on_notice: Callable[[str], None] | None = None, epochs: int | None = None) -> RunResult:
     """Continue an interrupted run from its last checkpoint, in its own run directory.
 
     The result is bit-identical to an uninterrupted run. Refused (RunDirError) if the run has
     finished (unless `epochs` extends it), or its config or data changed since the checkpoint;
-    TrainingFailed (exit 1) if another process holds the run.
+    TrainingFailed (exit 1) if another process holds the run. A run tracked in MLflow (train.log)
+    goes on logging to the same MLflow run when the store holds it, else to a new one, with a
+    notice saying so.
 
     `epochs` (resume --epochs N): train to N epochs in all, continuing a finished run from the
     checkpoint it kept at its last epoch (or an interrupted one to a new total). With a schedule
@@ -145,6 +154,7 @@ def resume_run(path: Path, on_start: Callable[[dict], None] | None = None,
             spec = load_spec(run.file(RunDir.CONFIG), run_file=True)
         except NnctlError as exc:
             raise RunDirError(f"{run.path}: cannot resume: {exc}") from None
+        check_tracker(spec)
         planned = spec
         if epochs is not None:
             planned = extended_spec(run, spec, summary, epochs)
@@ -188,10 +198,11 @@ def resume_run(path: Path, on_start: Callable[[dict], None] | None = None,
         summary.update(status="running", resumed_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), finished_at=None,
                        resumed_by=["nnctl", *sys.argv[1:]] if sys.argv else None)
         summary["findings"] = config_findings(prepared.spec)
+        tracker = open_tracker(prepared.spec, summary.get("tracking"))
     except BaseException:
         lock.release()
         raise
-    return execute(run, lock, trainer, summary, on_start)
+    return execute(run, lock, trainer, summary, on_start, tracker, on_notice)
 
 
 def _check_same_data(run: RunDir, prepared: Prepared) -> None:
@@ -207,8 +218,10 @@ def _check_same_data(run: RunDir, prepared: Prepared) -> None:
 
 
 def execute(run: RunDir, lock: RunLock, trainer: Trainer, summary: dict,
-            on_start: Callable[[dict], None] | None) -> RunResult:
-    """Train to the end in `run`, handling signals, divergence and disk errors; write every file."""
+            on_start: Callable[[dict], None] | None, tracker: MlflowTracker | None = None,
+            on_notice: Callable[[str], None] | None = None) -> RunResult:
+    """Train to the end in `run`, handling signals, divergence and disk errors; write every file.
+    `tracker` (train.log) gets the rows at every flush and the run's files at the end."""
     t0 = time.perf_counter()
     previous_wall = float(summary.get("wall_time_s") or 0.0)
     model = trainer.model
@@ -218,6 +231,12 @@ def execute(run: RunDir, lock: RunLock, trainer: Trainer, summary: dict,
     if checkpoints.path.exists():  # resume restored it: it is there to go back to until a new one is written
         checkpoints.epoch = trainer.epoch
     config_found = list(summary["findings"])
+
+    def tracking_notes():  # what the tracker has to say: to the user, and into summary.json
+        for note in tracker.take_notes():
+            if on_notice is not None:
+                on_notice(note)
+        summary["tracking"] = {"mlflow": tracker.info()}
 
     def flush(rows):
         table.extend(rows[len(table):])
@@ -232,6 +251,9 @@ def execute(run: RunDir, lock: RunLock, trainer: Trainer, summary: dict,
         summary["epochs_run"] = len(rows)
         summary["final"] = rows[-1] if rows else None
         summary["wall_time_s"] = previous_wall + time.perf_counter() - t0
+        if tracker is not None:
+            tracker.epoch(rows)  # handed to a background thread: the store never holds training up
+            tracking_notes()
         run.write_json(RunDir.SUMMARY, summary)
 
     def save_snapshots():  # before each checkpoint: the file holds every snapshot up to its epoch
@@ -243,15 +265,18 @@ def execute(run: RunDir, lock: RunLock, trainer: Trainer, summary: dict,
     trainer.on_checkpoint = lambda tr: (save_snapshots(), checkpoints.write(tr), flush(tr.rows))
     summary["threads"] = trainer.threads  # BLAS threads used while training (train.threads)
     summary["pid"], summary["host"] = lock.pid, lock.host
+    at_once = False  # a second signal: tracking does not upload the files either
     try:
         with StopOnSignals(trainer) as signals:
             try:
+                if tracker is not None:
+                    tracker.start(summary, trainer.spec)
                 flush(trainer.rows)  # a resumed run's metrics.csv is cut back to the checkpoint here
                 if on_start is not None:
                     on_start({**summary, "columns": columns})
                 result = trainer.fit()
             except KeyboardInterrupt:  # a second Ctrl-C: stop now, keep the last checkpoint as it is
-                signals.finishing = True
+                signals.finishing = at_once = True
                 summary.update(status="interrupted", message="interrupted at once (second signal); resume "
                                f"continues from the last checkpoint: nnctl resume {run.path}")
                 flush(trainer.rows[: len(table)])
@@ -280,10 +305,29 @@ def execute(run: RunDir, lock: RunLock, trainer: Trainer, summary: dict,
             pass
         raise
     finally:
+        if tracker is not None:
+            finish_tracking(tracker, run, summary, at_once, on_notice)
         lock.release()
     if result.status in ("diverged", "interrupted"):
         raise TrainingFailed(f"{run.path}: {result.message}", run_dir=run.path)
     return RunResult(run, summary)
+
+
+def finish_tracking(tracker: MlflowTracker, run: RunDir, summary: dict, at_once: bool,
+                    on_notice: Callable[[str], None] | None) -> None:
+    """End the tracked run with the nnctl run's status (its files are final by now); summary.json is
+    written again if the tracker had more to say."""
+    tracker.finish(summary, run.path, at_once=at_once)
+    notes = tracker.take_notes()
+    for note in notes:
+        if on_notice is not None:
+            on_notice(note)
+    summary["tracking"] = {"mlflow": tracker.info()}
+    if notes:
+        try:
+            run.write_json(RunDir.SUMMARY, summary)
+        except OSError:
+            pass
 
 
 STOP_WITH_PARENT = "NNCTL_STOP_WITH_PARENT"  # set by sweeps in their trial processes' environment
