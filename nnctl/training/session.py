@@ -8,7 +8,6 @@ own directory. Both report progress through callbacks and never print.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -38,6 +37,7 @@ from nnctl.training.checkpoint import (
 )
 from nnctl.training.extend import extend_trainer, extended_spec
 from nnctl.training.loop import Trainer
+from nnctl.training.runfiles import keep_rows, new_summary, write_setup_files
 from nnctl.training.steps import COLUMNS as STEP_COLUMNS
 
 
@@ -92,26 +92,6 @@ def train_run(spec: Spec, runs_dir: Path, command: list[str] | None = None,
             on_finding(f)
     trainer = Trainer(prepared, on_epoch=on_epoch, on_finding=on_finding)
     return execute(run, lock, trainer, summary, on_start, tracker, on_notice)
-
-
-DATA_FILE = "data.parquet"  # a run trained on rows in memory keeps them here
-
-
-def keep_rows(run: RunDir, prepared: Prepared, rows) -> None:
-    """Write in-memory training rows into the run as data.parquet and make the run's config and
-    split name that file (its fingerprint is the file's sha256, as if it had been read from it)."""
-    import hashlib
-
-    from nnctl.data.frames import parquet_bytes
-
-    data = parquet_bytes(rows)
-    run.write_text(DATA_FILE, data)  # (bytes: written as they are)
-    spec = prepared.spec
-    # relative: config.yaml's paths are read relative to its folder, so the run still finds its own
-    # rows after the runs folder is moved or copied
-    prepared.spec = spec.replace(data=spec.data.replace(source=DATA_FILE))
-    prepared.dataset.source = str(run.file(DATA_FILE).resolve())
-    prepared.dataset.fingerprint = hashlib.sha256(data).hexdigest()
 
 
 def resume_run(path: Path, on_start: Callable[[dict], None] | None = None,
@@ -423,66 +403,3 @@ def _stdin_is_pipe() -> bool:
         return False
 
 
-# ------------------------------------------------------------------------------------ run files
-def new_summary(prepared: Prepared, run: RunDir, command: list[str] | None) -> dict:
-    """summary.json at the start of a run (status running)."""
-    ds, model, spec = prepared.dataset, prepared.model, prepared.spec
-    return {
-        "status": "running", "name": spec.name, "run_dir": str(run.path), "task": ds.task,
-        "loss": spec.train.loss, "classes": ds.class_names, "n_features": int(ds.n_features),
-        "n_inputs": int(prepared.pre.n_outputs), "n_outputs": int(model.output_layer.units),
-        "n_rows": {k: int(len(v)) for k, v in prepared.split.items()},
-        "n_params": int(model.n_params()), "seed": spec.seed, "epochs_planned": spec.train.epochs,
-        "epochs_run": 0, "best": None, "final": None, "wall_time_s": None,
-        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "finished_at": None,
-        "command": command if command is not None else sys.argv,
-        "versions": versions(), "blas": blas_info(), "message": "", "findings": config_findings(spec),
-        "data": {"task_reason": ds.task_reason or None, "dropped_rows": dict(ds.dropped), "notes": list(ds.notes),
-                 "id": ds.id_name},
-    }
-
-
-def write_setup_files(run: RunDir, prepared: Prepared) -> None:
-    """split.npz and preprocess.npz: what eval and predict need besides the weights."""
-    ds = prepared.dataset
-    run.write_npz(RunDir.SPLIT, {**prepared.split, "fingerprint": np.array(ds.fingerprint),
-                                 "source": np.array(ds.source), "n_rows": np.array(len(ds.y))})
-    arrays = dict(prepared.pre.arrays())  # the fitted transform, class names and input encoding (no pickles)
-    arrays["task"] = np.array(ds.task)
-    arrays["classes"] = np.array(ds.class_names if ds.class_names else [], dtype=str)
-    arrays["feature_names"] = np.array(ds.feature_names, dtype=str)
-    arrays["columns"] = np.array(json.dumps(ds.columns))
-    arrays["target_name"] = np.array(ds.target_name or "")
-    arrays["id_name"] = np.array(ds.id_name or "")
-    arrays["file_columns"] = np.array(ds.file_columns, dtype=str)
-    if prepared.target is not None:
-        arrays.update(prepared.target.arrays())
-    if prepared.class_weight is not None:
-        arrays["class_weight"] = prepared.class_weight
-    run.write_npz(RunDir.PREPROCESS, arrays)
-
-
-def versions() -> dict[str, str]:
-    """What a result depends on: interpreter, library versions, platform."""
-    import platform
-    from importlib import metadata
-
-    import nnctl
-
-    out = {"python": platform.python_version(), "numpy": np.__version__, "nnctl": nnctl.__version__,
-           "platform": platform.platform()}
-    try:
-        out["scikit-learn"] = metadata.version("scikit-learn")
-    except metadata.PackageNotFoundError:
-        pass
-    return out
-
-
-def blas_info() -> list[dict]:
-    """The BLAS libraries NumPy uses and their thread counts (threadpoolctl), if available."""
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return []
-    return [{k: d.get(k) for k in ("internal_api", "version", "num_threads", "threading_layer")}
-            for d in threadpool_info() if d.get("user_api") == "blas"]
