@@ -198,6 +198,7 @@ def execute(run: RunDir, lock: RunLock, trainer: Trainer, summary: dict,
     if checkpoints.path.exists():  # resume restored it: it is there to go back to until a new one is written
         checkpoints.epoch = trainer.epoch
     config_found = list(summary["findings"])
+    summary["best_by"] = trainer.stopper.criterion  # how `best` is chosen: compare and train say the same
 
     def flush(rows):
         table.extend(rows[len(table):])
