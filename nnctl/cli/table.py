@@ -140,14 +140,39 @@ def fit(cols: list[Column], width: int | None, key: int = 0) -> tuple[list[list[
             visible = [x for x in cols if x in visible or x is c]
             hidden.discard(c.key)
     blocks = [visible] if _total(visible) <= width else _blocks(visible, width, cols[key])
-    for block in blocks:  # spare room: headers on fewer lines, free text wider
-        spare = width - _total(block)
-        for c in block:
-            extra = min(spare, c.want() - c.width)
-            if extra > 0:
-                c.width += extra
-                spare -= extra
+    for block in blocks:
+        _spread(block, width)
     return blocks, [c.key for c in cols if c.key in hidden]
+
+
+def _spread(block: list[Column], width: int) -> None:
+    """Give the room left to the columns: first so that the header takes as few lines as it can,
+    then to as many one-line headers as fit (cheapest first), then to free text and long names."""
+    spare = width - _total(block)
+
+    def widen(c: Column, lines: int) -> int:  # the width at which c's header takes at most `lines` lines
+        w = c.width
+        while w < c.want() and len(_wrap(c.title, w)) > lines:
+            w += 1
+        return w
+
+    tallest = max((len(_wrap(c.title, c.width)) for c in block), default=1)
+    for h in range(1, tallest):
+        extra = [widen(c, h) - c.width for c in block]
+        if sum(extra) <= spare:
+            for c, e in zip(block, extra):
+                c.width += e
+            spare -= sum(extra)
+            break
+    for e, c in sorted(((widen(c, 1) - c.width, c) for c in block), key=lambda x: x[0]):
+        if 0 < e <= spare:
+            c.width += e
+            spare -= e
+    for c in block:
+        extra = min(spare, c.want() - c.width)
+        if extra > 0:
+            c.width += extra
+            spare -= extra
 
 
 def _blocks(cols: list[Column], width: int, key: Column) -> list[list[Column]]:
