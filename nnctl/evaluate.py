@@ -289,6 +289,7 @@ def predict_csv(path: Path | str, input_csv: Path, proba: bool = False
     classification) and, with `proba`, one `p_<class>` column per class. Rows skipped by the
     run's missing-value policy (data.missing: drop) are left out, and said in the notes."""
     from nnctl.data.reading import read_table
+    from nnctl.numfmt import float32_text
 
     loaded = load_run(path)
     if proba and loaded.task == "classification" and not loaded.model.loss.has_proba:
@@ -320,5 +321,6 @@ def predict_csv(path: Path | str, input_csv: Path, proba: bool = False
         P = loaded.values(Z)
         names = ["prediction"] if P.shape[1] == 1 else [f"prediction_{k}" for k in range(P.shape[1])]
         out_header += names
-        out_rows = [[*r, *(repr(float(v)) for v in p)] for r, p in zip(rows, P)]
+        text = float32_text if model.dtype == np.float32 else (lambda v: repr(float(v)))
+        out_rows = [[*r, *(text(v) for v in p)] for r, p in zip(rows, P)]  # the model's precision, not noise
     return out_header, out_rows, inp.notes

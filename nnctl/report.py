@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nnctl.compare import compare_table, fmt, show_value
+from nnctl.compare import column_cells, compare_table, show_value
 from nnctl.errors import NnctlError, RunDirError, printable
 from nnctl.runs import RunInfo, collect_runs
 
@@ -119,20 +119,31 @@ def _skipped(notes: list[str], runs: list[RunInfo]) -> str:
     return f"<h2>Skipped and damaged</h2>\n<ul>\n{chr(10).join(items)}\n</ul>" if items else ""
 
 
-def _cell(value, column: str = "") -> str:
-    """A table cell: numbers right-aligned, shown as compare shows them, the exact value on hover."""
+def fmt(value) -> str:
+    """A value in a run's own tables: 4 significant digits for floats, config values as written."""
+    if value is None:
+        return ""
+    if isinstance(value, (bool, list, dict)):
+        return show_value(value)
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _cell(value, text: str | None = None) -> str:
+    """A table cell: numbers right-aligned, shown as `text` (default fmt), the exact value on hover."""
+    shown = fmt(value) if text is None else text
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return f'<td class="num" title="{esc(repr(value))}">{esc(fmt(value, column))}</td>'
-    return f"<td>{esc(fmt(value, column))}</td>"
+        return f'<td class="num" title="{esc(repr(value))}">{esc(shown)}</td>'
+    return f"<td>{esc(shown)}</td>"
 
 
 def _compare_html(columns: list[str], rows: list[dict]) -> str:
     head = "".join(f"<th>{esc(c)}</th>" for c in columns)
     body = []
+    texts = {c: column_cells(rows, c) for c in columns}  # one format down each column, as compare prints it
     for i, row in enumerate(rows, 1):
         cells = [f'<td><a href="#run-{i}">{esc(row.get(c))}</a></td>' if c == "name" else
-                 f'<td class="wrap">{esc(row.get(c))}</td>' if c == "problem" else _cell(row.get(c), c)
-                 for c in columns]
+                 f'<td class="wrap">{esc(row.get(c))}</td>' if c == "problem" else
+                 _cell(row.get(c), texts[c][i - 1]) for c in columns]
         body.append("<tr>" + "".join(cells) + "</tr>")
     return (f'<div class="scroll"><table class="compare">\n<thead><tr>{head}</tr></thead>\n<tbody>\n'
             + "\n".join(body) + "\n</tbody></table></div>")

@@ -126,7 +126,7 @@ SUMMARY_KINDS = {  # what each key of summary.json holds when nnctl wrote it (No
                      "threads", "pid", "weights_epoch"), _INT),
     **dict.fromkeys(("wall_time_s", "train_time_s"), _NUM),
     **dict.fromkeys(("best", "final", "n_rows"), "an object of numbers"),
-    **dict.fromkeys(("versions", "data", "resumed_from", "tracking"), "an object"),
+    **dict.fromkeys(("versions", "data", "resumed_from", "tracking", "best_by"), "an object"),
     **dict.fromkeys(("classes", "command", "blas"), "a list"),
     "findings": "a list of objects", "extended": "a list of objects", "task": "classification or regression",
 }

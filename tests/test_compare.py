@@ -49,7 +49,7 @@ def test_compare_shows_exactly_the_differing_params(runs):
     assert len(doc) == 4
     params = [k for k in doc[0] if "." in k]
     assert params == ["model.activation", "optimizer.lr"]
-    for key in ("name", "status", "epochs", "best_val_accuracy", "final_val_accuracy", "time_s"):
+    for key in ("name", "status", "epochs", "best_epoch", "best_epoch_val_accuracy", "final_val_accuracy", "time_s"):
         assert key in doc[0]
     assert {r["status"] for r in doc} == {"completed"}
     all_params = json.loads(run("compare", folder, "--format", "json", "--all-params").stdout)
@@ -73,12 +73,14 @@ def test_sort_top_and_cols(runs):
     folder, _ = runs
     doc = json.loads(run("compare", folder, "--format", "json", "--sort=-optimizer.lr").stdout)
     assert [r["optimizer.lr"] for r in doc] == [0.05, 0.05, 0.001, 0.001]  # raw numbers in json
-    doc = json.loads(run("compare", folder, "--format", "json", "--sort", "best_val_loss", "--top", "2").stdout)
-    assert len(doc) == 2 and doc[0]["best_val_loss"] <= doc[1]["best_val_loss"]
+    doc = json.loads(run("compare", folder, "--format", "json", "--sort", "best_epoch_val_loss", "--top", "2").stdout)
+    assert len(doc) == 2 and doc[0]["best_epoch_val_loss"] <= doc[1]["best_epoch_val_loss"]
     doc = json.loads(run("compare", folder, "--format", "json", "--cols", "*val_accuracy").stdout)
-    assert list(doc[0]) == ["name", "best_val_accuracy", "final_val_accuracy"]
-    bad = run("compare", folder, "--sort", "best_val_acc")
+    assert list(doc[0]) == ["name", "best_epoch_val_accuracy", "final_val_accuracy"]
+    bad = run("compare", folder, "--sort", "best_epoch_val_acc")
     assert bad.exit_code == 2 and "did you mean" in bad.stderr
+    old = run("compare", folder, "--sort", "best_val_accuracy")  # the old name: what it became, and why
+    assert old.exit_code == 2 and "renamed best_epoch_val_accuracy" in old.stderr
 
 
 def test_damaged_and_non_run_folders(runs, tmp_path):
@@ -120,7 +122,7 @@ def test_group_seeds(tmp_path):
                 f"optimizer.lr={lr}")
     doc = json.loads(run("compare", tmp_path / "runs", "--group-seeds", "--format", "json").stdout)
     assert len(doc) == 2 and all(r["runs"] == 3 for r in doc)
-    assert all("best_val_accuracy_std" in r for r in doc)
+    assert all("best_epoch_val_accuracy_std" in r for r in doc)
     table = run("compare", tmp_path / "runs", "--group-seeds").stdout
     assert "±" in table
 

@@ -73,7 +73,7 @@ def test_help_and_compare_do_not_import_numpy(tmp_path):
                                      "1,0.7,0.69,0.5,0.55,0.01,0.1\n2,0.5,0.52,0.8,0.75,0.01,0.1\n")
     compare_code = ("from typer.testing import CliRunner; from nnctl.cli import app\n"
                     f"r = CliRunner().invoke(app, ['compare', {str(run.parent)!r}, '--format', 'json'])\n"
-                    "assert r.exit_code == 0 and '\"best_val_accuracy\": 0.75' in r.output, r.output")
+                    "assert r.exit_code == 0 and '\"best_epoch_val_accuracy\": 0.75' in r.output, r.output")
     assert "numpy" not in _modules_after(compare_code)
 
 

@@ -46,6 +46,9 @@ SetOpt = Annotated[list[str] | None, typer.Option(
     help="Override a config key (dotted path, YAML value); repeatable. "
          "Example: --set optimizer.lr=0.01 --set model.hidden=[64,32]")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout, and nothing else there.")]
+WidthOpt = Annotated[int | None, typer.Option(
+    min=0, help="Fit tables to this many columns (0: no limit). Default: COLUMNS, else the terminal's width; "
+                "piped output without COLUMNS is not limited.", show_default=False)]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary on stderr.")]
 
 

@@ -12,6 +12,7 @@ from nnctl.cli.app import (
     Format,
     JsonOpt,
     RunDirArg,
+    WidthOpt,
     app,
     handle_errors,
     output_option,
@@ -30,6 +31,7 @@ def eval_(
                                                    "feature columns and the target) instead of the held-out test "
                                                    "split.")] = None,
     json_out: JsonOpt = False,
+    width: WidthOpt = None,
 ):
     """Evaluate a trained run on its held-out test split, or on another data file; writes eval.json.
 
@@ -50,7 +52,7 @@ def eval_(
     from nnctl.evaluate import evaluate_run
 
     result = evaluate_run(run_dir, data)
-    show(result, json_out, render.evaluation)
+    show(result, json_out, lambda r: render.evaluation(r, width))
     if result.get("not_written"):  # a read-only run dir: the results above stand, exit 0
         render.warning(result["not_written"])
 
@@ -102,10 +104,11 @@ def compare(
     runs: Annotated[list[Path], typer.Argument(metavar="RUN_DIR...", help="Run directories, or folders of "
                                                "them (runs/* and runs both work).", show_default=False)],
     sort: Annotated[str | None, typer.Option(help="Sort by this column; prefix '-' for descending, e.g. "
-                                                  "--sort=-best_val_accuracy.")] = None,
+                                                  "--sort=-best_epoch_val_accuracy.")] = None,
     desc: Annotated[bool, typer.Option("--desc", help="Sort descending.")] = False,
     top: Annotated[int | None, typer.Option(min=1, help="Show only the first N rows (after sorting).")] = None,
-    cols: Annotated[str | None, typer.Option(help="Comma-separated column globs to show, e.g. 'val_*,lr'.")
+    cols: Annotated[str | None, typer.Option(help="Comma-separated column globs to show, in this order, e.g. "
+                                                  "'optimizer.*,*val_accuracy'; these columns are never hidden.")
                     ] = None,
     all_params: Annotated[bool, typer.Option("--all-params", help="Every config key, not just the ones that "
                                                                   "differ.")] = False,
@@ -116,9 +119,13 @@ def compare(
     log_y: Annotated[bool | None, typer.Option("--log-y/--linear-y", help="--plot's loss axis: log or linear "
                                                "(default: log when the losses span more than 100x, e.g. a "
                                                "diverged run among them).", show_default=False)] = None,
+    width: WidthOpt = None,
 ):
-    """Line up runs: status, the hyperparameters that differ, best/final/test metrics, time, curve.
+    """Line up runs: status, the hyperparameters that differ, best-epoch/final/test metrics, time, curve.
 
+    The best epoch is the one with the lowest val_loss (or the early-stopping monitor's best);
+    best_epoch_val_* are the values AT that epoch. The table fits the width (COLUMNS, --width)
+    without cutting a value: low-priority columns are hidden first, and named below it.
     A running, diverged, interrupted or damaged run is shown as such; folders that are not runs
     are skipped with a note on stderr. --plot overlays the runs' validation curves.
 
@@ -126,7 +133,7 @@ def compare(
 
     \b
       nnctl compare runs/*
-      nnctl compare runs --sort=-best_val_accuracy --top 5 --format markdown
+      nnctl compare runs --sort=-best_epoch_val_accuracy --top 5 --format markdown
       nnctl compare runs/lr-* --cols 'optimizer.*,*val_accuracy' --plot curves.png
     """
     from nnctl.cli import render
@@ -151,7 +158,10 @@ def compare(
         plot_curves([r for r in found if str(r.path) in chosen], plot, log_y=log_y)
         render.wrote(plot)
     if form is Format.table:
-        render.compare_table(columns, rows)
+        from nnctl.cli.table import output_width
+        from nnctl.compare import swept_keys
+
+        render.compare_table(columns, rows, output_width(width), chosen=bool(cols), focus=swept_keys(runs))
     else:
         sys.stdout.write(render_text(columns, rows, form.value))
 
@@ -210,6 +220,7 @@ def inspect(
     run_dir: RunDirArg,
     plot: plot_option("Also draw the per-layer health curves into this PNG.") = None,
     json_out: JsonOpt = False,
+    width: WidthOpt = None,
 ):
     """Per-layer health over training: activations, dead ReLUs, saturation, gradients, update ratios.
 
@@ -223,7 +234,7 @@ def inspect(
     from nnctl.inspect import inspect_run
     from nnctl.plot import plot_health
 
-    show(inspect_run(run_dir), json_out, render.inspect_report, plot, plot_health)
+    show(inspect_run(run_dir), json_out, lambda r: render.inspect_report(r, width), plot, plot_health)
 
 
 @app.command()

@@ -14,6 +14,7 @@ from nnctl.cli.app import (
     JsonOpt,
     QuietOpt,
     SetOpt,
+    WidthOpt,
     app,
     handle_errors,
     print_json,
@@ -157,6 +158,7 @@ def sweep(
                                              "tcp://127.0.0.1:8786.")] = None,
     resume: Annotated[Path | None, typer.Option("--resume", metavar="SWEEP_DIR", help="Run only the trials of "
                                                 "this sweep that are missing, failed or interrupted.")] = None,
+    width: WidthOpt = None,
 ):
     """Run many trials of CONFIG: a grid, random search, seed replicates; in parallel or on Dask.
 
@@ -210,7 +212,11 @@ def sweep(
             live.stop()
     found, _ = collect_runs([sw.path])
     if found:
-        render.compare_table(*compare_table(found, group_seeds=len({t.seed for t in sw.trials}) > 1))
+        from nnctl.cli.table import output_width
+
+        swept = tuple(dict.fromkeys(k for t in sw.trials for k in t.overrides))  # what the sweep varies
+        render.compare_table(*compare_table(found, group_seeds=len({t.seed for t in sw.trials}) > 1),
+                             output_width(width), focus=swept)
     failed = [t for t in sw.trials if t.status not in FINISHED]
     for t in failed:
         err.print(f"[red]{t.name} {t.status}[/] {render.escape(str(t.overrides))}: {render.escape(t.error)}")

@@ -38,6 +38,11 @@ class EarlyStopping:
             self.waited += 1
 
     @property
+    def criterion(self) -> dict:
+        """What "best" means for this run, as summary.json's `best_by` says it: {"metric", "mode"}."""
+        return {"metric": self.monitor, "mode": "max" if self.sign < 0 else "min"}
+
+    @property
     def should_stop(self) -> bool:
         return self.patience is not None and self.waited >= self.patience
 

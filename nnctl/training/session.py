@@ -211,6 +211,7 @@ def execute(run: RunDir, lock: RunLock, trainer: Trainer, summary: dict,
     if checkpoints.path.exists():  # resume restored it: it is there to go back to until a new one is written
         checkpoints.epoch = trainer.epoch
     config_found = list(summary["findings"])
+    summary["best_by"] = trainer.stopper.criterion  # how `best` is chosen: compare and train say the same
 
     def tracking_notes():  # what the tracker has to say: to the user, and into summary.json
         for note in tracker.take_notes():
