@@ -54,6 +54,28 @@ def nnctl(*args, check=None, extra_env=None, timeout=120):
     return proc
 
 
+def wait_until_training(runs: Path, timeout: float = 90.0) -> None:
+    """Until a run in `runs` has trained an epoch (a fixed sleep is too short on a loaded machine)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(len((r / "metrics.csv").read_text().splitlines()) > 1
+               for r in (runs.iterdir() if runs.exists() else []) if (r / "metrics.csv").exists()):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"no run in {runs} started training within {timeout} s")
+
+
+def wait_until_locked(run: Path, timeout: float = 90.0) -> None:
+    """Until a process holds the run's lock (a resume is at work)."""
+    from nnctl.runs import lock_is_held
+
+    deadline = time.monotonic() + timeout
+    while not lock_is_held(run):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"nothing took the lock of {run} within {timeout} s")
+        time.sleep(0.05)
+
+
 def start(*args):
     return subprocess.Popen([sys.executable, "-m", "nnctl", *map(str, args)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env())
@@ -154,7 +176,7 @@ def test_resume_refuses_changed_config_or_data(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("data: {source: d.csv}\nmodel: {hidden: [4]}\ntrain: {epochs: 2000, batch_size: 4}\n")
     proc = start("train", cfg, "--runs-dir", tmp_path / "runs", "-q")
-    time.sleep(1.0)
+    wait_until_training(tmp_path / "runs")
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=30)
     run = only_run(tmp_path / "runs")
@@ -173,12 +195,12 @@ def test_two_resumes_one_proceeds_the_other_names_the_holder(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text(CONFIGS["sgd"].replace("epochs: 60", "epochs: 3000"))
     proc = start("train", cfg, "--runs-dir", tmp_path / "runs", "-q")
-    time.sleep(0.8)
+    wait_until_training(tmp_path / "runs")
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     run = only_run(tmp_path / "runs")
     first = start("resume", run, "-q")
-    time.sleep(1.0)
+    wait_until_locked(run)
     second = nnctl("resume", run)
     first.send_signal(signal.SIGINT)  # no need to wait for 3000 epochs
     first.communicate(timeout=60)
