@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from nnctl.errors import NnctlError
+from nnctl.errors import DataError, NnctlError, TrainingFailed
 from nnctl.runs import FINISHED, RunDir
 from nnctl.sweep import Sweep, Trial, final_metric, run_state, yaml_value
 
@@ -149,7 +149,7 @@ def _unpack(archive: bytes, folder: Path, prefix: str) -> Path:
 
     with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
         tar.extractall(folder, filter="data")
-    found = [p for p in folder.iterdir()]
+    found = list(folder.iterdir())
     if len(found) != 1 or not found[0].is_dir() or not found[0].name.startswith(f"{prefix}-"):
         raise NnctlError(f"a returned run archive holds {[p.name for p in found][:3]}, not one run dir of {prefix}")
     return found[0]
@@ -195,7 +195,7 @@ def run_dask(sweep: Sweep, todo: list[Trial], address: str, on_update: Callable[
             job, paths, archive = jobs[trial.id]
             for path in paths:
                 if path not in shipped:  # each file once, to every worker; tasks hold its key only
-                    shipped[path] = client.scatter(Path(path).read_bytes(), broadcast=True)
+                    shipped[path] = client.scatter(_read(path), broadcast=True)
             ref = client.scatter(archive) if archive is not None else None
             fut = client.submit(_remote_trial, job, {p: shipped[p] for p in paths}, ref, stop_event.name,
                                 key=f"nnctl-{trial.name}-{uuid.uuid4().hex[:12]}", pure=False)
@@ -203,8 +203,11 @@ def run_dask(sweep: Sweep, todo: list[Trial], address: str, on_update: Callable[
             trial.status = "running"
             on_update(trial)
         _collect(sweep, futures, on_update)
-    except BaseException:
+    except BaseException as exc:
         _stop(sweep, stop_event, futures, on_update)
+        if isinstance(exc, (OSError, TimeoutError)):  # the scheduler went away (CommClosedError is an OSError)
+            raise TrainingFailed(f"--dask {address}: lost the Dask scheduler ({str(exc)[:120]}); continue with: "
+                                 f"nnctl sweep --resume {sweep.path}") from None
         raise
     finally:
         if stop_event is not None:
@@ -236,12 +239,25 @@ def _job(sweep: Sweep, trial: Trial, version: str) -> tuple[dict, list[str], byt
     return job, paths, archive
 
 
+def _read(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read it to send it to the workers ({exc.strerror})") from None
+
+
 def check_workers(client, version: str, sweep: Sweep) -> None:
     """NnctlError (exit 2) naming each worker that cannot import nnctl or has another version
-    than `version`, or that does not answer within VERSION_WAIT seconds. Workers that join later
-    are checked by each trial (_remote_trial)."""
+    than `version`, or that does not answer within VERSION_WAIT seconds; or if no worker comes
+    within that time. Workers that join later are checked by each trial (_remote_trial)."""
     from distributed import wait
 
+    try:
+        client.wait_for_workers(1, timeout=VERSION_WAIT)
+    except TimeoutError:
+        raise NnctlError(f"--dask {sweep.dask}: no worker is connected to the scheduler (waited {VERSION_WAIT:.0f} s); "
+                         f"start some (dask worker {sweep.dask} --nthreads 1), then: nnctl sweep --resume "
+                         f"{sweep.path}") from None
     workers = sorted(client.scheduler_info(n_workers=-1)["workers"])
     probe = _by_value(_worker_nnctl)
     futs = {client.submit(probe, key=f"nnctl-version-{uuid.uuid4().hex[:12]}", workers=[w], pure=False): w
@@ -319,10 +335,13 @@ def _record(sweep: Sweep, trial: Trial, fut) -> None:
 
 
 def _task_error(exc: BaseException) -> str:
-    """What a failed task says; a worker that cannot load nnctl (joined after the check) says so."""
+    """What a failed task says, with a hint where Dask's own words need one."""
     text = f"{type(exc).__name__}: {exc}"
     if "deserializ" in text.lower() or "No module named 'nnctl" in text:
         return f"a Dask worker cannot load nnctl ({text[:200]}); install the client's nnctl there"
+    if type(exc).__name__ == "KilledWorker":  # Dask stops a worker that cannot load a task's function
+        return (f"{text[:300]} (a worker without nnctl, one that joined after the version check, dies on its first "
+                f"trial; so does one out of memory)")
     return text
 
 

@@ -2,7 +2,9 @@
 
 One cluster (a scheduler, two workers of one thread each) serves the module; the version check
 starts its own, with workers that lack nnctl or have another version. The workers' TMPDIR is a
-folder of the test's, so a trial still training on a worker shows as its nnctl-dask-* folder.
+folder of the test's, so a trial still training on a worker shows as its nnctl-dask-* folder. They
+share this machine's files, but may not open the client's (`Cluster.client`, refused by an audit
+hook), as if they were on another machine.
 """
 
 from __future__ import annotations
@@ -47,6 +49,21 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+NO_CLIENT_FILES = """\
+import sys
+
+CLIENT = {client!r}
+
+
+def refuse(event, args):
+    if event == "open" and str(args[0]).startswith(CLIENT):
+        raise PermissionError(f"a worker may not open the client's {{args[0]}}")
+
+
+sys.addaudithook(refuse)
+"""  # a worker's --preload: it cannot open the client's files, as if on another machine
+
+
 class Cluster:
     """A `dask scheduler` and `dask worker` processes on 127.0.0.1, stopped by `close`."""
 
@@ -65,11 +82,20 @@ class Cluster:
         log.close()
 
     def add_worker(self, python: list[str] | None = None, env: dict | None = None, cwd: Path | None = None):
-        """One worker process (one thread); `python`, `env`, `cwd` say which Python and nnctl it has."""
+        """One worker process (one thread); `python`, `env`, `cwd` say which Python and nnctl it has.
+        It cannot open files in `client`."""
+        preload = self.folder / "no_client_files.py"
+        preload.write_text(NO_CLIENT_FILES.format(client=str(self.client)))
         self._start([*(python or [sys.executable]), "-m", "distributed.cli.dask_worker", self.address,
-                     "--nworkers", "1", "--nthreads", "1", "--no-nanny", "--no-dashboard"],
+                     "--nworkers", "1", "--nthreads", "1", "--no-nanny", "--no-dashboard", "--preload", str(preload)],
                     env or _env(TMPDIR=str(self.tmp)), cwd)
         self.workers += 1
+
+    @property
+    def client(self) -> Path:  # the client's files: the workers cannot open them
+        path = self.folder / "client"
+        path.mkdir(exist_ok=True)
+        return path
 
     @property
     def tmp(self) -> Path:  # the workers' temporary folder
@@ -125,9 +151,10 @@ def _same_weights(a: Path, b: Path) -> bool:
 
 
 def test_returned_runs_name_the_clients_files_and_work_there(cluster, tmp_path):
-    """A CSV and a relative model.init_from reach the workers; the runs that come back are usable on
-    the client as if trained there: eval, predict, and re-training gives the same weights."""
-    project = tmp_path / "project"
+    """A CSV and a relative model.init_from reach the workers (which cannot open the client's files);
+    the runs that come back are usable on the client as if trained there: eval, predict, and
+    re-training gives the same weights."""
+    project = cluster.client / tmp_path.name
     (project / "data").mkdir(parents=True)
     data = project / "data" / "d.csv"
     data.write_text("a,b,y\n" + "".join(f"{i % 7},{(i * 3) % 5},{'pq'[(i // 2) % 2]}\n" for i in range(80)))
@@ -164,6 +191,8 @@ def test_returned_runs_name_the_clients_files_and_work_there(cluster, tmp_path):
 
 def test_a_large_data_file_is_scattered_not_sent_in_the_task_graph(cluster, tmp_path):
     """A 12 MB CSV goes to the workers once, outside the tasks: Dask does not warn of a large graph."""
+    tmp_path = cluster.client / tmp_path.name
+    tmp_path.mkdir()
     blob = "x" * 6000  # a wide column the config ignores: a big file, quick to train on
     with open(tmp_path / "big.csv", "w") as f:
         f.write("a,b,blob,y\n" + "".join(f"{i % 7},{(i * 3) % 5},{blob},{'pq'[(i // 2) % 2]}\n" for i in range(2000)))
@@ -268,8 +297,15 @@ def _resume_runs_each_once(folder: Path, n: int) -> list[Path]:
 def test_sigterm_stops_the_trials_on_the_workers_and_resume_continues_each_once(cluster, tmp_path):
     """SIGTERM: the running trials checkpoint on the workers and come back interrupted, the queued one
     stays pending, nothing keeps training; the manifest says so. --resume continues the interrupted
-    ones from their checkpoints (bit-identical to an uninterrupted run) and runs the pending one."""
-    proc, folder = _start_sweep(cluster, tmp_path, 3)
+    ones from their checkpoints (bit-identical to an uninterrupted run) and runs the pending one.
+    The data is a CSV of the client's: the workers resume runs that name it, from their copies."""
+    tmp_path = cluster.client / tmp_path.name
+    tmp_path.mkdir()
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 2))
+    (tmp_path / "d.csv").write_text("a,b,y\n" + "".join(f"{a:.4f},{b:.4f},{'pq'[int(a * b > 0)]}\n" for a, b in x))
+    proc, folder = _start_sweep(cluster, tmp_path, 3, LONG.replace("'sklearn:spiral', options: {n_samples: 300}",
+                                                                    "d.csv"))
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 1 and "running trials were checkpointed" in err, err
