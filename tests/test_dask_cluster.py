@@ -150,6 +150,35 @@ def _same_weights(a: Path, b: Path) -> bool:
     return sorted(wa.files) == sorted(wb.files) and all(np.array_equal(wa[k], wb[k]) for k in wa.files)
 
 
+def test_local_copies_stand_in_for_the_clients_files(tmp_path):
+    """What a worker does (no cluster needed): a config naming files that do not exist here, the
+    client's, loads, trains and resumes from local copies, and the run names the client's paths."""
+    from nnctl.config.load import load_spec
+    from nnctl.errors import ConfigError, RunDirError
+    from nnctl.files import local_copies
+    from nnctl.training.session import resume_run, train_run
+
+    data = tmp_path / "copy.csv"
+    data.write_text("a,b,y\n" + "".join(f"{i % 7},{(i * 3) % 5},{'pq'[(i // 2) % 2]}\n" for i in range(60)))
+    base = train_run(load_spec(data={"data": {"source": str(data)}, "model": {"hidden": [4]},
+                                     "train": {"epochs": 1}}), tmp_path / "base").run
+    client = Path("/nonexistent-client/project")
+    copies = {client / "d.csv": data, client / "w.npz": base.path / "weights.npz"}
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"data: {{source: {client}/d.csv}}\nmodel: {{hidden: [4], init_from: {client}/w.npz}}\n"
+                   f"train: {{epochs: 2}}\n")
+    with pytest.raises(ConfigError, match="file not found"):
+        load_spec(cfg)
+    with local_copies(copies):
+        run = train_run(load_spec(cfg), tmp_path / "runs").run
+    config = (run.path / "config.yaml").read_text()
+    assert f"source: {client}/d.csv" in config and f"init_from: {client}/w.npz" in config
+    with pytest.raises(RunDirError, match="file not found"):
+        resume_run(run.path, epochs=3)
+    with local_copies(copies):
+        assert resume_run(run.path, epochs=3).summary["epochs_run"] == 3
+
+
 def test_returned_runs_name_the_clients_files_and_work_there(cluster, tmp_path):
     """A CSV and a relative model.init_from reach the workers (which cannot open the client's files);
     the runs that come back are usable on the client as if trained there: eval, predict, and
