@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from nnctl.errors import DataError, NnctlError, TrainingFailed
-from nnctl.runs import FINISHED, RunDir
+from nnctl.runs import FINISHED, RunDir, RunLock
 from nnctl.sweep import Sweep, Trial, final_metric, run_state, yaml_value
 
 VERSION_WAIT = 30.0  # seconds the workers have to report their nnctl version
@@ -163,21 +163,34 @@ def run_dask(sweep: Sweep, todo: list[Trial], address: str, on_update: Callable[
     On KeyboardInterrupt (Ctrl-C, or SIGTERM via run_sweep) the running trials are stopped and
     their checkpointed run dirs collected (up to STOP_WAIT seconds), trials not started are left
     pending, the manifest is saved, and the interrupt goes on up."""
-    try:
-        from distributed import Client, Event
-    except ImportError:
-        raise NnctlError("--dask needs Dask's distributed scheduler: pip install 'nnctl[dask]'") from None
+    import importlib.util
+
     import nnctl
 
+    if importlib.util.find_spec("distributed") is None:
+        raise NnctlError("--dask needs Dask's distributed scheduler: pip install 'nnctl[dask]'")
     for stale in sweep.path.glob(f"{INCOMING}*"):  # left by a client killed while unpacking
         shutil.rmtree(stale, ignore_errors=True)
-    jobs = {}
-    for trial in todo:
-        try:
-            jobs[trial.id] = _job(sweep, trial, nnctl.__version__)
-        except NnctlError as exc:  # e.g. its data file is gone since the sweep was planned
-            trial.status, trial.error = "failed", str(exc)
-            on_update(trial)
+    jobs, locks = {}, []
+    try:
+        for trial in todo:
+            try:
+                jobs[trial.id] = _job(sweep, trial, nnctl.__version__, locks)
+            except NnctlError as exc:  # e.g. its data file is gone since the sweep was planned
+                trial.status, trial.error = "failed", str(exc)
+                on_update(trial)
+        _run(sweep, todo, jobs, address, on_update)
+    finally:
+        for lock in locks:
+            lock.release()
+
+
+def _run(sweep: Sweep, todo: list[Trial], jobs: dict, address: str, on_update: Callable[[Trial], None]) -> None:
+    """run_dask once the jobs are ready."""
+    from distributed import Client, Event
+
+    import nnctl
+
     try:
         client = Client(address, timeout="5s")
     except (OSError, TimeoutError, ValueError, TypeError) as exc:  # ValueError/TypeError: not an address
@@ -218,9 +231,10 @@ def run_dask(sweep: Sweep, todo: list[Trial], address: str, on_update: Callable[
         client.close()
 
 
-def _job(sweep: Sweep, trial: Trial, version: str) -> tuple[dict, list[str], bytes | None]:
+def _job(sweep: Sweep, trial: Trial, version: str, locks: list) -> tuple[dict, list[str], bytes | None]:
     """What a worker needs to run `trial`: the job, the client files it reads (absolute paths),
-    and the archive of its run dir if it is an interrupted one to continue."""
+    and the archive of its run dir if it is an interrupted one to continue. That run dir stays
+    locked (added to `locks`) while its copy is out: nobody resumes it by hand meanwhile."""
     from nnctl.config.load import load_spec, resolved_yaml
 
     job = {"name": trial.name, "version": version,
@@ -228,6 +242,7 @@ def _job(sweep: Sweep, trial: Trial, version: str) -> tuple[dict, list[str], byt
                        "--seed", str(trial.seed), *trial.set_args()]}
     archive = None
     if trial.status == "interrupted" and trial.run_dir:
+        locks.append(RunLock.acquire(RunDir(Path(trial.run_dir))))  # TrainingFailed if another process has it
         spec = load_spec(Path(trial.run_dir) / RunDir.CONFIG, run_file=True)
         archive = _pack(Path(trial.run_dir))
     else:
@@ -394,7 +409,9 @@ def _client_paths(run: Path, worker_run: str, client_run: Path) -> None:
 
 def _stop(sweep: Sweep, stop_event, futures: dict, on_update: Callable[[Trial], None]) -> None:
     """The sweep is being stopped: tell the running trials to checkpoint and collect their run dirs
-    (up to STOP_WAIT seconds); trials never started are pending again; save the manifest."""
+    (up to STOP_WAIT seconds); trials that did not come back are pending again (or interrupted, with
+    the run dir they had); save the manifest; cancel what is left on the cluster. Signals are ignored
+    from here on, as in a local sweep (sweep_local.run_local): the process is on its way out."""
     import signal
     import threading
 
@@ -407,8 +424,12 @@ def _stop(sweep: Sweep, stop_event, futures: dict, on_update: Callable[[Trial], 
             _collect(sweep, futures, on_update, timeout=STOP_WAIT)
     except Exception:  # timed out, or the scheduler is gone: what has not come back is lost
         pass
-    for fut, trial in list(futures.items()):
-        fut.cancel()  # a trial still running on a worker sees its task cancelled and stops
+    for trial in futures.values():
         if trial.status == "running":
             trial.status = "interrupted" if trial.run_dir else "pending"
     sweep.save()
+    for fut in futures:
+        try:
+            fut.cancel()  # a trial still running on a worker sees its task cancelled and stops
+        except Exception:  # the scheduler is gone: it has dropped the task already
+            pass
