@@ -19,7 +19,7 @@ from nnctl.data.preprocess import Preprocessor, TargetScaler, fit_preprocessor
 from nnctl.data.sources import Dataset, load_dataset
 from nnctl.data.split import split_indices
 from nnctl.errors import DataError, RunDirError
-from nnctl.files import read_npz
+from nnctl.files import local_path, read_npz
 from nnctl.nn.losses import loss_for
 from nnctl.nn.model import MLP, LayerDef
 from nnctl.nn.optimizers import OPTIMIZERS, Optimizer
@@ -184,7 +184,7 @@ def prepare(spec: Spec, rows=None, min_class_rows: int = 2) -> Prepared:
     loss = model.loss
     model.initialize(rngs["init"])
     if spec.model.init_from:
-        load_weights_into(model, Path(spec.model.init_from), "model.init_from")
+        load_weights_into(model, local_path(spec.model.init_from), "model.init_from")  # (a Dask worker's copy)
     target = None
     if ds.task == "regression" and spec.data.target_scale == "auto":
         target = TargetScaler.fit(ds.y[train])

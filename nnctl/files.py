@@ -14,6 +14,8 @@ import os
 import re
 import stat
 import sys
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -317,3 +319,25 @@ def _number(v: str | None, strict: bool):
             raise
         return v
     return int(f) if f.is_integer() and not any(c in v.lower() for c in ".en") else f
+
+
+# ------------------------------------------------------------------------------------ local copies
+# A Dask worker trains with the client's config, whose data.source and model.init_from name files on
+# the client; the worker reads them from copies it received (sweep_dask.py). The run it writes names
+# the client's paths, as if trained there, so its config digest, split and config.yaml are the same.
+_LOCAL_COPIES: ContextVar[dict[str, str] | None] = ContextVar("nnctl_local_copies", default=None)
+
+
+def local_path(path: Path | str) -> Path:
+    """Where to read the file `path` from: its local copy while `local_copies` maps it, else itself."""
+    return Path((_LOCAL_COPIES.get() or {}).get(str(path), path))
+
+
+@contextmanager
+def local_copies(copies: dict[str, Path]):
+    """Within this context (this thread), read each file the keys name (absolute paths) from its copy."""
+    token = _LOCAL_COPIES.set({str(k): str(v) for k, v in copies.items()})
+    try:
+        yield
+    finally:
+        _LOCAL_COPIES.reset(token)

@@ -1,4 +1,4 @@
-"""Sweeps: planning, local parallel trials, failures, resume, and a real local Dask cluster."""
+"""Sweeps: planning, local parallel trials, failures, resume (Dask clusters: test_dask_cluster.py)."""
 
 from __future__ import annotations
 
@@ -114,42 +114,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def test_sweep_on_a_local_dask_cluster(tmp_path):
-    pytest.importorskip("distributed")
-    dask = str(Path(sys.executable).with_name("dask"))
-    port = _free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)]
-    try:
-        time.sleep(2)
-        for _ in range(2):
-            procs.append(subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--no-dashboard"],
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path))
-        data = tmp_path / "d.csv"  # a CSV: the workers get the bytes, not the client's path
-        data.write_text("a,b,y\n" + "".join(f"{i % 7},{(i * 3) % 5},{'pq'[(i // 2) % 2]}\n" for i in range(60)))
-        cfg = tmp_path / "c.yaml"
-        cfg.write_text("data: {source: d.csv}\nmodel: {hidden: [4]}\ntrain: {epochs: 3}\n")
-        out = nnctl("sweep", cfg, "--grid", "optimizer.lr=0.01,0.02,0.03", "--seeds", "2", "--dask", address,
-                    "--runs-dir", tmp_path / "runs")
-        assert out.returncode == 0, out.stderr
-        folder = Path(out.stdout.strip().splitlines()[-1])
-        trials = json.loads((folder / "sweep.json").read_text())["trials"]
-        assert len(trials) == 6 and all(t["status"] == "completed" for t in trials)
-        for t in trials:
-            run = Path(t["run_dir"])
-            assert run.parent == folder and (run / "weights.npz").exists()
-            assert json.loads((run / "summary.json").read_text())["status"] == "completed"
-    finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
 
 
 def test_dask_unreachable_is_a_clear_error(tmp_path):

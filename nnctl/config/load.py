@@ -16,7 +16,7 @@ from typing import Any
 from nnctl.config.fields import Num, Origins, copy_plain, dotted, registry_build
 from nnctl.config.spec import SCHEMA, Spec, build
 from nnctl.errors import ConfigError, did_you_mean, printable
-from nnctl.files import read_bytes
+from nnctl.files import local_path, read_bytes
 from nnctl.registry import type_name
 
 
@@ -207,15 +207,17 @@ def _check_data(d: dict, base_dir: Path, check_files: bool, origins: Origins, me
             raise origins.error(("data", "options"), "applies to sklearn: datasets only; a data file takes "
                                 "target, features, ignore, id, delimiter, ... (see `nnctl schema`)")
         p = _relative_to(source, base_dir)
-        if check_files and not p.exists():
+        local = local_path(p)  # p itself, or a Dask worker's copy of the client's file p
+        if check_files and not local.exists():
             hint = " (built-in datasets are written sklearn:<name>)" if "/" not in source and "." not in source \
                 else ""
             raise origins.error(("data", "source"), f"file not found: {p}{hint}")
-        if check_files and p.is_dir():
+        if check_files and local.is_dir():
             raise origins.error(("data", "source"), f"is a directory, not a data file: {p}")
-        if check_files and p.exists() and not p.is_file():
+        if check_files and local.exists() and not local.is_file():
             raise origins.error(("data", "source"), f"is not a regular file (a pipe or a device?): {p}")
-        d["source"] = str(p.resolve())  # absolute: the run dir's config.yaml must find it too
+        # absolute: the run dir's config.yaml must find it too (a client's path stays as the client wrote it)
+        d["source"] = str(p.resolve()) if local == p else str(p)
     s = d["split"]
     if s["val"] + s["test"] >= 0.9:
         raise origins.error(("data", "split"), f"leaves too little for training: val {s['val']} + test "
@@ -302,9 +304,10 @@ def _resolve_model(m: dict, base_dir: Path, check_files: bool, origins: Origins)
     m["layers"] = layers
     if m["init_from"] is not None:
         p = _relative_to(m["init_from"], base_dir)
-        if check_files and not p.is_file():
+        local = local_path(p)
+        if check_files and not local.is_file():
             raise origins.error(("model", "init_from"), f"file not found: {p}")
-        m["init_from"] = str(p.resolve())
+        m["init_from"] = str(p.resolve()) if local == p else str(p)
 
 
 def _resolve_optimizer(o: dict, origins: Origins) -> None:

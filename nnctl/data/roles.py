@@ -19,6 +19,7 @@ from nnctl.data.reading import read_table
 from nnctl.data.sources import MAX_AUTO_CLASSES, MIN_AUTO_CLASS_ROWS, Dataset
 from nnctl.data.table import RawColumn, Table, excerpt
 from nnctl.errors import ConfigError, DataError, did_you_mean
+from nnctl.files import local_path
 
 
 def read_data_file(path: Path, data: DataSpec, dtype=np.float64) -> Table:
@@ -56,7 +57,8 @@ def load_file(data: DataSpec, dtype=np.float64, rows=None) -> Dataset:
     `rows`: an Arrow table held in memory (the Python API), read in place of the file; data.source
     is then only its name in messages."""
     path = Path(data.source)
-    table = read_data_file(path, data, dtype) if rows is None else memory_table(rows, data, dtype)
+    # (local_path: on a Dask worker, its copy of the client's file)
+    table = read_data_file(local_path(path), data, dtype) if rows is None else memory_table(rows, data, dtype)
     if table.n_rows == 0:
         raise DataError(f"{path}: no data rows" + (" after the header" if data.header else ""))
     target = column_name(table, -1 if data.target is None else data.target, "target")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,7 +52,8 @@ def train_run(spec: Spec, runs_dir: Path, command: list[str] | None = None,
               on_start: Callable[[dict], None] | None = None,
               on_epoch: Callable[[dict], None] | None = None,
               on_finding: Callable[[dict], None] | None = None,
-              on_notice: Callable[[str], None] | None = None, rows=None) -> RunResult:
+              on_notice: Callable[[str], None] | None = None, rows=None,
+              stop: threading.Event | None = None) -> RunResult:
     """Train the experiment `spec` describes and write its run directory.
 
     Parameters: `spec` from `load_spec`; `runs_dir` the folder that receives the run dir;
@@ -63,6 +65,8 @@ def train_run(spec: Spec, runs_dir: Path, command: list[str] | None = None,
     is written, TrainingFailed (exit 1) if training diverges or is interrupted.
     `rows`: an Arrow table held in memory (the Python API) in place of the data file; the run
     keeps it as data.parquet, which its config.yaml names, so eval, resume and re-training work.
+    `stop`: an event another thread may set to stop training as a first Ctrl-C does (a checkpoint,
+    then TrainingFailed, interrupted); a Dask worker's trial sets it when the sweep is stopped.
     """
     check_tracker(spec)  # MLflow missing: said before the data is loaded
     prepared = prepare(spec, rows)
@@ -91,13 +95,14 @@ def train_run(spec: Spec, runs_dir: Path, command: list[str] | None = None,
         for f in summary["findings"]:
             on_finding(f)
     trainer = Trainer(prepared, on_epoch=on_epoch, on_finding=on_finding)
-    return execute(run, lock, trainer, summary, on_start, tracker, on_notice)
+    return execute(run, lock, trainer, summary, on_start, tracker, on_notice, stop)
 
 
 def resume_run(path: Path, on_start: Callable[[dict], None] | None = None,
                on_epoch: Callable[[dict], None] | None = None,
                on_finding: Callable[[dict], None] | None = None,
-               on_notice: Callable[[str], None] | None = None, epochs: int | None = None) -> RunResult:
+               on_notice: Callable[[str], None] | None = None, epochs: int | None = None,
+               stop: threading.Event | None = None) -> RunResult:
     """Continue an interrupted run from its last checkpoint, in its own run directory.
 
     The result is bit-identical to an uninterrupted run. Refused (RunDirError) if the run has
@@ -110,6 +115,7 @@ def resume_run(path: Path, on_start: Callable[[dict], None] | None = None,
     checkpoint it kept at its last epoch (or an interrupted one to a new total). With a schedule
     that does not depend on the planned total and no early stopping, the result is bit-identical to
     a run trained for N epochs from the start; otherwise summary.json's message says what differs.
+    `stop`: as for train_run.
     """
     run = RunDir(Path(path))
     if not run.path.is_dir():
@@ -182,7 +188,7 @@ def resume_run(path: Path, on_start: Callable[[dict], None] | None = None,
     except BaseException:
         lock.release()
         raise
-    return execute(run, lock, trainer, summary, on_start, tracker, on_notice)
+    return execute(run, lock, trainer, summary, on_start, tracker, on_notice, stop)
 
 
 def _check_same_data(run: RunDir, prepared: Prepared) -> None:
@@ -199,9 +205,10 @@ def _check_same_data(run: RunDir, prepared: Prepared) -> None:
 
 def execute(run: RunDir, lock: RunLock, trainer: Trainer, summary: dict,
             on_start: Callable[[dict], None] | None, tracker: MlflowTracker | None = None,
-            on_notice: Callable[[str], None] | None = None) -> RunResult:
+            on_notice: Callable[[str], None] | None = None, stop: threading.Event | None = None) -> RunResult:
     """Train to the end in `run`, handling signals, divergence and disk errors; write every file.
-    `tracker` (train.log) gets the rows at every flush and the run's files at the end."""
+    `tracker` (train.log) gets the rows at every flush and the run's files at the end; `stop` (set
+    by another thread) stops training as a signal does."""
     t0 = time.perf_counter()
     previous_wall = float(summary.get("wall_time_s") or 0.0)
     model = trainer.model
@@ -248,7 +255,7 @@ def execute(run: RunDir, lock: RunLock, trainer: Trainer, summary: dict,
     summary["pid"], summary["host"] = lock.pid, lock.host
     at_once = False  # a second signal: tracking does not upload the files either
     try:
-        with StopOnSignals(trainer) as signals:
+        with StopOnSignals(trainer, stop) as signals:
             try:
                 if tracker is not None:
                     tracker.start(summary, trainer.spec)
@@ -342,16 +349,19 @@ class StopOnSignals:
 
     A sweep's trial (NNCTL_STOP_WITH_PARENT=1) also stops like that when its stdin, a pipe the sweep
     never writes to, reaches end of file: the sweep process is gone, even if SIGKILL gave it no
-    chance to stop its trials, and `sweep --resume` must find them stopped, not training on."""
+    chance to stop its trials, and `sweep --resume` must find them stopped, not training on. So does
+    a run whose `stop` event another thread sets (a trial on a Dask worker, which runs in a thread)."""
 
     # the CLI sets this: its process exits once a stopped run is reported, so a late second signal is
     # ignored rather than cutting that report short. A library caller (a notebook) gets its handlers back.
     ignore_after_stop = False
 
-    def __init__(self, trainer: Trainer):
+    def __init__(self, trainer: Trainer, stop: threading.Event | None = None):
         self.trainer = trainer
+        self.stop = stop
         self.previous: dict = {}
         self.finishing = False  # set once training ended: signals are then ignored
+        self.closed = False
 
     def _handle(self, signum, frame):
         if self.finishing:
@@ -362,14 +372,22 @@ class StopOnSignals:
 
     def __enter__(self):
         import signal
-        import threading
 
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self.previous[sig] = signal.signal(sig, self._handle)
         if os.environ.get(STOP_WITH_PARENT) == "1" and _stdin_is_pipe():
             threading.Thread(target=self._watch_parent, daemon=True).start()
+        if self.stop is not None:
+            threading.Thread(target=self._watch_stop, daemon=True).start()
         return self
+
+    def _watch_stop(self) -> None:
+        while not self.closed:
+            if self.stop.wait(0.1):
+                if not self.finishing:  # like a first signal
+                    self.trainer.request_stop()
+                return
 
     def _watch_parent(self) -> None:
         try:
@@ -387,6 +405,7 @@ class StopOnSignals:
     def __exit__(self, *exc):
         import signal
 
+        self.closed = True
         for sig, handler in self.previous.items():
             # after a stop request the process is on its way out (exit 1): a late second signal must
             # not kill it while it reports, so signals stay ignored; otherwise restore the handlers
