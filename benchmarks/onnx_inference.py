@@ -3,10 +3,10 @@
 For each table it trains a small run (5 epochs on 3,000 rows), exports it with `nnctl export`, then
 times on the same 100k rows, interleaved round by round:
 
-  (a) nnctl: the in-memory columns as a Table (pyarrow, as predict reads a file), the run's
-      encoding (imputation, one-hot, date parts), LoadedRun.logits (preprocessing + network) and
-      the output function: labels and probabilities, as predict_csv computes them, without reading
-      or writing files;
+  (a) nnctl: the in-memory columns as the Python API takes them (nnctl.api.logits: Arrow, the
+      run's encoding with its missing-value policy: imputation, one-hot, date parts; then
+      LoadedRun.logits: preprocessing and network) and the output function: labels and
+      probabilities, what predict computes, without reading or writing files;
   (b) onnxruntime: session.run on the same columns (float32 numbers, strings) fetching `label` and
       `probabilities`: the graph does all of it. (Creating the session, once, is not timed.)
 
@@ -96,18 +96,14 @@ def train(folder: Path, table: str = "mixed") -> Path:
 
 
 def nnctl_compute(loaded, cols: dict[str, np.ndarray]) -> tuple[list[str], np.ndarray]:
-    """What predict computes for in-memory rows: the table, the encoding, logits, labels, probabilities."""
-    import pyarrow as pa
+    """What predict computes, for in-memory rows as the Python API takes them (nnctl.api: the columns
+    through Arrow into a Table, encode_input with the run's missing-value policy, LoadedRun.logits),
+    then the labels and probabilities."""
+    from nnctl.api import logits
 
-    from nnctl.data.arrow import from_arrow
-    from nnctl.data.columns import encoding_from_json
-
-    tb = pa.table({k: pa.array(v.astype(np.float64) if v.dtype.kind == "f" else v.tolist()) for k, v in cols.items()})
-    table = from_arrow([tb], Path("<memory>"), np.float64)
-    features = encoding_from_json(loaded.columns).transform(table, np.float64)
-    logits = loaded.logits(features)
-    labels = [loaded.classes[i] for i in loaded.model.loss.predict(logits)]  # as predict_csv
-    return labels, loaded.model.loss.output(logits)
+    scores, _, _ = logits(loaded, cols)
+    labels = np.array(loaded.classes, dtype=object)[loaded.model.loss.predict(scores)]  # as nnctl.api.predict
+    return list(labels), loaded.model.loss.output(scores)
 
 
 def measure(loaded, session, cols: dict[str, np.ndarray], rounds: int) -> tuple[list[float], list[float], float]:
