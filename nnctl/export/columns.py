@@ -210,6 +210,3 @@ def parse_dates(g: Graph, s: str) -> tuple[str, str]:
     weekday = mod(g.op("Add", days, c(3.0)), 7)  # 1970-01-01 was a Thursday
     parts = g.op("Concat", y, m, day, weekday, yday, axis=1)  # (M, 5)
     return parts, g.op("Not", g.op("And", ok, valid))
-
-
-# ------------------------------------------------------------------------------------ the model
