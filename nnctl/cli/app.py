@@ -1,6 +1,6 @@
 """The `nnctl` Typer app and what its commands share: option aliases, choices, error handling.
 
-The commands live in train.py (train, resume, sweep), runs.py (eval, predict, compare, plot,
+The commands live in train.py (train, resume, sweep), runs.py (eval, predict, export, compare, plot,
 inspect) and tools.py (explain, gradcheck, lr-find, trace, gd, schema, datasets, init); each parses its options,
 calls one library function and hands the result to render.py. Exit codes: 0 success; 1 the work
 ran but failed (diverged, interrupted); 2 bad usage or bad input. Messages go to stderr; stdout

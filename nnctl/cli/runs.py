@@ -1,7 +1,8 @@
-"""nnctl eval, predict, compare, plot and inspect: the commands that read run directories."""
+"""nnctl eval, predict, export, compare, plot and inspect: the commands that read run directories."""
 
 from __future__ import annotations
 
+import enum
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -96,6 +97,40 @@ def predict(
         return
     write_output(output, buf.getvalue())
     render.stderr().print(f"wrote {len(rows)} predictions to {render.escape(str(output))}")
+
+
+class ExportFormat(str, enum.Enum):
+    onnx = "onnx"
+
+
+@app.command()
+@handle_errors
+def export(
+    run_dir: RunDirArg,
+    form: Annotated[ExportFormat, typer.Option("--format", "-f", help="The model format (onnx is the one for "
+                                               "now).")] = ExportFormat.onnx,
+    output: output_option("File to write (default: RUN_DIR/model.onnx).") = None,
+):
+    """Export a trained run, its input preprocessing included, as one model file for other runtimes.
+
+    ONNX (opset 21): one input per feature column of the training file, named after it, shape
+    (N, 1): float32 for numeric columns (NaN = missing), text for categorical and date columns
+    ("" = missing). The graph imputes, one-hot encodes, expands dates, scales (PCA, whitening)
+    and runs the network as predict does. Outputs: `label` (N,) and `probabilities` (N, k), in the
+    run's class order (hinge/perceptron runs: `scores`); regression: `value` (N, t) in the
+    target's units. Rows predict would refuse (a missing value the run cannot fill, an unseen
+    level under unknown: error, text that is no date) come out as NaN and an empty label.
+    Prints the path written. Needs the onnx package: pip install 'nnctl[onnx]'.
+
+    Example: nnctl export runs/penguins-... -o penguins.onnx
+    """
+    from nnctl.cli import render
+    from nnctl.export import export_onnx
+
+    path, notes = export_onnx(run_dir, output)
+    for n in notes:
+        render.note(n)
+    print(path)
 
 
 @app.command()
