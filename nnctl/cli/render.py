@@ -318,8 +318,10 @@ def lr_find(result: dict) -> None:
         table.add_row(f"{result['lrs'][i]:.2e}", f"{result['smoothed'][i]:.4f}")
     out = stdout()
     out.print(table)
-    out.print(f"suggested lr: [bold]{result['suggestion']:.2g}[/] (lowest loss at {result['min_loss_lr']:.2g}, "
-              f"steepest fall at {result['steepest_lr']:.2g}). Try: --set optimizer.lr={result['suggestion']:.2g}")
+    from nnctl.checks import suggestion_reason
+
+    out.print(f"suggested lr: [bold]{result['suggestion']:.2g}[/] ({suggestion_reason(result)}).")
+    out.print(f"Try: --set optimizer.lr={result['suggestion']:.2g}")
 
 
 def evaluation(result: dict, width_option: int | None = None) -> None:
