@@ -252,8 +252,10 @@ def evaluate_run(path: Path | str, data: Path | None = None) -> dict:
     return result
 
 
-def _test_split(loaded: LoadedRun):
-    """Re-create the run's data and pick its test rows; note a changed fingerprint."""
+def _test_split(loaded: LoadedRun, part: str = "test", hint: str = "; evaluate on a CSV with --data instead"):
+    """Re-create the run's data and pick the rows of its `part` (test, val or train) of the split, as
+    training encoded them: (X_raw, y, source, notes); note a changed fingerprint. `hint` ends the
+    message when the data cannot be re-created."""
     from nnctl.data.sources import load_dataset
 
     split = read_split(loaded.run)
@@ -261,23 +263,22 @@ def _test_split(loaded: LoadedRun):
     try:
         ds = load_dataset(d, loaded.model.dtype)  # as training read it
     except NnctlError as exc:
-        raise DataError(f"cannot re-create the training data of {loaded.run.path}: {exc}; "
-                        f"evaluate on a CSV with --data instead") from None
+        raise DataError(f"cannot re-create the training data of {loaded.run.path}: {exc}{hint}") from None
     notes = []
     fingerprint = str(split.get("fingerprint", ""))
     if fingerprint and fingerprint != ds.fingerprint:
         notes.append(f"the data at {d.source} changed since training (fingerprint {fingerprint[:12]} -> "
                      f"{ds.fingerprint[:12]}): the test rows may differ from the ones held out")
-    test = split["test"]
-    if len(test) and int(test.max()) >= len(ds.y):
-        raise DataError(f"{d.source}: has {len(ds.y)} rows now, but the run's test split refers to row "
-                        f"{int(test.max())}; the data changed since training")
+    rows = split[part]
+    if len(rows) and int(rows.max()) >= len(ds.y):
+        raise DataError(f"{d.source}: has {len(ds.y)} rows now, but the run's {part} split refers to row "
+                        f"{int(rows.max())}; the data changed since training")
     report: dict = {}
-    X = ds.features_of(test, loaded.columns, report)
+    X = ds.features_of(rows, loaded.columns, report)
     for name, info in report.get("unknown_levels", {}).items():
-        notes.append(f"column {name!r}: {info['rows']} test row{'s' * (info['rows'] != 1)} with a value not seen "
+        notes.append(f"column {name!r}: {info['rows']} {part} row{'s' * (info['rows'] != 1)} with a value not seen "
                      f"in training, encoded as all zeros")
-    return X, ds.y[test], d.source, notes
+    return X, ds.y[rows], d.source, notes
 
 
 # ------------------------------------------------------------------------------------ prediction

@@ -1,7 +1,8 @@
-"""Every figure nnctl draws: a run's learning curves and lr with its decision boundary (2-D
-classification) or fitted function (1-D regression); the validation curves of many runs (compare);
-per-layer health (inspect); loss against learning rate (lr-find). matplotlib is imported here only,
-with the Agg backend (no display needed)."""
+"""Every figure nnctl draws: a run's learning curves and lr with what its model does (the panels are
+in plot_model.py; snapshots over training in plot_evolution.py); the validation curves of many runs
+(compare); per-layer health (inspect); loss against learning rate (lr-find); gradient descent on a
+function (gd). matplotlib is imported through `pyplot()` only, with the Agg backend (no display
+needed)."""
 
 from __future__ import annotations
 
@@ -70,122 +71,137 @@ def save_animation(fig, draw_frame, n_frames: int, output: Path, fps: float) -> 
         plt.close(fig)
 
 
+LOG_SPAN = 100.0  # a loss (or lr, or health) axis whose positive values span more than this factor is logarithmic
+
+
+def wide(values) -> bool:
+    """Do the finite positive `values` span more than LOG_SPAN? One diverged epoch would otherwise press
+    every other point of a linear axis flat against its bottom."""
+    v = np.asarray([x for x in values if isinstance(x, (int, float))], dtype=np.float64)
+    v = v[np.isfinite(v) & (v > 0)]
+    return bool(len(v)) and float(v.max()) > LOG_SPAN * float(v.min())
+
+
 def plot_run(run_dir: Path, output: Path | None = None) -> tuple[Path, list[str]]:
-    """Draw a run's curves (and its boundary or fit for 1-D/2-D inputs); returns (png path, notes)."""
+    """Draw a run: loss and metric curves (train, val), the learning rate in a strip under the loss, and what the
+    model does: the decision boundary for 2-D classification and the fitted function for 1-D
+    regression (over the training rows), a confusion matrix for classification and predicted against
+    true values for other regression (on the test rows, or val if the split has no test part).
+    Returns (png path, notes)."""
     from nnctl.evaluate import load_run
+    from nnctl.plot_model import confusion, decision_boundary, fit_1d, predicted_vs_true, split_rows
     from nnctl.runs import read_run
 
     loaded = load_run(run_dir)  # checks the run dir first
     info = read_run(Path(run_dir))
     output = Path(output) if output is not None else Path(run_dir) / "plot.png"
     notes: list[str] = []
-    data = None
-    if loaded.pre.shift.shape[0] in (1, 2) and loaded.columns and all(c["kind"] == "numeric"
-                                                                        for c in loaded.columns):
-        data = _training_data(loaded, notes)
+    n_in = int(loaded.pre.shift.shape[0])
+    numeric = bool(loaded.columns) and all(c["kind"] == "numeric" for c in loaded.columns)
+    panels = []  # (draw(ax, X, y, part), rows to draw: "train" or "held-out")
+    if loaded.task == "classification":
+        if n_in == 2 and numeric:
+            panels.append((decision_boundary, "train"))
+        panels.append((confusion, "held-out"))
+    elif n_in == 1 and numeric:
+        panels.append((fit_1d, "train"))
+    else:
+        panels.append((predicted_vs_true, "held-out"))
+    data = {}
+    for _, rows in panels:
+        if rows not in data:
+            data[rows] = split_rows(loaded, rows, notes)
+    panels = [(draw, rows) for draw, rows in panels if data[rows] is not None]
+
     plt = pyplot()
-    panels = 3 if data is not None else 2
-    fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 4.2))
-    m = info.metric
-    epochs = [r.get("epoch") for r in info.rows]
-    _step_losses(axes[0], Path(run_dir), notes)  # train.log_steps: a light line behind the epoch curves
-    for split, style in (("train", "--"), ("val", "-")):
-        axes[0].plot(epochs, [r.get(f"{split}_loss") for r in info.rows], style, label=f"{split} loss")
-        axes[1].plot(epochs, [r.get(f"{split}_{m}") for r in info.rows], style, label=f"{split} {m}")
-    axes[0].set_title(f"{plain(info.name)}: loss")
-    axes[1].set_title(m)
-    ax_lr = axes[1].twinx()
-    ax_lr.plot(epochs, [r.get("lr") for r in info.rows], color="grey", alpha=0.5, lw=1, label="lr")
-    ax_lr.set_ylabel("lr", color="grey")
-    lrs = [r.get("lr") for r in info.rows if isinstance(r.get("lr"), (int, float))]
-    if lrs:
-        ax_lr.set_ylim(0, max(lrs) * 1.15)  # from 0, so a constant rate reads as constant
-    for ax in axes[:2]:
-        ax.set_xlabel("epoch")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="best")
-    if data is not None:
-        X, y = data
-        if X.shape[1] == 2 and loaded.task == "classification":
-            _decision_boundary(axes[2], loaded, X, y)
-        elif X.shape[1] == 1 and loaded.task == "regression":
-            _fit_1d(axes[2], loaded, X, y)
-        else:
-            axes[2].set_visible(False)
-    fig.tight_layout()
+    if len(panels) <= 1:  # loss over the lr strip | metric | the model
+        cols = 2 + len(panels)
+        fig = plt.figure(figsize=(5 * cols, 4.8), layout="constrained")
+        outer = fig.add_gridspec(1, cols)
+        places = [outer[0, 2]] if panels else []
+    else:  # two model panels: a second row
+        fig = plt.figure(figsize=(11.5, 9.5), layout="constrained")
+        outer = fig.add_gridspec(2, 2, height_ratios=[1, 1.1])
+        places = [outer[1, 0], outer[1, 1]]
+    left = outer[0, 0].subgridspec(2, 1, height_ratios=[3, 1])
+    ax_loss = fig.add_subplot(left[0])  # fig.axes: loss, lr, metric, then the model panels
+    ax_lr = fig.add_subplot(left[1], sharex=ax_loss)
+    ax_metric = fig.add_subplot(outer[0, 1], sharex=ax_loss)
+    model_axes = [fig.add_subplot(place) for place in places]
+    _curves(ax_loss, ax_metric, ax_lr, info, Path(run_dir), notes)
+    for ax, (draw, rows) in zip(model_axes, panels):
+        X, y, part = data[rows]
+        draw(ax, loaded, X, y, part)
     save_figure(fig, output)
     return output, notes
 
 
-def _step_losses(ax, run_dir: Path, notes: list[str]) -> None:
-    """steps.csv's loss of every gradient step, at epoch e - 1 + k / (steps in e) for its k-th step."""
+def _curves(ax_loss, ax_metric, ax_lr, info, run_dir: Path, notes: list[str]) -> None:
+    """Loss and metric per epoch (train dashed, val solid), the lr in its own strip under the loss;
+    log axes where the values span more than LOG_SPAN."""
+    m = info.metric
+    epochs = [r.get("epoch") for r in info.rows]
+    steps = _step_losses(ax_loss, run_dir, notes)  # train.log_steps: a light line behind the epoch curves
+    losses = list(steps)
+    for split, style in (("train", "--"), ("val", "-")):
+        values = [r.get(f"{split}_loss") for r in info.rows]
+        if any(isinstance(v, (int, float)) for v in values):
+            ax_loss.plot(epochs, values, style, label=f"{split} loss")
+            losses += values
+        values = [r.get(f"{split}_{m}") for r in info.rows]
+        if any(isinstance(v, (int, float)) for v in values):
+            ax_metric.plot(epochs, values, style, label=f"{split} {m}")
+    log = wide(losses)
+    if log:
+        ax_loss.set_yscale("log", nonpositive="mask")
+    ax_loss.set_title(f"{plain(info.name)}: loss" + (" (log scale)" if log else ""))
+    ax_metric.set_title(m)
+    if m == "r2":  # a diverging regression reaches r2 = -1e6; below -1 the fit is worse than the mean anyway
+        low = [v for r in info.rows for k in ("train_r2", "val_r2")
+               if isinstance(v := r.get(k), (int, float)) and np.isfinite(v)]
+        if low and min(low) < -1:
+            ax_metric.set_ylim(-1.05, max(1.0, max(low)) + 0.05)
+            ax_metric.set_title("r2 (axis cut at -1)")
+    lrs = [r.get("lr") for r in info.rows]
+    ax_lr.plot(epochs, lrs, color="0.35", lw=1.2, label="lr")
+    ax_lr.set_ylabel("lr")
+    numbers = [v for v in lrs if isinstance(v, (int, float)) and np.isfinite(v)]
+    if wide(numbers):
+        ax_lr.set_yscale("log")
+    elif numbers:
+        ax_lr.set_ylim(0, max(numbers) * 1.2 or 1.0)  # from 0, so a constant rate reads as constant
+    for ax in (ax_metric, ax_lr):
+        ax.set_xlabel("epoch")
+    ax_loss.tick_params(labelbottom=False)
+    for ax in (ax_loss, ax_metric, ax_lr):
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend(fontsize=8, loc="best")
+
+
+def _step_losses(ax, run_dir: Path, notes: list[str]) -> list[float]:
+    """steps.csv's loss of every gradient step, at epoch e - 1 + k / (steps in e) for its k-th step;
+    returns the losses drawn."""
     from nnctl.files import read_csv_rows
     from nnctl.runs import RunDir
 
     path = run_dir / RunDir.STEPS
     if not path.exists():
-        return
+        return []
     try:
         rows = read_csv_rows(path, strict=True)
         epochs = np.array([r["epoch"] for r in rows], dtype=np.float64)
         losses = np.array([r["loss"] for r in rows], dtype=np.float64)
     except (NnctlError, ValueError, KeyError, TypeError) as exc:
         notes.append(f"{path}: not drawn ({str(exc)[:120]})")
-        return
+        return []
     if not len(rows):
-        return
+        return []
     _, first, counts = np.unique(epochs, return_index=True, return_counts=True)
     within = np.arange(len(rows)) - np.repeat(first, counts) + 1
     x = epochs - 1 + within / np.repeat(counts, counts)
     ax.plot(x, losses, color="C0", alpha=0.25, lw=0.6, label="train loss per step", zorder=0)
-
-
-def _training_data(loaded, notes):
-    from nnctl.data.sources import load_dataset
-    from nnctl.runs import read_split
-
-    try:
-        ds = load_dataset(loaded.spec.data, loaded.model.dtype)
-        split = read_split(loaded.run)
-        idx = split["train"]
-        if len(idx) and int(idx.max()) >= len(ds.y):
-            raise NnctlError("the data changed since training")
-        return ds.X[idx], ds.y[idx]
-    except NnctlError as exc:
-        notes.append(f"no boundary/fit panel: cannot re-create the training data ({exc})")
-        return None
-
-
-def _decision_boundary(ax, loaded, X, y):
-    pad = 0.1 * (X.max(axis=0) - X.min(axis=0) + 1e-9)
-    lo, hi = X.min(axis=0) - pad, X.max(axis=0) + pad
-    g0, g1 = np.meshgrid(np.linspace(lo[0], hi[0], 250), np.linspace(lo[1], hi[1], 250))
-    grid = np.column_stack([g0.ravel(), g1.ravel()])
-    pred = loaded.model.loss.predict(loaded.logits(grid)).reshape(g0.shape)
-    k = len(loaded.classes)
-    ax.contourf(g0, g1, pred, levels=np.arange(k + 1) - 0.5, cmap="tab10", alpha=0.25, vmin=0, vmax=9)
-    for c in range(k):
-        sel = y == c
-        ax.scatter(X[sel, 0], X[sel, 1], s=8, color=f"C{c}", label=plain(loaded.classes[c]), edgecolors="none")
-    ax.set_title("decision boundary (training rows)")
-    names = loaded.feature_names
-    ax.set_xlabel(plain(names[0]))
-    ax.set_ylabel(plain(names[1]))
-    ax.legend(fontsize=8, markerscale=2)
-
-
-def _fit_1d(ax, loaded, X, y):
-    xs = np.linspace(X[:, 0].min(), X[:, 0].max(), 400)[:, None]
-    pred = loaded.values(loaded.logits(xs))
-    ax.scatter(X[:, 0], np.asarray(y).reshape(len(y), -1)[:, 0], s=6, color="C0", alpha=0.5,
-               label="training rows")
-    ax.plot(xs[:, 0], pred[:, 0], color="C3", lw=2, label="network")
-    ax.set_title("fitted function")
-    ax.set_xlabel(plain(loaded.feature_names[0]))
-    ax.legend(fontsize=8)
-
-
-LOG_SPAN = 100.0  # compare --plot: a loss axis spanning more than this factor is drawn on a log scale
+    return losses.tolist()
 
 
 def plot_curves(runs: list, output: Path, log_y: bool | None = None) -> None:
@@ -204,7 +220,7 @@ def plot_curves(runs: list, output: Path, log_y: bool | None = None) -> None:
         axes[0].plot(epochs, values, label=label)
         axes[1].plot(epochs, [r.get(f"val_{run.metric}") for r in run.rows], label=label)
     if log_y is None:
-        log_y = bool(losses) and max(losses) > LOG_SPAN * min(losses)
+        log_y = wide(losses)
     if log_y and losses:
         axes[0].set_yscale("log", nonpositive="mask")
     axes[0].set_title("validation loss" + (" (log scale)" if log_y and losses else ""))
@@ -218,35 +234,39 @@ def plot_curves(runs: list, output: Path, log_y: bool | None = None) -> None:
     save_figure(fig, output)
 
 
+HEALTH_PANELS = (("act_std", "activation std (hidden)", False), ("dead_frac", "dead ReLU fraction", True),
+                 ("saturated_frac", "saturated fraction", True), ("grad_rms", "gradient RMS", False),
+                 ("update_ratio", "update / weight ratio", False))  # (column, title, a fraction in [0, 1])
+
+
 def plot_health(report: dict, output: Path) -> None:
-    """Per-layer curves of an `inspect_run` report from epoch 0 (the untrained network): activation
-    std, dead and saturated fractions (only where some layer can die or saturate), gradient RMS and the
-    update ratio. On the log axes a value of exactly 0 (a dead layer's gradient, the key evidence) is
-    drawn at the bottom of the axis with a hollow marker, not dropped."""
+    """Per-layer curves of an `inspect_run` report from epoch 0 (the untrained network), one panel per
+    measure that applies: activation std (nets with hidden layers), dead fraction (relu layers),
+    saturated fraction (sigmoid/tanh layers), gradient RMS and the update ratio. A measure spanning more
+    than LOG_SPAN, or with exact zeros among positive values (a dead layer's gradient, the key evidence),
+    is drawn on a log axis with each 0 as a hollow marker at the bottom rather than dropped."""
     import math
 
     plt = pyplot()
     rows = report["all_rows"]
 
-    def has(key: str) -> bool:
-        return any(isinstance(r.get(key), (int, float)) and math.isfinite(r[key]) for r in rows)
+    def number(v) -> bool:
+        return isinstance(v, (int, float)) and math.isfinite(v)
 
-    panels = [("act_std", "activation std (hidden layers)", True)]
-    panels += [(k, t, False) for k, t in (("dead_frac", "dead ReLU fraction"), ("saturated_frac", "saturated fraction"))
-               if has(k)]
-    panels += [("grad_rms", "gradient RMS", True), ("update_ratio", "update / weight ratio", True)]
-    ncols = 2 if len(panels) <= 4 else 3
-    nrows = math.ceil(len(panels) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(5 * ncols, 3.5 * nrows), squeeze=False)
+    panels = [p for p in HEALTH_PANELS if any(number(r.get(p[0])) for r in rows)]
+    n = len(panels)
+    ncols = n if n <= 3 else 2 if n == 4 else 3
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5 * ncols, 3.6 * nrows + 0.5), squeeze=False, layout="constrained")
     layers = sorted({r["layer"] for r in rows})
-    for ax, (key, title, log) in zip(axes.ravel(), panels):
-        values = [r.get(key) for r in rows]
-        positive = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v) and v > 0]
+    for ax, (key, title, fraction) in zip(axes.ravel(), panels):
+        values = [r.get(key) for r in rows if number(r.get(key))]
+        positive = [v for v in values if v > 0]
+        log = not fraction and positive and (wide(positive) or any(v == 0 for v in values))
         floor = min(positive) / 10 if positive else 1e-12
         zeros_drawn = False
         for k, layer in enumerate(layers):
-            pts = [(r["epoch"], r.get(key)) for r in rows if r["layer"] == layer]
-            pts = [(e, v) for e, v in pts if isinstance(v, (int, float)) and math.isfinite(v)]
+            pts = [(r["epoch"], r.get(key)) for r in rows if r["layer"] == layer and number(r.get(key))]
             if not pts:
                 continue
             color = f"C{k % 10}"
@@ -254,39 +274,84 @@ def plot_health(report: dict, output: Path) -> None:
                 ax.plot(*zip(*[(e, v if v > 0 else floor) for e, v in pts]), color=color, label=f"layer {layer}")
                 zero = [e for e, v in pts if v <= 0]
                 if zero:
-                    ax.plot(zero, [floor] * len(zero), "v", mfc="none", color=color, ms=5)
+                    ax.plot(zero, [floor] * len(zero), "v", mfc="none", color=color, ms=5,
+                            label=f"layer {layer}: exactly 0")
                     zeros_drawn = True
             else:
                 ax.plot(*zip(*pts), color=color, label=f"layer {layer}")
-        ax.set_title(title + ("  (v: exactly 0)" if zeros_drawn else ""), fontsize=10)
+        extra = ["log scale"] * bool(log) + ["v: exactly 0"] * zeros_drawn + ["all exactly 0"] * (not positive)
+        ax.set_title(title + (f" ({'; '.join(extra)})" if extra else ""), fontsize=10)
         ax.set_xlabel("epoch (0: before training)")
-        if log and ax.lines:
+        if log:
             ax.set_yscale("log")
-        if not log:
+            _log_labels(ax.yaxis, *ax.get_ylim())
+        if fraction:
             ax.set_ylim(-0.03, 1.03)
         ax.grid(alpha=0.3)
         if ax.lines:
             ax.legend(fontsize=7)
-    for ax in axes.ravel()[len(panels):]:
+    for ax in axes.ravel()[n:]:
         ax.set_visible(False)
     fig.suptitle(f"{plain(report['name'])}: layer health")
-    fig.tight_layout()
     save_figure(fig, output)
 
 
+def _log_labels(axis, lo: float, hi: float) -> None:
+    """Plain numbers (0.3, 2) on a log axis from `lo` to `hi`; under two decades the 2 and 5 between
+    the powers of ten are labelled too (a loss from 0.2 to 0.9 would otherwise show one label)."""
+    import math
+
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    if math.log10(hi / lo) < 2:
+        axis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if f"{v:.0e}"[0] in "25" else ""))
+    else:
+        axis.set_minor_formatter(NullFormatter())
+
+
 def plot_lr_find(result: dict, output: Path) -> None:
-    """Loss against learning rate of an lr-find result, with the suggested rate."""
+    """An lr-find result on log-log axes: the loss and its moving average against the learning rate,
+    cut where the smoothed loss passes LR_FIND_STOP times its minimum (the rest is the blow-up), with
+    the lowest smoothed loss and the suggested rate marked."""
+    from nnctl.checks import LR_FIND_STOP, lr_find_head
+
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(result["lrs"], result["losses"], alpha=0.3, label="loss")
-    ax.plot(result["lrs"], result["smoothed"], label="smoothed")
-    ax.axvline(result["suggestion"], color="C3", ls="--", label=f"suggested {result['suggestion']:.2g}")
+    lrs = np.asarray(result["lrs"], dtype=np.float64)
+    raw = np.asarray(result["losses"], dtype=np.float64)
+    sm = np.asarray(result["smoothed"], dtype=np.float64)
+    skip = lr_find_head(len(sm))
+    i_low = skip + int(np.argmin(sm[skip:]))
+    low = float(sm[i_low])
+    beyond = i_low + np.flatnonzero(sm[i_low:] > LR_FIND_STOP * low)
+    end = int(beyond[0]) if len(beyond) else len(sm)  # the points drawn: up to the blow-up
+    lrs, raw, sm = lrs[:end], raw[:end], sm[:end]
+    fig, ax = plt.subplots(figsize=(7, 4.6), layout="constrained")
+    ax.plot(lrs, raw, color="C0", alpha=0.3, lw=1, label="loss (each step)")
+    ax.plot(lrs, sm, color="C0", lw=2, label="smoothed loss")
+    ref = result["reference_lr"]
+    i_ref = int(np.argmin(np.abs(np.log(lrs) - np.log(ref))))
+    ax.plot([lrs[i_ref]], [sm[i_ref]], "o", color="C2", ms=7,
+            label=(f"lowest smoothed loss, lr {ref:.2g}" if result["basis"] == "lowest loss" else
+                   f"blow-up starts, lr {ref:.2g} (the loss fell only {max(result['fall'], 0):.0%})"))
+    suggestion = result["suggestion"]
+    why = {"rise": ", moved down off a rise",
+           "cap": f", capped at {result.get('cap') or 0:g} for {result['optimizer']}"}
+    ax.axvline(suggestion, color="C3", ls="--", lw=1.5,
+               label=f"suggested lr {suggestion:.2g}: a tenth of that{why.get(result['lowered'], '')}")
     ax.set_xscale("log")
+    ax.set_yscale("log")
+    positive = raw[raw > 0]
+    bottom = min(float(np.percentile(positive, 2)) if len(positive) else low, low) * 0.8
+    top = max(float(sm.max()), float(np.percentile(raw, 98))) * 1.25
+    ax.set_ylim(bottom, top)  # the odd raw step beyond these (a last spike, a lucky batch) is off the axes
+    ax.set_xlim(lrs[0], lrs[-1] * 1.2)
     ax.set_xlabel("learning rate")
     ax.set_ylabel("training loss")
-    ax.legend()
+    ax.set_title(f"lr range test ({result['optimizer']}, batch {result['batch_size']})")
+    _log_labels(ax.yaxis, bottom, top)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
+    ax.legend(fontsize=8, loc="lower left")
     save_figure(fig, output)
 
 

@@ -33,7 +33,7 @@ def evenly(items: list, n: int) -> list:
 def _setup(run_dir: Path, what: str, need_2d: bool = False):
     """The loaded run, its metrics rows, the training rows (X, y) and the kind of plot it allows."""
     from nnctl.evaluate import load_run
-    from nnctl.plot import _training_data
+    from nnctl.plot_model import training_data
     from nnctl.runs import read_run
 
     loaded = load_run(run_dir)
@@ -48,7 +48,7 @@ def _setup(run_dir: Path, what: str, need_2d: bool = False):
         raise NnctlError(f"{loaded.run.path}: plot {what} needs {needs}; this run is {loaded.task} on {n_in} "
                          f"input column{'s' * (n_in != 1)}{'' if numeric else ' (not all numeric)'}")
     notes: list[str] = []
-    data = _training_data(loaded, notes)
+    data = training_data(loaded, notes)
     if data is None:
         raise DataError(f"{loaded.run.path}: plot {what} draws the training rows, but {notes[0].split(': ', 1)[1]}")
     X, y = data

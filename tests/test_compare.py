@@ -136,7 +136,8 @@ def test_compare_plot_and_run_plot(runs, tmp_path):
     assert out.exit_code == 0 and out.stdout.strip() == str(tmp_path / "run.png")
     png = (tmp_path / "run.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
-    assert int.from_bytes(png[16:20], "big") == 1650  # three panels: loss, metric, decision boundary
+    # two rows: loss (over the lr strip) and metric, then the decision boundary and the confusion matrix
+    assert (int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")) == (1265, 1045)
 
 
 def test_plot_default_location_and_non_2d(tmp_path):
@@ -145,7 +146,7 @@ def test_plot_default_location_and_non_2d(tmp_path):
     rd = Path(out.stdout.strip())
     out = run("plot", rd)
     assert out.exit_code == 0 and (rd / "plot.png").stat().st_size > 5000
-    assert int.from_bytes((rd / "plot.png").read_bytes()[16:20], "big") == 1100  # 13-D input: curves only
+    assert int.from_bytes((rd / "plot.png").read_bytes()[16:20], "big") == 1650  # 13-D input: curves, confusion
     assert run("plot", tmp_path / "nope").exit_code == 2
 
 

@@ -307,8 +307,10 @@ def gradcheck(result: dict) -> None:
 
 
 def lr_find(result: dict) -> None:
-    """The lr range test: smoothed loss at some rates, and the suggestion."""
+    """The lr range test: smoothed loss at some rates, and the suggestion with the reason for it."""
     from rich.table import Table
+
+    from nnctl.checks import suggestion_reason
 
     table = Table(title=f"lr range test ({result['optimizer']}, batch {result['batch_size']})")
     table.add_column("lr", justify="right")
@@ -318,8 +320,8 @@ def lr_find(result: dict) -> None:
         table.add_row(f"{result['lrs'][i]:.2e}", f"{result['smoothed'][i]:.4f}")
     out = stdout()
     out.print(table)
-    out.print(f"suggested lr: [bold]{result['suggestion']:.2g}[/] (lowest loss at {result['min_loss_lr']:.2g}, "
-              f"steepest fall at {result['steepest_lr']:.2g}). Try: --set optimizer.lr={result['suggestion']:.2g}")
+    out.print(f"suggested lr: [bold]{result['suggestion']:.2g}[/] ({suggestion_reason(result)}).")
+    out.print(f"Try: --set optimizer.lr={result['suggestion']:.2g}")
 
 
 def evaluation(result: dict, width_option: int | None = None) -> None:

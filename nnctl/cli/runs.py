@@ -215,8 +215,10 @@ def plot(
                                         "over the input plane (up to 16 units), with the trained weights.")
                      ] = False,
 ):
-    """Plot a run's learning curves (loss, metric, lr); for 2-D classification also the decision
-    boundary over the training points, for 1-D regression the fitted function.
+    """Plot a run's learning curves (loss, metric, lr; log axes for a wide range) and what the model
+    does: the decision boundary (2-D classification) or the fitted function (1-D regression) over the
+    training points, a confusion matrix (classification) or predicted against true values (other
+    regression) on the test rows (val if the split has none).
 
     --evolution draws that boundary (or fit) as it formed during training, from snapshots.npz
     (train with train.snapshot_every: N; epoch 0 is the untrained network), each panel titled with

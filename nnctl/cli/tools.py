@@ -112,8 +112,9 @@ def lr_find(
     """Learning-rate range test: raise the lr exponentially each step, watch the loss, suggest a rate.
 
     Uses the config's model, optimizer and batch size on its training split; no run is written.
-    The suggestion is a tenth of the rate with the lowest (smoothed) loss, and never above the
-    rate where the loss falls fastest.
+    The suggestion is a tenth of the rate with the lowest smoothed loss; if the loss never fell
+    10%, a tenth of the rate where it doubles; moved down off a rising stretch; at most 0.025 for
+    adam/adamw. --plot draws it on log-log axes.
 
     Example: nnctl lr-find configs/moons.yaml --plot lr.png
     """
