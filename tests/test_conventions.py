@@ -307,6 +307,28 @@ def test_a_shell_pipeline_into_head_exits_0(world):
         assert (done.returncode, done.stderr) == (0, ""), command
 
 
+def test_a_broken_pipe_that_is_not_the_output_is_not_hidden():
+    """Only our own output's reader leaving is a quiet exit 0; a pipe to a subprocess breaking is a bug."""
+    from nnctl.cli.app import App, handle_errors
+
+    demo = App()
+
+    @demo.command()
+    @handle_errors
+    def write_to_a_dead_pipe():
+        """Example: none."""
+        read, write = os.pipe()
+        os.close(read)
+        os.write(write, b"x")
+
+    @demo.command()
+    def other():
+        """Example: none."""
+
+    result = CliRunner().invoke(demo, ["write-to-a-dead-pipe"])
+    assert result.exit_code == 1 and isinstance(result.exception, RuntimeError), result
+
+
 # ------------------------------------------------------------------------------------ completion
 def test_bash_completion_completes_commands_options_and_choices(tmp_path):
     """`nnctl --show-completion bash` sourced into a real bash completes as a user's TAB would."""

@@ -169,13 +169,35 @@ def handle_errors(fn):
         except KeyboardInterrupt:  # Ctrl-C before training started (loading data, importing)
             render.error("interrupted")
             raise typer.Exit(1) from None
-        except BrokenPipeError:
+        except BrokenPipeError as exc:
+            if not output_closed():  # a pipe of our own (to a subprocess) broke: a bug to see, not `| head`
+                raise RuntimeError("a pipe to another process broke (not nnctl's output)") from exc
             closed_pipe()
             raise typer.Exit(0) from None
         finally:
             render.QUIET = 0
 
     return wrapper
+
+
+def output_closed() -> bool:
+    """Whether the reader of stdout or stderr has gone away: poll() reports an error on the write
+    end of a pipe whose read end is closed (Linux, macOS). Where poll() is missing (Windows), a broken
+    pipe is taken to be the output's."""
+    import select
+
+    if not hasattr(select, "poll"):
+        return True
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            fd = stream.fileno()
+        except (AttributeError, OSError, ValueError):  # not a real file (a test's capture)
+            continue
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        if any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0)):
+            return True
+    return False
 
 
 def closed_pipe() -> None:
@@ -292,7 +314,7 @@ def main() -> None:
     except SystemExit as exc:
         # typer answers a broken pipe outside a command (printing --help into `| head`) with exit 1
         # and stdout wrapped in its PacifyFlushWrapper: that is a closed pipe, exit 0 like the rest
-        if exc.code == 1 and type(sys.stdout).__name__ == "PacifyFlushWrapper":
+        if exc.code == 1 and type(sys.stdout).__name__ == "PacifyFlushWrapper" and output_closed():
             closed_pipe()
             raise SystemExit(0) from None
         raise
