@@ -177,3 +177,43 @@ def test_readme_usage_lines_name_real_options():
             if flag == "-qq":
                 flag = "-q"
             assert flag in known, f"README: nnctl {name} {flag}: no such option"
+
+
+def readme_outputs() -> list[tuple[list[str], list[str]]]:
+    """(command, output lines) of the README's blocks marked `readme-output`."""
+    out = []
+    for block in re.findall(r"<!-- readme-output:[^>]*-->\n```\n(.*?)```", README, re.S):
+        lines = block.rstrip("\n").splitlines()
+        assert lines[0].startswith("$ nnctl "), lines[0]
+        out.append((lines[0][2:].split()[1:], lines[1:]))
+    return out
+
+
+def _pattern(line: str) -> str:
+    """A README output line as a regex over whitespace-normalized output: times and run-dir stamps vary."""
+    text = re.escape(" ".join(line.split()))
+    text = re.sub(r"\d+\\\.\d+\\ s\b", r"[0-9.]+\\ s", text)  # "in 0.27 s"
+    return re.sub(r"\d{8}\\-\d{6}\\-[0-9a-f]{6}", r"\\d{8}-\\d{6}-[0-9a-f]{6}", text)
+
+
+def test_readme_sample_outputs_are_what_nnctl_prints(tmp_path, monkeypatch):
+    """The marked output samples: each line (but `...` and the times) is in what the command prints."""
+    import shlex
+
+    from typer.testing import CliRunner
+
+    from nnctl.cli import app
+
+    samples = readme_outputs()
+    assert len(samples) >= 3
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "configs").symlink_to(ROOT / "configs")
+    for words, expected in samples:
+        args = shlex.split(" ".join(words))
+        result = CliRunner().invoke(app, args, env={"COLUMNS": "100"})
+        assert result.exit_code == 0, (args, result.output)
+        printed = " ".join((result.stdout + "\n" + result.stderr).split())
+        for line in expected:
+            if line.strip() in ("...", ""):
+                continue
+            assert re.search(_pattern(line), printed), f"README: `nnctl {' '.join(words)}` no longer prints: {line}"
