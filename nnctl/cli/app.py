@@ -46,11 +46,10 @@ class _Option(TyperOption):
     def display_type_rich(self, ctx) -> str | None:
         if self.metavar is not None:
             return self.metavar
-        choices = getattr(self.type_descriptor, "choices", None) if hasattr(self, "type_descriptor") else None
-        if choices:
-            return "[" + "|".join(str(getattr(c, "value", c)) for c in choices) + "]"
-        kind = getattr(getattr(self, "type_descriptor", None), "annotation", None)
-        return {int: "N", float: "NUMBER", Path: "PATH"}.get(kind, "TEXT")
+        desc = getattr(self, "type_descriptor", None)  # typer's description of the parameter's type
+        if getattr(desc, "choices", None):
+            return "[" + "|".join(str(getattr(c, "value", c)) for c in desc.choices) + "]"
+        return {int: "N", float: "NUMBER", Path: "PATH"}.get(getattr(desc, "annotation", None), "TEXT")
 
 
 class Command(TyperCommand):

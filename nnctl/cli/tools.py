@@ -75,13 +75,15 @@ def explain(
     if topic is None or list_:
         if topic is not None:
             resolve(topic)  # a typo next to --list is still an error
-        if json_out:
-            return print_json(page.document(None, None, lang.value), indent=2)
-        lines = page.listing(lang.value)
+        kind, name = None, None
     else:
         kind, name = resolve(topic)
-        if json_out:
-            return print_json(page.document(kind, name, lang.value), indent=2)
+    if json_out:
+        print_json(page.document(kind, name, lang.value), indent=2)
+        return
+    if kind is None:
+        lines = page.listing(lang.value)
+    else:
         lines = (page.concept_page if kind == "concept" else page.finding_page)(name, lang.value)
     styles = {"title": {"bold": True}, "heading": {"bold": True, "fg": "cyan"}}
     for kind, line in lines:
