@@ -1,5 +1,5 @@
 # ruff: noqa: N806  (matrices are upper case, as in nnctl/nn)
-"""Large-CSV loading time and peak memory of training on it (issue 8, item 4).
+"""Large-CSV loading time and peak memory of training on it.
 
 Writes a CSV of 1,000,000 rows x 20 numeric feature columns + an integer label (fixed seed,
 `%.6g` numbers, about 185 MB) into a temporary folder, or to `--csv PATH` if that does not exist
@@ -7,7 +7,7 @@ yet (and keeps it there for the next run: PATH must be a file this script wrote)
 
 - load time: nnctl's loading of a data file (read, typed, encoded to float32 as float32 training
   does) against pandas' `read_csv` (default options, if pandas is installed) in interleaved
-  rounds; target (issue 14): nnctl at most 1.3x pandas;
+  rounds; target: nnctl at most 1.3x pandas;
 - peak memory: the peak resident set size (ru_maxrss of the child process, interpreter included)
   of a 1-epoch `nnctl train` on the file (hidden [16], batch 256, 10%/10% val/test split);
   target: below 3x the float32 size of the data set (rows x columns x 4 bytes).

@@ -1,5 +1,5 @@
 # ruff: noqa: N806  (matrices are upper case, as in nnctl/nn)
-"""Loading real-world-shaped data files: nnctl against pandas and pyarrow, side by side (issue 14).
+"""Loading real-world-shaped data files: nnctl against pandas and pyarrow, side by side.
 
 Three files of 1,000,000 rows (fixed seed), written once into a cache folder:
 
@@ -18,7 +18,7 @@ peak RSS (VmHWM, interpreter and imports included):
 - pyarrow (Parquet): `pyarrow.parquet.read_table(path)` plus conversion to NumPy (numeric columns
   `to_numpy()`, string columns dictionary-encoded to integer codes).
 
-Targets (issue 14): numeric load <= 1.3x pandas; mixed and pandas-written loads <= 1.5x pandas with
+Targets: numeric load <= 1.3x pandas; mixed and pandas-written loads <= 1.5x pandas with
 a peak RSS <= pandas'; Parquet <= 1.2x pyarrow.
 
     python -m benchmarks.data_load [--rows 1000000] [--rounds 5] [--cache DIR] [--json]

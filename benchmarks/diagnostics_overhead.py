@@ -1,4 +1,4 @@
-"""Cost of `train.diagnostics` on the medium workload (issue 5's bar: under 5% of training time).
+"""Cost of `train.diagnostics` on the medium workload (target: under 5% of training time).
 
 W2: make_classification(20000 rows, 64 features, 32 informative, 10 classes), 64-128-64-10 relu,
 minibatch 64, adam 1e-3. Runs with and without diagnostics interleaved, several rounds, one BLAS

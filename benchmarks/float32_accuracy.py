@@ -1,5 +1,5 @@
-"""float32 against float64 training on every example config (issue 8: "float32 training reaches the
-same accuracy as float64 on the example configs").
+"""float32 against float64 training on every example config (target: float32 training reaches the
+same accuracy as float64 on the example configs).
 
 Trains each `configs/*.yaml` twice in-process, `train.dtype: float32` and `float64`, same seed (so
 the same split, initial weights and batches), and prints the validation metric of the weights each

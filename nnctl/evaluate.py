@@ -282,13 +282,14 @@ def _test_split(loaded: LoadedRun, part: str = "test", hint: str = "; evaluate o
 
 
 # ------------------------------------------------------------------------------------ prediction
-def predict_csv(path: Path | str, input_csv: Path, proba: bool = False
+def predict_csv(path: Path | str, input_csv: Path, proba: bool = False, typed: bool = False
                 ) -> tuple[list[str], list[list[str]], list[str]]:
     """Predictions for the rows of `input_csv`: (header, rows, notes) of the output table.
 
     The output repeats the input columns as written, then `prediction` (original label names for
     classification) and, with `proba`, one `p_<class>` column per class. Rows skipped by the
-    run's missing-value policy (data.missing: drop) are left out, and said in the notes."""
+    run's missing-value policy (data.missing: drop) are left out, and said in the notes. With
+    `typed`, probabilities and regression values are floats (for JSON) rather than their text."""
     from nnctl.data.reading import read_table
     from nnctl.numfmt import float32_text
 
@@ -315,7 +316,8 @@ def predict_csv(path: Path | str, input_csv: Path, proba: bool = False
             if P.shape[1] == 1:  # one sigmoid unit: probability of the second class
                 P = np.hstack([1.0 - P, P])
             out_header += [f"p_{c}" for c in loaded.classes]
-            out_rows = [[*r, *(f"{v:.6g}" for v in p)] for r, p in zip(out_rows, P)]
+            cell = (lambda v: float(f"{v:.6g}")) if typed else (lambda v: f"{v:.6g}")
+            out_rows = [[*r, *map(cell, p)] for r, p in zip(out_rows, P)]
     else:
         if proba:
             raise DataError("--proba applies to classification runs; this run is a regression")
@@ -323,5 +325,6 @@ def predict_csv(path: Path | str, input_csv: Path, proba: bool = False
         names = ["prediction"] if P.shape[1] == 1 else [f"prediction_{k}" for k in range(P.shape[1])]
         out_header += names
         text = float32_text if model.dtype == np.float32 else (lambda v: repr(float(v)))
-        out_rows = [[*r, *(text(v) for v in p)] for r, p in zip(rows, P)]  # the model's precision, not noise
+        cell = (lambda v: float(text(v))) if typed else text  # the model's precision, not noise
+        out_rows = [[*r, *map(cell, p)] for r, p in zip(rows, P)]
     return out_header, out_rows, inp.notes

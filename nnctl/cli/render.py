@@ -7,13 +7,23 @@ rich's tables are imported by the functions that draw one: `nnctl train` never n
 
 from __future__ import annotations
 
-from rich.console import Console
+from rich.console import Console as RichConsole
 from rich.markup import escape
 
 from nnctl.metrics import task_metric
 
 STATUS_STYLES = {"completed": "green", "early_stopped": "green", "stopped_at_loss": "green", "running": "cyan",
                  "diverged": "red", "failed": "red", "damaged": "red", "interrupted": "yellow"}
+
+QUIET = 0  # the running command's -q count (app.handle_errors sets it): 1 hides progress and notes, 2 findings too
+
+
+class Console(RichConsole):
+    """rich's Console, except that a closed pipe is a BrokenPipeError for the command to end
+    quietly on (app.handle_errors), not rich's own exit 1."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError
 
 
 def stderr() -> Console:
@@ -34,22 +44,31 @@ def error(message: str) -> None:
 
 
 def note(message: str) -> None:
-    """`note: message` on stderr."""
-    stderr().print(f"[yellow]note:[/] {escape(message)}")
+    """`note: message` on stderr (not with -q)."""
+    if not QUIET:
+        stderr().print(f"[yellow]note:[/] {escape(message)}")
 
 
 def warning(message: str) -> None:
-    """`warning: message` on stderr."""
+    """`warning: message` on stderr (also with -q)."""
     stderr().print(f"[yellow]warning:[/] {escape(message)}")
 
 
+def info(message: str) -> None:
+    """A plain line on stderr: progress, what was written, what to do next (not with -q)."""
+    if not QUIET:
+        stderr().print(message, markup=False, highlight=False)
+
+
 def wrote(path) -> None:
-    """`wrote PATH` on stderr."""
-    stderr().print(f"wrote {escape(str(path))}")
+    """`wrote PATH` on stderr (not with -q)."""
+    info(f"wrote {path}")
 
 
 def data_notes(info: dict) -> None:
-    """What loading the data decided: the task and why, dropped rows, date and id columns."""
+    """What loading the data decided: the task and why, dropped rows, date and id columns (not with -q)."""
+    if QUIET:
+        return
     data = info.get("data") or {}
     if data.get("task_reason"):
         stderr().print(f"data: {info['task']} ({data['task_reason']})", markup=False, highlight=False)

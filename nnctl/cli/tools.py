@@ -11,8 +11,11 @@ from typing import Annotated
 import typer
 
 from nnctl.cli.app import (
+    QUIET_FINDINGS,
     ConfigArg,
+    Decimal,
     JsonOpt,
+    QuietOpt,
     SetOpt,
     app,
     handle_errors,
@@ -29,15 +32,26 @@ class Lang(str, enum.Enum):
     vi = "vi"
 
 
+def _topics(incomplete: str) -> list[str]:
+    """Shell completion of explain's TOPIC: every concept and finding code."""
+    from nnctl.concepts import TOPICS, all_codes
+
+    return [t for t in (*TOPICS, *all_codes()) if t.lower().startswith(incomplete.lower())]
+
+
 @app.command()
 @handle_errors
 def explain(
     topic: Annotated[str | None, typer.Argument(metavar="TOPIC", help="A concept (relu, xavier, batch_norm, "
                                                 "backprop, sgd, ...) or a finding code (DEAD_RELU, ...). Omit it "
-                                                "to list them all.", show_default=False)] = None,
-    lang: Annotated[Lang, typer.Option("--lang", "-l", envvar="NNCTL_LANG", case_sensitive=False,
+                                                "to list them all.", show_default=False, autocompletion=_topics)
+                     ] = None,
+    lang: Annotated[Lang, typer.Option("--lang", "-l", envvar="NNCTL_LANG", show_envvar=True, case_sensitive=False,
                                        help="Language: en (English) or vi (tiếng Việt).")] = Lang.en,
     list_: Annotated[bool, typer.Option("--list", help="List every concept and finding code.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="The page as one JSON document, by part (title, what, "
+                                           "formula, ...; for a code: explain, why, try).")] = False,
+    quiet: QuietOpt = 0,
 ):
     """Explain a concept of the course or a finding code in plain words, in English or Vietnamese.
 
@@ -52,6 +66,7 @@ def explain(
       nnctl explain he --lang vi          # He initialisation, in Vietnamese
       nnctl explain DEAD_RELU
       NNCTL_LANG=vi nnctl explain backprop
+      nnctl explain xavier --json | jq -r .formula
     """
     import click
 
@@ -60,9 +75,15 @@ def explain(
     if topic is None or list_:
         if topic is not None:
             resolve(topic)  # a typo next to --list is still an error
-        lines = page.listing(lang.value)
+        kind, name = None, None
     else:
         kind, name = resolve(topic)
+    if json_out:
+        print_json(page.document(kind, name, lang.value), indent=2)
+        return
+    if kind is None:
+        lines = page.listing(lang.value)
+    else:
         lines = (page.concept_page if kind == "concept" else page.finding_page)(name, lang.value)
     styles = {"title": {"bold": True}, "heading": {"bold": True, "fg": "cyan"}}
     for kind, line in lines:
@@ -74,15 +95,20 @@ def explain(
 def gradcheck(
     config: ConfigArg,
     set_: SetOpt = None,
-    rows: Annotated[int, typer.Option(min=1, max=256, help="Training rows in the check batch.")] = 8,
+    rows: Annotated[int, typer.Option(min=1, max=256, metavar="N", help="Training rows in the check batch.")] = 8,
     json_out: JsonOpt = False,
+    quiet: QuietOpt = 0,
 ):
     """Check backprop against finite differences on the model CONFIG builds (float64).
 
     Every parameter is nudged by ±1e-6 and the loss difference compared with the analytic
     gradient, per tensor (W1, b1, gamma1, ...). Exit code 0 if all agree to 1e-5, 1 if not.
 
-    Example: nnctl gradcheck configs/moons.yaml
+    Examples:
+
+    \b
+      nnctl gradcheck configs/moons.yaml
+      nnctl gradcheck configs/spiral.yaml --json | jq .passed
     """
     from nnctl.checks import gradcheck_spec
     from nnctl.config.load import load_spec
@@ -103,11 +129,12 @@ def gradcheck(
 def lr_find(
     config: ConfigArg,
     set_: SetOpt = None,
-    start: Annotated[float, typer.Option(help="First learning rate.")] = 1e-7,
-    end: Annotated[float, typer.Option(help="Last learning rate.")] = 10.0,
-    steps: Annotated[int, typer.Option(min=10, max=10_000, help="Optimizer steps in the ramp.")] = 100,
+    start: Annotated[float, typer.Option(metavar="LR", help="First learning rate.")] = 1e-7,
+    end: Annotated[float, typer.Option(metavar="LR", help="Last learning rate.")] = 10.0,
+    steps: Annotated[int, typer.Option(min=10, max=10_000, metavar="N", help="Optimizer steps in the ramp.")] = 100,
     plot: plot_option("Also draw loss against learning rate into this PNG.") = None,
     json_out: JsonOpt = False,
+    quiet: QuietOpt = 0,
 ):
     """Learning-rate range test: raise the lr exponentially each step, watch the loss, suggest a rate.
 
@@ -116,7 +143,7 @@ def lr_find(
     10%, a tenth of the rate where it doubles; moved down off a rising stretch; at most 0.025 for
     adam/adamw. --plot draws it on log-log axes.
 
-    Example: nnctl lr-find configs/moons.yaml --plot lr.png
+    Example: nnctl lr-find configs/moons.yaml -o lr.png
     """
     from nnctl.checks import lr_find as find
     from nnctl.cli import render
@@ -132,9 +159,10 @@ def lr_find(
 def trace(
     config: ConfigArg,
     set_: SetOpt = None,
-    rows: Annotated[int, typer.Option(help="The first N training rows, as one batch (1 to 16).")] = 2,
-    steps: Annotated[int, typer.Option(help="Gradient steps on that batch (1 to 20).")] = 1,
+    rows: Annotated[int, typer.Option(metavar="N", help="The first N training rows, as one batch (1 to 16).")] = 2,
+    steps: Annotated[int, typer.Option(metavar="K", help="Gradient steps on that batch (1 to 20).")] = 1,
     json_out: JsonOpt = False,
+    quiet: QuietOpt = 0,
 ):
     """Print every number of K training steps on the first N training rows: each layer's Z and A,
     the loss J, each layer's dZ, dW and db (layer L down to 1), and the parameters after each update.
@@ -153,7 +181,7 @@ def trace(
 
     result = trace_spec(load_spec(config, set_ or []), rows=rows, steps=steps)  # sizes checked before loading data
 
-    for f in result["findings"]:
+    for f in result["findings"] if quiet < QUIET_FINDINGS else ():
         render.finding(f, render.stderr())
     for n in result["notes"]:
         render.note(n)
@@ -167,11 +195,19 @@ def trace(
         raise typer.Exit(1)
 
 
+def _functions(incomplete: str) -> list[str]:
+    """Shell completion of gd's FUNCTION: the built-in functions."""
+    from nnctl.gd import FUNCTIONS
+
+    return [f for f in FUNCTIONS.names() if f.startswith(incomplete)]
+
+
 @app.command("gd")
 @handle_errors
 def gd(
     function: Annotated[str, typer.Argument(metavar="FUNCTION", help="A built-in function: x^2, x^2+5sin(x), bowl, "
-                                            "rosenbrock, linreg (quote it in the shell).", show_default=False)],
+                                            "rosenbrock, linreg (quote it in the shell).", show_default=False,
+                                            autocompletion=_functions)],
     lr: Annotated[str | None, typer.Option("--lr", metavar="LR,...", help="Learning rates, comma-separated "
                                            "(up to 8; default: the function's own, e.g. 0.01,0.1,0.35 for "
                                            "x^2+5sin(x)).", show_default=False)] = None,
@@ -179,18 +215,20 @@ def gd(
                                            "variables (default: the function's own).", show_default=False)] = None,
     steps: Annotated[int | None, typer.Option(metavar="K", help="At most K updates (1 to 100000; default: the "
                                               "function's own).", show_default=False)] = None,
-    tol: Annotated[float, typer.Option(help="Converged when |grad f| falls below this.")] = 1e-6,
+    tol: Annotated[float, typer.Option(metavar="T", help="Converged when |grad f| falls below T.")] = 1e-6,
     gd_: Annotated[str | None, typer.Option("--gd", metavar="VARIANT,...", help="linreg only: batch (all 20 "
                                             "points per step), stochastic (one), minibatch (--batch-size); "
                                             "default: all three.", show_default=False)] = None,
-    batch_size: Annotated[int, typer.Option(help="Rows per minibatch step (linreg).")] = 5,
-    seed: Annotated[int, typer.Option(help="Seed of the stochastic/minibatch row order (linreg).")] = 0,
+    batch_size: Annotated[int, typer.Option(metavar="B", help="Rows per minibatch step (linreg).")] = 5,
+    seed: Annotated[int, typer.Option(metavar="N", help="Seed of the stochastic/minibatch row order (linreg).")
+                    ] = 0,
     every: Annotated[int | None, typer.Option(metavar="N", min=1, help="Print every N-th step (default: all of "
                                               "a short run, the first and last steps of a long one).",
                                               show_default=False)] = None,
     plot: plot_option("Draw the function with each rate's path (contours for two variables) and f against "
                       "the step into this PNG.") = None,
     json_out: JsonOpt = False,
+    quiet: QuietOpt = 0,
 ):
     """Gradient descent x <- x - lr * f'(x) on a built-in function, for several learning rates side by side.
 
@@ -203,10 +241,10 @@ def gd(
 
     \b
     Examples:
-      nnctl gd 'x^2+5sin(x)' --plot gd.png          # lr 0.01, 0.1, 0.35 from x0 = 5
+      nnctl gd 'x^2+5sin(x)' -o gd.png              # lr 0.01, 0.1, 0.35 from x0 = 5
       nnctl gd x^2 --lr 0.5,1,1.01 --x0 3 --steps 20
       nnctl gd bowl --lr 0.09 --x0 -8,1 --every 5
-      nnctl gd linreg --gd batch,stochastic --plot linreg.png
+      nnctl gd linreg --gd batch,stochastic -o linreg.png
       nnctl gd x^2+5sin(x) --json | python -c "import json,sys; print(json.load(sys.stdin)['runs'][1]['x'][-1])"
     """
     from nnctl.gd import gd as descend
@@ -234,6 +272,9 @@ def gd(
 @handle_errors
 def schema(
     output: output_option("Write to this file instead of stdout.") = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Accepted for uniformity: the schema is one JSON "
+                                                          "document anyway.")] = False,
+    quiet: QuietOpt = 0,
 ):
     """Print the JSON Schema of the config format, for editor validation of YAML.
 
@@ -254,11 +295,19 @@ def schema(
 @handle_errors
 def datasets(
     json_out: JsonOpt = False,
+    quiet: QuietOpt = 0,
 ):
-    """List the built-in datasets (data.source: sklearn:<name>) with their options and shapes.
+    """List the built-in datasets (data.source: sklearn:NAME) with their options and shapes.
 
     Nothing is downloaded: scikit-learn's toy data ships with it, and xor, spiral and sine are
     generated by nnctl. Options go in data.options; random_state defaults to 0 so the data is fixed.
+
+    Examples:
+
+    \b
+      nnctl datasets
+      nnctl datasets --json | jq '.moons.options'
+      nnctl train configs/moons.yaml --set data.source=sklearn:circles
     """
     from nnctl.data.builtins import BUILTINS
 
@@ -278,38 +327,52 @@ def datasets(
 def init(
     data_file: Annotated[Path, typer.Argument(metavar="DATA_FILE", help="A data file: .csv .tsv .txt (optionally "
                                               ".gz .bz2 .xz .zip) or .parquet.", show_default=False)],
-    target: Annotated[str | None, typer.Option(help="The column to predict: a name or an index (default: the "
-                                                    "last column).")] = None,
-    output: output_option("Write the config here (default: stdout); data.source is written relative to it.") = None,
-    delimiter: Annotated[str, typer.Option(help="auto, or one character (' ' for runs of spaces).")] = "auto",
-    decimal: Annotated[str, typer.Option(help="'.' or ','.")] = ".",
+    target: Annotated[str | None, typer.Option(metavar="COL", help="The column to predict: a name or an index "
+                                                                   "(default: the last column).")] = None,
+    output: output_option("Write the config here (default: stdout); data.source is written relative to it.",
+                          "CONFIG.yaml") = None,
+    delimiter: Annotated[str, typer.Option(metavar="D", help="auto, or one character (' ' for runs of spaces, "
+                                                             "tab for a tab).")] = "auto",
+    decimal: Annotated[Decimal, typer.Option(help="The decimal mark of the numbers.")] = Decimal.point,
     no_header: Annotated[bool, typer.Option("--no-header", help="The file has no header row (columns c0, c1, "
                                                                   "...).")] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite the -o file if it exists.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print {\"config\": the config as data, \"yaml\": "
+                                           "its text with the comments, \"written_to\": the -o file or null}.")
+                        ] = False,
+    quiet: QuietOpt = 0,
 ):
     """Write a starting config for a data file: the target and task, every column's role
     (numeric, categorical, date, id, ignored) and how missing values are handled, each with the
     reason in a comment.
 
-    Example: nnctl init penguins.csv --target species -o penguins.yaml && nnctl train penguins.yaml
+    Examples:
+
+    \b
+      nnctl init penguins.csv --target species -o penguins.yaml && nnctl train penguins.yaml
+      nnctl init sales.csv --delimiter ';' --decimal ,
     """
     from nnctl.data.reading import require_regular_file
     from nnctl.errors import ConfigError
     from nnctl.init_config import init_config
 
     require_regular_file(data_file)
-    if decimal not in (".", ","):
-        raise ConfigError(f"--decimal must be '.' or ','; got {decimal!r}")
     if delimiter != "auto" and len(delimiter) != 1 and delimiter != "tab":
         raise ConfigError(f"--delimiter must be auto or one character; got {delimiter!r}")
     if output is not None and output.exists() and not force:
         raise ConfigError(f"--output {output}: exists; pass --force to overwrite it")
-    text = init_config(data_file, target, "\t" if delimiter == "tab" else delimiter, decimal, not no_header,
+    text = init_config(data_file, target, "\t" if delimiter == "tab" else delimiter, decimal.value, not no_header,
                        output)
-    if output is None:
-        sys.stdout.write(text)
-        return
-    from nnctl.cli import render
+    to_file = output is not None and str(output) != "-"
+    if to_file:
+        from nnctl.cli import render
 
-    write_output(output, text)
-    render.stderr().print(f"wrote {render.escape(str(output))}; next: nnctl train {render.escape(str(output))}")
+        write_output(output, text)
+        render.info(f"wrote {output}; next: nnctl train {output}")
+    if json_out:
+        from nnctl.config.yamlio import load_yaml
+
+        print_json({"config": load_yaml(text, "the config")[0], "yaml": text,
+                    "written_to": str(output) if to_file else None}, indent=2)
+    elif not to_file:
+        sys.stdout.write(text)

@@ -10,14 +10,17 @@ from typing import Annotated
 import typer
 
 from nnctl.cli.app import (
+    QUIET_FINDINGS,
     ConfigArg,
     JsonOpt,
     QuietOpt,
     SetOpt,
+    Tracker,
     WidthOpt,
     app,
     handle_errors,
     print_json,
+    runs_dir_option,
 )
 from nnctl.errors import NnctlError
 
@@ -27,16 +30,15 @@ from nnctl.errors import NnctlError
 def train(
     config: ConfigArg,
     set_: SetOpt = None,
-    name: Annotated[str | None, typer.Option(help="Run name (default: the config's name, else its file stem).")
+    name: Annotated[str | None, typer.Option(metavar="NAME", help="Run name (default: the config's name, else its "
+                                                                  "file stem).")] = None,
+    runs_dir: runs_dir_option("Folder that receives the run directory.") = Path("runs"),
+    seed: Annotated[int | None, typer.Option(metavar="N", help="Override the seed (split, init, shuffle, dropout).")
                     ] = None,
-    runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Folder that receives the run directory.")
-                        ] = Path("runs"),
-    seed: Annotated[int | None, typer.Option(help="Override the seed (split, init, shuffle, dropout).")] = None,
-    log: Annotated[str | None, typer.Option(
-        "--log", metavar="mlflow", help="Also track the run in MLflow (params, per-epoch metrics, findings, the "
-        "run dir's files), in MLFLOW_TRACKING_URI or MLflow's local default: sets train.log (none or mlflow).")
-    ] = None,
-    quiet: QuietOpt = False,
+    log: Annotated[Tracker | None, typer.Option(
+        "--log", help="mlflow: also track the run in MLflow (params, per-epoch metrics, findings, the run dir's "
+        "files), in MLFLOW_TRACKING_URI or MLflow's local default. Sets train.log.", show_default=False)] = None,
+    quiet: QuietOpt = 0,
     json_out: JsonOpt = False,
 ):
     """Train a model from CONFIG and write a run directory under --runs-dir.
@@ -51,13 +53,15 @@ def train(
       nnctl train configs/moons.yaml --set optimizer.lr=0.01 --set model.hidden=[32] --seed 3
       nnctl train configs/iris_csv.yaml --json | jq .best
       nnctl train configs/moons.yaml --log mlflow       # then: mlflow ui
+      NNCTL_RUNS_DIR=~/experiments nnctl train configs/moons.yaml -q
     """
     from nnctl import api
 
-    _run_training(lambda on_epoch, **kw: api.train(config, set_ or [], runs_dir=runs_dir, name=name, seed=seed,
-                                                   log=log, progress=on_epoch, command=["nnctl", *sys.argv[1:]],
-                                                   **kw),
-                  quiet, json_out)
+    def start(on_epoch, **kw):
+        return api.train(config, set_ or [], runs_dir=runs_dir, name=name, seed=seed, log=log and log.value,
+                         progress=on_epoch, command=["nnctl", *sys.argv[1:]], **kw)
+
+    _run_training(start, quiet, json_out)
 
 
 @app.command()
@@ -67,7 +71,7 @@ def resume(
                                             show_default=False)],
     epochs: Annotated[int | None, typer.Option(min=1, metavar="N", help="Train to N epochs in all: extends a "
                                                "finished run (or gives an interrupted one a new total).")] = None,
-    quiet: QuietOpt = False,
+    quiet: QuietOpt = 0,
     json_out: JsonOpt = False,
 ):
     """Continue an interrupted run from its last checkpoint, in the same run directory.
@@ -91,8 +95,9 @@ def resume(
     _run_training(lambda **kw: Run(resume_run(run_dir, epochs=epochs, **kw).run.path), quiet, json_out)
 
 
-def _run_training(start, quiet: bool, json_out: bool) -> None:
-    """Run train_run/resume_run with a progress bar and findings on stderr; print the result."""
+def _run_training(start, quiet: int, json_out: bool) -> None:
+    """Run train_run/resume_run with a progress bar and findings on stderr; print the result.
+    -q hides the bar, the data notes and the summary; -qq the findings too."""
     from nnctl.cli import render
     from nnctl.training.session import StopOnSignals
 
@@ -100,7 +105,7 @@ def _run_training(start, quiet: bool, json_out: bool) -> None:
     progress = render.Progress(enabled=not quiet and sys.stderr.isatty())
 
     def on_finding(f: dict) -> None:
-        if not quiet:
+        if quiet < QUIET_FINDINGS:
             render.finding(f, progress.console)
 
     def on_start(info: dict) -> None:
@@ -144,28 +149,33 @@ def sweep(
     grid: Annotated[list[str] | None, typer.Option(metavar="KEY=V1,V2,...", help="Values to try for a key; "
                                                    "repeat for a product grid. Example: --grid optimizer.lr="
                                                    "0.1,0.01 --grid model.hidden=[16],[32,32]")] = None,
-    random: Annotated[int, typer.Option(min=0, help="Random points to draw from the --space distributions.")] = 0,
+    random: Annotated[int, typer.Option(min=0, metavar="N", help="Random points to draw from the --space "
+                                                                 "distributions.")] = 0,
     space: Annotated[list[str] | None, typer.Option(metavar="KEY=DIST", help="uniform(a,b), loguniform(a,b), "
                                                     "int(a,b) or choice(a,b,...); repeatable.")] = None,
-    seeds: Annotated[int | None, typer.Option(min=1, help="Replicates of every point (seeds seed, seed+1, ...)."
-                                              )] = None,
-    jobs: Annotated[int | None, typer.Option(min=1, help="Trials at once (default: the number of cores).")
+    seeds: Annotated[int | None, typer.Option(min=1, metavar="K", help="Replicates of every point (seeds seed, "
+                                              "seed+1, ...).")] = None,
+    jobs: Annotated[int | None, typer.Option(min=1, metavar="N", help="Trials at once (default: the number of "
+                                                                      "cores).")] = None,
+    runs_dir: runs_dir_option("Folder that receives the sweep folder.") = Path("runs"),
+    name: Annotated[str | None, typer.Option(metavar="NAME", help="Sweep name (default: the config's name).")
                     ] = None,
-    runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Folder that receives the sweep folder.")
-                        ] = Path("runs"),
-    name: Annotated[str | None, typer.Option(help="Sweep name (default: the config's name).")] = None,
     dask: Annotated[str | None, typer.Option(metavar="ADDRESS", help="Run the trials on a Dask cluster, e.g. "
                                              "tcp://127.0.0.1:8786.")] = None,
     resume: Annotated[Path | None, typer.Option("--resume", metavar="SWEEP_DIR", help="Run only the trials of "
                                                 "this sweep that are missing, failed or interrupted.")] = None,
     width: WidthOpt = None,
+    quiet: QuietOpt = 0,
+    json_out: JsonOpt = False,
 ):
     """Run many trials of CONFIG: a grid, random search, seed replicates; in parallel or on Dask.
 
     Every trial is a separate `nnctl train` process with one BLAS thread. All of them go into
     one folder, runs/<name>-sweep-<stamp>-<hex>/, with sweep.json listing each trial's overrides,
     run dir and status. A failed trial never stops the others; the exit code is 1 if any failed.
-    At the end the comparison table of the sweep is printed (mean ± std over seeds).
+    At the end the comparison table of the sweep is printed (mean ± std over seeds), then the
+    sweep folder as the last line; with --json one document instead: {"sweep_dir", "trials",
+    "runs"} (runs: the rows of compare --json).
 
     Examples:
 
@@ -181,17 +191,17 @@ def sweep(
 
     err = render.stderr()
     if resume is not None:
-        sw, todo = resume_sweep(resume, jobs, dask, notice=lambda message: err.print(render.escape(message)))
+        sw, todo = resume_sweep(resume, jobs, dask, notice=render.info)
     elif config is None:
         raise NnctlError("sweep needs CONFIG (or --resume SWEEP_DIR)")
     else:
         sw = new_sweep(config, grid or [], space or [], random, seeds, jobs or os.cpu_count() or 1, runs_dir, name,
                        dask, ["nnctl", *sys.argv[1:]])
         todo = [t for t in sw.trials if t.status == "pending"]
-    err.print(f"sweep: {len(sw.trials)} trials ({len(todo)} to run) in {render.escape(str(sw.path))}, "
-              + (f"on Dask at {sw.dask}" if sw.dask else f"{sw.jobs} at a time"))
+    render.info(f"sweep: {len(sw.trials)} trials ({len(todo)} to run) in {sw.path}, "
+                + (f"on Dask at {sw.dask}" if sw.dask else f"{sw.jobs} at a time"))
     live = None
-    if sys.stderr.isatty():
+    if sys.stderr.isatty() and not quiet:
         from rich.live import Live
 
         live = Live(render.sweep_status(sw), console=err, refresh_per_second=4, transient=True)
@@ -202,7 +212,7 @@ def sweep(
             live.update(render.sweep_status(sw))
         elif trial.status != "running":
             extra = f": {trial.error}" if trial.error else ""
-            err.print(f"{trial.name} {trial.status}{render.escape(extra)}")
+            render.info(f"{trial.name} {trial.status}{extra}")
 
     try:
         run_sweep(sw, todo, on_update)
@@ -211,17 +221,19 @@ def sweep(
         if live is not None:
             live.stop()
     found, _ = collect_runs([sw.path])
-    if found:
+    group = len({t.seed for t in sw.trials}) > 1
+    failed = [t for t in sw.trials if t.status not in FINISHED]
+    if json_out:
+        rows = compare_table(found, group_seeds=group)[1] if found else []
+        print_json({"sweep_dir": str(sw.path), "trials": [t.as_dict() for t in sw.trials], "runs": rows}, indent=2)
+    elif found:
         from nnctl.cli.table import output_width
 
         swept = tuple(dict.fromkeys(k for t in sw.trials for k in t.overrides))  # what the sweep varies
-        render.compare_table(*compare_table(found, group_seeds=len({t.seed for t in sw.trials}) > 1),
-                             output_width(width), focus=swept)
-    failed = [t for t in sw.trials if t.status not in FINISHED]
+        render.compare_table(*compare_table(found, group_seeds=group), output_width(width), focus=swept)
     for t in failed:
         err.print(f"[red]{t.name} {t.status}[/] {render.escape(str(t.overrides))}: {render.escape(t.error)}")
-    print(sw.path)
+    if not json_out:
+        print(sw.path)
     if failed:
         raise typer.Exit(1)
-
-

@@ -130,3 +130,28 @@ def listing(lang: str) -> Lines:
         for code in group_codes:
             out += row(code, concepts.finding(code, lang)["title"])
     return out
+
+
+def document(kind: str | None, name: str | None, lang: str) -> dict:
+    """What `explain --json` prints: the same text as the page, by part rather than by line.
+
+    kind "concept": {"kind", "topic", "lang", "title", what, formula, when, pitfall, config, "snippet",
+    "commands", "see_also"}; kind "code": {"kind", "code", "lang", "title", "explain", "why", "try",
+    "see_also"}; kind None (the listing): {"lang", "concepts": [{"topic", "group", "title"}],
+    "codes": [{"code", "group", "title"}]}."""
+    if kind == "concept":
+        show = concepts.SHOW[name]
+        return {"kind": "concept", "topic": name, "lang": lang, **concepts.concept(name, lang),
+                "snippet": show["snippet"], "commands": list(show["run"]),
+                "see_also": list(concepts.SEE_ALSO.get(name, ()))}
+    if kind == "code":
+        return {"kind": "code", "code": name, "lang": lang, **concepts.finding(name, lang),
+                "see_also": list(concepts.SEE_ALSO.get(name, ()))}
+    titles = concepts.titles(lang)
+    codes = concepts.all_codes()
+    grouped = {c: group for group, _, members in concepts.CODE_GROUPS for c in members}
+    return {"lang": lang,
+            "concepts": [{"topic": t, "group": group, "title": titles[t]}
+                         for group, _, topics in concepts.GROUPS for t in topics],
+            "codes": [{"code": c, "group": grouped.get(c, "other"), "title": concepts.finding(c, lang)["title"]}
+                      for c in codes]}
