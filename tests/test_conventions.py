@@ -86,6 +86,7 @@ def json_cases(w) -> dict[str, list[tuple[list, int]]]:
         "plot": [(["plot", r, "-o", root / "p.png", "--json"], 0)],
         "inspect": [(["inspect", r, "--json"], 0), (["inspect", w["diverged"], "--json"], 0)],
         "report": [(["report", runs, "-o", root / "r.html", "--json"], 0)],
+        "export": [(["export", r, "-o", root / "m.onnx", "--json"], 0)],
         "explain": [(["explain", "--json"], 0), (["explain", "he", "--json"], 0),
                     (["explain", "DEAD_RELU", "--lang", "vi", "--json"], 0)],
         "gradcheck": [(["gradcheck", root / "moons.yaml", "--json"], 0)],

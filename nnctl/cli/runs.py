@@ -130,6 +130,9 @@ def export(
     form: Annotated[ExportFormat, typer.Option("--format", "-f", help="The model format (onnx is the one for "
                                                "now).")] = ExportFormat.onnx,
     output: output_option("File to write (default: RUN_DIR/model.onnx).") = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print {\"written_to\", \"format\", \"notes\"} on "
+                                                          "stdout instead of the path.")] = False,
+    quiet: QuietOpt = 0,
 ):
     """Export a trained run, its input preprocessing included, as one model file for other runtimes.
 
@@ -150,7 +153,10 @@ def export(
     path, notes = export_onnx(run_dir, output)
     for n in notes:
         render.note(n)
-    print(path)
+    if json_out:
+        print_json({"written_to": str(path), "format": form.value, "notes": list(notes)})
+    else:
+        print(path)
 
 
 @app.command()
