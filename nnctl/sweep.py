@@ -3,14 +3,14 @@
 `new_sweep` expands `--grid`, `--random`/`--space` and `--seeds` (or a `sweep:` block in the YAML)
 into trials, each a set of `--set` overrides plus a seed, and checks each one's config up front.
 `resume_sweep` decides which trials of an earlier sweep run again. `run_sweep` runs them:
-`run_local` (sweep_local.py) starts each trial as its own `nnctl train` process, `jobs` at a
-time, each with one BLAS thread so trials do not fight over cores; `run_dask` sends them to a Dask
-cluster and copies each run dir back. All trials of a sweep live in one folder with a `sweep.json` manifest
+`run_local` (sweep_local.py) in `jobs` persistent worker processes (sweep_worker.py), each training
+trial after trial with one BLAS thread so trials do not fight over cores; `run_dask` sends them to
+a Dask cluster and copies each run dir back. All trials of a sweep live in one folder with a `sweep.json` manifest
 (the command, every trial's overrides, run dir and status), rewritten whole after every trial, so
 `--resume` can rerun what is missing or failed. A failed trial never stops the others.
 
 Every trial runs exactly once, whatever is killed when: one process at a time works on a sweep
-(`lock_sweep`), a trial stops by itself when its sweep process dies (see StopOnSignals), and a
+(`lock_sweep`), a worker stops its trial when its sweep process dies (see sweep_worker.py), and a
 trial's run dir, found by name, says what became of it, not the manifest or an exit code.
 """
 
@@ -191,7 +191,7 @@ class Sweep:
     trials: list[Trial]
     jobs: int
     dask: str | None = None
-    lock: RunLock | None = None  # held by this process and its trial processes while the sweep runs
+    lock: RunLock | None = None  # held by this process and its worker processes while the sweep runs
 
     def save(self) -> None:
         write_json(self.path / MANIFEST, {
@@ -290,9 +290,9 @@ def lock_sweep(folder: Path, notice: Callable[[str], None] | None = None) -> Run
     """An exclusive flock on SWEEP/.lock, held while the sweep runs; TrainingFailed (exit 1) at once
     if another live process holds it (two resumes of one sweep would run its trials twice).
 
-    The trial processes inherit the lock, so it is free only once the sweep and all its trials have
-    ended. If its holder was killed (SIGKILL: no chance to stop its trials), the trials still hold
-    it while they stop on their own; we wait up to ORPHAN_WAIT seconds for them, saying so with
+    The worker processes inherit the lock, so it is free only once the sweep and all its trials have
+    ended. If its holder was killed (SIGKILL: no chance to stop its trials), the workers still hold
+    it while they stop their trials on their own; we wait up to ORPHAN_WAIT seconds for them, saying so with
     `notice`, so that no trial is started again while its first process still runs."""
     deadline = time.monotonic() + ORPHAN_WAIT
     while True:

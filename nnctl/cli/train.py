@@ -149,8 +149,8 @@ def sweep(
                                                     "int(a,b) or choice(a,b,...); repeatable.")] = None,
     seeds: Annotated[int | None, typer.Option(min=1, help="Replicates of every point (seeds seed, seed+1, ...)."
                                               )] = None,
-    jobs: Annotated[int | None, typer.Option(min=1, help="Trials at once (default: the number of cores).")
-                    ] = None,
+    jobs: Annotated[int | None, typer.Option(min=1, help="Worker processes, each training one trial after "
+                                             "another (default: the number of cores).")] = None,
     runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Folder that receives the sweep folder.")
                         ] = Path("runs"),
     name: Annotated[str | None, typer.Option(help="Sweep name (default: the config's name).")] = None,
@@ -162,7 +162,8 @@ def sweep(
 ):
     """Run many trials of CONFIG: a grid, random search, seed replicates; in parallel or on Dask.
 
-    Every trial is a separate `nnctl train` process with one BLAS thread. All of them go into
+    --jobs worker processes (one BLAS thread each) train the trials, each worker trial after trial
+    as `nnctl train` would (a worker that dies is replaced). All of them go into
     one folder, runs/<name>-sweep-<stamp>-<hex>/, with sweep.json listing each trial's overrides,
     run dir and status. A failed trial never stops the others; the exit code is 1 if any failed.
     At the end the comparison table of the sweep is printed (mean ± std over seeds).
