@@ -32,6 +32,7 @@ from nnctl.errors import TrainingFailed
 from nnctl.runs import FINISHED
 from nnctl.sweep import Sweep, Trial, final_metric, run_state, trial_dir
 
+WORKER = "nnctl.sweep_worker"  # the module a worker process runs
 STOP_WAIT = 30.0  # seconds a stopped trial has to checkpoint before its worker is killed
 LOG_TAIL = 16_384  # bytes of a worker's stderr kept (the end of the current trial's log)
 MAX_FAILED_STARTS = 3  # workers in a row that die before they are ready: something is broken, stop
@@ -49,15 +50,19 @@ def trial_env() -> dict[str, str]:
 
 def trial_message(sweep: Sweep, trial: Trial) -> dict:
     """What a worker needs to run `trial`, and the command line that would do the same: `nnctl resume`
-    for an interrupted one, else `nnctl train`."""
-    if trial.run_dir and trial.status == "interrupted":
-        argv = ["nnctl", "resume", trial.run_dir, "--quiet"]
-        return {"action": "resume", "name": trial.name, "run_dir": trial.run_dir, "argv": argv}
-    sets = trial.set_args()[1::2]
+    for an interrupted one, else `nnctl train`. With `trial.epochs` (successive halving): train with
+    train.epochs set to it, or continue the trial's run to it (`nnctl resume --epochs`)."""
+    epochs = trial.epochs
+    if trial.run_dir and (trial.status == "interrupted" or (epochs and trial.status in FINISHED)):
+        planned = run_state(Path(trial.run_dir))[1].get("epochs_planned")
+        extend = epochs if epochs and planned != epochs else None  # an interrupted extension just resumes
+        argv = ["nnctl", "resume", trial.run_dir, *(["--epochs", str(extend)] if extend else []), "--quiet"]
+        return {"action": "resume", "name": trial.name, "run_dir": trial.run_dir, "epochs": extend, "argv": argv}
+    sets = trial.set_args() + (["--set", f"train.epochs={epochs}"] if epochs else [])
     argv = ["nnctl", "train", str(sweep.config), "--runs-dir", str(sweep.path), "--name", trial.name, "--seed",
-            str(trial.seed), *trial.set_args(), "--quiet"]
+            str(trial.seed), *sets, "--quiet"]
     return {"action": "train", "name": trial.name, "config": str(sweep.config), "runs_dir": str(sweep.path),
-            "seed": trial.seed, "set": sets, "argv": argv}
+            "seed": trial.seed, "set": sets[1::2], "argv": argv}
 
 
 @contextlib.contextmanager
@@ -80,7 +85,7 @@ class WorkerProc:
     def __init__(self, sweep: Sweep, env: dict[str, str]):
         # own session: see the module docstring. The worker inherits the sweep lock: a resume waits
         # until the workers of a killed sweep have stopped.
-        self.proc = subprocess.Popen([sys.executable, "-m", "nnctl.sweep_worker", str(sweep.path)],
+        self.proc = subprocess.Popen([sys.executable, "-m", WORKER, str(sweep.path)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      env=env, start_new_session=True,
                                      pass_fds=(sweep.lock.fd,) if sweep.lock and sweep.lock.fd is not None else ())
@@ -148,6 +153,7 @@ class Pool:
         self.saved = time.monotonic()
         self.pending: list[Trial] = []
         self.failed_starts = 0  # workers in a row that died before they were ready
+        self.stopping = False  # stop() is under way: what ends now is its doing
 
     # ------------------------------------------------------------------ workers
     def start_worker(self) -> WorkerProc:
@@ -184,8 +190,6 @@ class Pool:
     def save(self) -> None:
         self.sweep.save()
         self.saved = time.monotonic()
-        self.pending: list[Trial] = []
-        self.failed_starts = 0  # workers in a row that died before they were ready
 
     # ------------------------------------------------------------------ events
     def poll(self, timeout: float | None) -> None:
@@ -234,14 +238,16 @@ class Pool:
                 self.pending.insert(0, w.trial)
                 w.trial = None
             self.failed_starts += 1
-            if self.failed_starts >= MAX_FAILED_STARTS:
+            if self.failed_starts >= MAX_FAILED_STARTS and not self.stopping:
                 raise TrainingFailed(f"the sweep's worker processes cannot start ({how})" + (f": {line}" if line
                                                                                              else ""))
         if w.trial is not None:
             self.done(w, f"the worker process died ({how})" + (f": {line}" if line else ""))
 
     # ------------------------------------------------------------------ the sweep
-    def run(self, pending: list[Trial]) -> None:
+    def run(self, pending: list[Trial], close: bool = True) -> None:
+        """Run `pending` to the end; the workers exit afterwards unless `close` is False (more trials
+        to come: call run again, then close)."""
         self.pending = pending
         try:
             while pending or any(w.trial for w in self.workers):
@@ -254,7 +260,8 @@ class Pool:
                     self.hand(self.start_worker(), pending)
                     alive += 1
                 self.poll(1.0)
-            self.close()
+            if close:
+                self.close()
         except BaseException:
             if threading_main():  # a second signal must not cut the clean-up short: the manifest
                 signal.signal(signal.SIGINT, signal.SIG_IGN)   # would be left saying "running"
@@ -278,6 +285,7 @@ class Pool:
     def stop(self) -> None:
         """Stop now: each busy worker's trial checkpoints (one SIGTERM), idle workers exit; wait for
         all of them, so that the sweep lock is free only once no worker is left."""
+        self.stopping = True
         for w in self.workers:
             if w.trial is not None:
                 w.terminate()

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 LONG = ("data: {source: 'sklearn:xor', options: {n_samples: 200}}\nmodel: {hidden: [8]}\n"
         "train: {epochs: 5, batch_size: 8}\n")
@@ -118,3 +119,22 @@ def test_a_trial_that_raises_fails_alone_and_workers_train_like_nnctl_train(tmp_
     plain = nnctl("train", cfg, "--set", "model.hidden=[6]", "--runs-dir", tmp_path / "plain", "-q")
     want, got = weights(plain.stdout.strip().splitlines()[-1]), weights(trials[6]["run_dir"])
     assert got.keys() == want.keys() and all(np.array_equal(got[k], want[k]) for k in want)
+
+
+def test_workers_that_cannot_start_stop_the_sweep_with_one_message(tmp_path, monkeypatch):
+    """A broken installation (here: a worker module that does not exist) is said once, not as a
+    failure of every trial; the trials stay pending for a --resume once it is fixed."""
+    from nnctl import sweep_local
+    from nnctl.errors import TrainingFailed
+    from nnctl.sweep import new_sweep, run_sweep
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(LONG)
+    sweep = new_sweep(cfg, ["optimizer.lr=0.1,0.2,0.3"], [], 0, None, 2, tmp_path / "runs", None, None, ["test"])
+    monkeypatch.setattr(sweep_local, "WORKER", "nnctl.no_such_worker")
+    try:
+        with pytest.raises(TrainingFailed, match="worker processes cannot start .*No module named nnctl.no_such"):
+            run_sweep(sweep, list(sweep.trials), lambda trial: None)
+    finally:
+        sweep.lock.release()
+    assert [t["status"] for t in manifest(sweep.path)] == ["pending"] * 3
