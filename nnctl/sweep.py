@@ -3,14 +3,14 @@
 `new_sweep` expands `--grid`, `--random`/`--space` and `--seeds` (or a `sweep:` block in the YAML)
 into trials, each a set of `--set` overrides plus a seed, and checks each one's config up front.
 `resume_sweep` decides which trials of an earlier sweep run again. `run_sweep` runs them:
-`run_local` (sweep_local.py) starts each trial as its own `nnctl train` process, `jobs` at a
-time, each with one BLAS thread so trials do not fight over cores; `run_dask` sends them to a Dask
-cluster and copies each run dir back. All trials of a sweep live in one folder with a `sweep.json` manifest
+`run_local` (sweep_local.py) in `jobs` persistent worker processes (sweep_worker.py), each training
+trial after trial with one BLAS thread so trials do not fight over cores; `run_dask` sends them to
+a Dask cluster and copies each run dir back. All trials of a sweep live in one folder with a `sweep.json` manifest
 (the command, every trial's overrides, run dir and status), rewritten whole after every trial, so
 `--resume` can rerun what is missing or failed. A failed trial never stops the others.
 
 Every trial runs exactly once, whatever is killed when: one process at a time works on a sweep
-(`lock_sweep`), a trial stops by itself when its sweep process dies (see StopOnSignals), and a
+(`lock_sweep`), a worker stops its trial when its sweep process dies (see sweep_worker.py), and a
 trial's run dir, found by name, says what became of it, not the manifest or an exit code.
 """
 
@@ -48,6 +48,8 @@ class Trial:
     error: str = ""
     seconds: float | None = None
     metric: float | None = None
+    rung: int | None = None  # successive halving: the last rung it was promoted to (0: every trial)
+    epochs: int | None = None  # the epochs it is to reach (halving's rungs); None: the config's train.epochs
 
     @property
     def name(self) -> str:
@@ -62,7 +64,7 @@ class Trial:
     def as_dict(self) -> dict:
         return {"id": self.id, "name": self.name, "overrides": self.overrides, "seed": self.seed,
                 "status": self.status, "run_dir": self.run_dir, "error": self.error, "seconds": self.seconds,
-                "metric": self.metric}
+                "metric": self.metric, "rung": self.rung, "epochs": self.epochs}
 
 
 def yaml_value(value) -> str:
@@ -191,12 +193,13 @@ class Sweep:
     trials: list[Trial]
     jobs: int
     dask: str | None = None
-    lock: RunLock | None = None  # held by this process and its trial processes while the sweep runs
+    lock: RunLock | None = None  # held by this process and its worker processes while the sweep runs
+    halving: dict | None = None  # --halving: {"eta", "rungs" (epochs of each), "counts" (trials in each)}
 
     def save(self) -> None:
         write_json(self.path / MANIFEST, {
             "config": str(self.config), "command": self.command, "jobs": self.jobs, "dask": self.dask,
-            "trials": [t.as_dict() for t in self.trials],
+            "halving": self.halving, "trials": [t.as_dict() for t in self.trials],
             "counts": {s: sum(t.status == s for t in self.trials) for s in {t.status for t in self.trials}},
         })
 
@@ -215,7 +218,8 @@ class Sweep:
             if jobs < 1 or not all(isinstance(c, str) for c in command):
                 raise ValueError("'jobs' or 'command' has the wrong type")
             return cls(Path(path).resolve(), Path(_typed(doc, "config", str)), command, trials, jobs,
-                       _typed(doc, "dask", (str, type(None)), None))
+                       _typed(doc, "dask", (str, type(None)), None),  # (the halving record: sweep_halving checks it)
+                       halving=_typed(doc, "halving", (dict, type(None)), None))
         except FileNotFoundError:
             raise RunDirError(f"{path}: not a sweep folder (no {MANIFEST})") from None
         except (ValueError, RecursionError) as exc:
@@ -238,9 +242,11 @@ def _trial(t, i: int) -> Trial:
     trial = Trial(_typed(t, "id", int, where=where), _typed(t, "overrides", dict, where=where),
                   _typed(t, "seed", int, where=where), _typed(t, "status", str, where=where),
                   _typed(t, "run_dir", (str, none), None, where), _typed(t, "error", str, "", where),
-                  _typed(t, "seconds", (*number, none), None, where), _typed(t, "metric", (*number, none), None, where))
-    if trial.id < 0 or not all(isinstance(k, str) for k in trial.overrides):
-        raise ValueError(f"{where}a negative 'id' or an 'overrides' key that is not a string")
+                  _typed(t, "seconds", (*number, none), None, where), _typed(t, "metric", (*number, none), None, where),
+                  _typed(t, "rung", (int, none), None, where), _typed(t, "epochs", (int, none), None, where))
+    if min(trial.id, trial.rung or 0, (trial.epochs or 1) - 1) < 0 or not all(isinstance(k, str)
+                                                                            for k in trial.overrides):
+        raise ValueError(f"{where}a negative 'id', 'rung' or 'epochs', or an 'overrides' key that is not a string")
     return trial
 
 
@@ -257,13 +263,16 @@ def final_metric(summary: dict) -> float | None:
 
 
 def new_sweep(config: Path, grid: list[str], space: list[str], n_random: int, seeds: int | None,
-              jobs: int, runs_dir: Path, name: str | None, dask: str | None, command: list[str]) -> Sweep:
+              jobs: int, runs_dir: Path, name: str | None, dask: str | None, command: list[str],
+              halving: int | None = None, min_epochs: int | None = None) -> Sweep:
     """Plan a sweep of `config` (CLI options over its `sweep:` block) and create its folder.
 
     Every trial's config is checked now: a bad value fails its trial up front, with the message,
-    and the other trials still run."""
+    and the other trials still run. `halving` (ETA) and `min_epochs`: successive halving, see
+    sweep_halving.py."""
     from nnctl.config.load import load_spec
     from nnctl.config.spec import plain
+    from nnctl.sweep_halving import halving_plan
 
     spec = load_spec(config)
     block = plain(spec.sweep) if spec.sweep is not None else {}
@@ -277,8 +286,9 @@ def new_sweep(config: Path, grid: list[str], space: list[str], n_random: int, se
             load_spec(config, [a for a in t.set_args() if a != "--set"], seed=t.seed)
         except NnctlError as exc:
             t.status, t.error = "failed", str(exc)
+    plan_halving = halving_plan(spec, trials, halving, min_epochs, dask)  # None without --halving
     folder = create_sweep_dir(runs_dir, name or spec.name)
-    sweep = Sweep(folder, config.resolve(), command, trials, jobs, dask, lock_sweep(folder))
+    sweep = Sweep(folder, config.resolve(), command, trials, jobs, dask, lock_sweep(folder), plan_halving)
     sweep.save()
     return sweep
 
@@ -290,9 +300,9 @@ def lock_sweep(folder: Path, notice: Callable[[str], None] | None = None) -> Run
     """An exclusive flock on SWEEP/.lock, held while the sweep runs; TrainingFailed (exit 1) at once
     if another live process holds it (two resumes of one sweep would run its trials twice).
 
-    The trial processes inherit the lock, so it is free only once the sweep and all its trials have
-    ended. If its holder was killed (SIGKILL: no chance to stop its trials), the trials still hold
-    it while they stop on their own; we wait up to ORPHAN_WAIT seconds for them, saying so with
+    The worker processes inherit the lock, so it is free only once the sweep and all its trials have
+    ended. If its holder was killed (SIGKILL: no chance to stop its trials), the workers still hold
+    it while they stop their trials on their own; we wait up to ORPHAN_WAIT seconds for them, saying so with
     `notice`, so that no trial is started again while its first process still runs."""
     deadline = time.monotonic() + ORPHAN_WAIT
     while True:
@@ -406,8 +416,9 @@ def _run_status(run_dir: Path) -> str | None:
 
 
 def run_sweep(sweep: Sweep, todo: list[Trial], on_update: Callable[[Trial], None]) -> None:
-    """Run `todo` locally or on Dask. SIGTERM stops a sweep as Ctrl-C does: the running trials
-    checkpoint, and TrainingFailed (exit 1) says how to continue. The manifest is saved either way."""
+    """Run `todo` (with --halving: rung after rung, see sweep_halving.py). SIGTERM stops a sweep as
+    Ctrl-C does: the running trials checkpoint, and TrainingFailed (exit 1) says how to continue.
+    The manifest is saved either way."""
     import signal
 
     def on_term(signum, frame):
@@ -415,7 +426,11 @@ def run_sweep(sweep: Sweep, todo: list[Trial], on_update: Callable[[Trial], None
 
     previous = signal.signal(signal.SIGTERM, on_term)
     try:
-        if sweep.dask:
+        if sweep.halving:
+            from nnctl.sweep_halving import run_halving
+
+            run_halving(sweep, on_update)
+        elif sweep.dask:
             from nnctl.sweep_dask import run_dask
 
             run_dask(sweep, todo, sweep.dask, on_update)

@@ -53,7 +53,7 @@ def sweep_folder(runs: Path) -> Path | None:
 
 
 def trainers(folder: Path) -> set[int]:
-    """The pids of live `nnctl train/resume` processes working in `folder` (from /proc: no psutil)."""
+    """The pids of the live worker processes of the sweep in `folder` (from /proc: no psutil)."""
     pids = set()
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -62,8 +62,7 @@ def trainers(folder: Path) -> set[int]:
             args = [a.decode(errors="replace") for a in (proc / "cmdline").read_bytes().split(b"\0")]
         except OSError:
             continue
-        if "nnctl" in args and args[args.index("nnctl") + 1:][:1] in (["train"], ["resume"]) and any(
-                str(folder) in a for a in args):
+        if "nnctl.sweep_worker" in args and str(folder) in args:
             pids.add(int(proc.name))
     return pids
 

@@ -155,8 +155,9 @@ def sweep(
                                                     "int(a,b) or choice(a,b,...); repeatable.")] = None,
     seeds: Annotated[int | None, typer.Option(min=1, metavar="K", help="Replicates of every point (seeds seed, "
                                               "seed+1, ...).")] = None,
-    jobs: Annotated[int | None, typer.Option(min=1, metavar="N", help="Trials at once (default: the number of "
-                                                                      "cores).")] = None,
+    jobs: Annotated[int | None, typer.Option(min=1, metavar="N", help="Worker processes, each training one "
+                                                                      "trial after another (default: the number "
+                                                                      "of cores).")] = None,
     runs_dir: runs_dir_option("Folder that receives the sweep folder.") = Path("runs"),
     name: Annotated[str | None, typer.Option(metavar="NAME", help="Sweep name (default: the config's name).")
                     ] = None,
@@ -164,13 +165,21 @@ def sweep(
                                              "tcp://127.0.0.1:8786.")] = None,
     resume: Annotated[Path | None, typer.Option("--resume", metavar="SWEEP_DIR", help="Run only the trials of "
                                                 "this sweep that are missing, failed or interrupted.")] = None,
+    halving: Annotated[int | None, typer.Option(min=2, metavar="ETA", help="Successive halving: every trial "
+                                                "trains a few epochs, the best 1/ETA (by the monitored metric, "
+                                                "val_loss unless early_stopping says) continue to ETA times more, "
+                                                "up to train.epochs.")] = None,
+    min_epochs: Annotated[int | None, typer.Option("--min-epochs", min=1, metavar="E", help="With --halving: "
+                                                   "epochs of the first rung (default: train.epochs / ETA^k, k "
+                                                   "halvings, so the rungs reach train.epochs).")] = None,
     width: WidthOpt = None,
     quiet: QuietOpt = 0,
     json_out: JsonOpt = False,
 ):
     """Run many trials of CONFIG: a grid, random search, seed replicates; in parallel or on Dask.
 
-    Every trial is a separate `nnctl train` process with one BLAS thread. All of them go into
+    --jobs worker processes (one BLAS thread each) train the trials, each worker trial after trial
+    as `nnctl train` would (a worker that dies is replaced). All of them go into
     one folder, runs/<name>-sweep-<stamp>-<hex>/, with sweep.json listing each trial's overrides,
     run dir and status. A failed trial never stops the others; the exit code is 1 if any failed.
     At the end the comparison table of the sweep is printed (mean ± std over seeds), then the
@@ -182,6 +191,7 @@ def sweep(
     \b
       nnctl sweep configs/moons.yaml --grid optimizer.lr=0.001,0.01,0.1 --grid model.activation=relu,tanh
       nnctl sweep configs/moons.yaml --random 20 --space optimizer.lr='loguniform(1e-4,1e-1)' --seeds 3
+      nnctl sweep configs/moons.yaml --random 27 --space optimizer.lr='loguniform(1e-4,1e-1)' --halving 3
       nnctl sweep --resume runs/moons-sweep-20261124-101500-ab12cd
     """
     from nnctl.cli import render
@@ -196,10 +206,14 @@ def sweep(
         raise NnctlError("sweep needs CONFIG (or --resume SWEEP_DIR)")
     else:
         sw = new_sweep(config, grid or [], space or [], random, seeds, jobs or os.cpu_count() or 1, runs_dir, name,
-                       dask, ["nnctl", *sys.argv[1:]])
+                       dask, ["nnctl", *sys.argv[1:]], halving, min_epochs)
         todo = [t for t in sw.trials if t.status == "pending"]
     render.info(f"sweep: {len(sw.trials)} trials ({len(todo)} to run) in {sw.path}, "
                 + (f"on Dask at {sw.dask}" if sw.dask else f"{sw.jobs} at a time"))
+    if sw.halving:
+        h = sw.halving
+        render.info(f"successive halving, ETA {h['eta']}: " + ", ".join(
+            f"{n} trial{'s' * (n != 1)} x {e} epoch{'s' * (e != 1)}" for n, e in zip(h["counts"], h["rungs"])))
     live = None
     if sys.stderr.isatty() and not quiet:
         from rich.live import Live
@@ -212,7 +226,8 @@ def sweep(
             live.update(render.sweep_status(sw))
         elif trial.status != "running":
             extra = f": {trial.error}" if trial.error else ""
-            render.info(f"{trial.name} {trial.status}{extra}")
+            rung = f" (rung {trial.rung}, {trial.epochs} epochs)" if sw.halving and trial.epochs else ""
+            render.info(f"{trial.name} {trial.status}{rung}{extra}")
 
     try:
         run_sweep(sw, todo, on_update)
@@ -230,7 +245,12 @@ def sweep(
         from nnctl.cli.table import output_width
 
         swept = tuple(dict.fromkeys(k for t in sw.trials for k in t.overrides))  # what the sweep varies
-        render.compare_table(*compare_table(found, group_seeds=group), output_width(width), focus=swept)
+        columns, rows = compare_table(found, group_seeds=group)
+        if sw.halving:  # at which rung (epochs) each trial stopped
+            from nnctl.sweep_halving import rung_column
+
+            columns, rows = rung_column(sw, columns, rows)
+        render.compare_table(columns, rows, output_width(width), focus=swept)
     for t in failed:
         err.print(f"[red]{t.name} {t.status}[/] {render.escape(str(t.overrides))}: {render.escape(t.error)}")
     if not json_out:

@@ -390,10 +390,19 @@ def _check_margin_loss(spec: Spec, origins: Origins, loss: str, n_classes: int) 
 
 
 def resolved_yaml(spec: Spec) -> str:
-    """The resolved config as YAML, with a header saying what it is."""
+    """The resolved config as YAML, with a header saying what it is. A run asks for it twice (its
+    config.yaml, its checkpoint's digest); the last one is kept: a spec is frozen."""
     from nnctl.config.yamlio import dump_yaml
 
-    return HEADER + dump_yaml(spec.to_config())
+    last = _resolved[0]
+    if last is not None and last[0] is spec:
+        return last[1]
+    text = HEADER + dump_yaml(spec.to_config())
+    _resolved[0] = (spec, text)
+    return text
+
+
+_resolved: list[tuple[Spec, str] | None] = [None]
 
 
 HEADER = "# Resolved by nnctl: every default filled in. `nnctl train` on this file reruns the experiment.\n"

@@ -72,7 +72,17 @@ def write_setup_files(run: RunDir, prepared: Prepared) -> None:
 
 
 def versions() -> dict[str, str]:
-    """What a result depends on: interpreter, library versions, platform."""
+    """What a result depends on: interpreter, library versions, platform (looked up once per process:
+    a sweep worker trains many runs)."""
+    if not _versions:
+        _versions.update(_look_up_versions())
+    return dict(_versions)
+
+
+_versions: dict[str, str] = {}
+
+
+def _look_up_versions() -> dict[str, str]:
     import platform
     from importlib import metadata
 

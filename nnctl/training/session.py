@@ -318,9 +318,6 @@ def finish_tracking(tracker: MlflowTracker, run: RunDir, summary: dict, at_once:
             pass
 
 
-STOP_WITH_PARENT = "NNCTL_STOP_WITH_PARENT"  # set by sweeps in their trial processes' environment
-
-
 def write_failure(run: RunDir, summary: dict, exc: OSError, checkpoint_epoch: int | None) -> TrainingFailed:
     """The error for a file that could not be written, saying what is on disk (a checkpoint to resume
     from, or none); summary.json records status failed if it can still be written. If it cannot, it
@@ -347,14 +344,17 @@ class StopOnSignals:
     """While active: the first SIGINT/SIGTERM asks the trainer to stop after its current step (it
     checkpoints and exits 1); a second one raises KeyboardInterrupt at once. Main thread only.
 
-    A sweep's trial (NNCTL_STOP_WITH_PARENT=1) also stops like that when its stdin, a pipe the sweep
-    never writes to, reaches end of file: the sweep process is gone, even if SIGKILL gave it no
-    chance to stop its trials, and `sweep --resume` must find them stopped, not training on. So does
-    a run whose `stop` event another thread sets (a trial on a Dask worker, which runs in a thread)."""
+    `stop_all()` stops like a first signal, from any thread, the training running in this process
+    and any that starts later: a sweep worker calls it when its sweep is gone (stdin at end of file),
+    even if SIGKILL gave the sweep no chance to stop its trials, so `sweep --resume` finds them
+    stopped, not training on. So does a run whose `stop` event another thread sets (a trial on a
+    Dask worker, which runs in a thread)."""
 
     # the CLI sets this: its process exits once a stopped run is reported, so a late second signal is
     # ignored rather than cutting that report short. A library caller (a notebook) gets its handlers back.
     ignore_after_stop = False
+    active: StopOnSignals | None = None  # the one in force in this process
+    stopping_all = False  # set by stop_all: every training in this process stops, now or as it starts
 
     def __init__(self, trainer: Trainer, stop: threading.Event | None = None):
         self.trainer = trainer
@@ -362,13 +362,24 @@ class StopOnSignals:
         self.previous: dict = {}
         self.finishing = False  # set once training ended: signals are then ignored
         self.closed = False
+        self.signalled = False  # a first signal came: the next one stops at once
 
     def _handle(self, signum, frame):
         if self.finishing:
             return
-        if self.trainer.stop_requested:
+        if self.signalled:
             raise KeyboardInterrupt
+        self.signalled = True
         self.trainer.request_stop()
+
+    @classmethod
+    def stop_all(cls) -> None:
+        """Stop the training in this process (and any later one) as a first signal would: never like
+        a second one, so the stop stays clean whatever signal comes next."""
+        cls.stopping_all = True
+        active = cls.active
+        if active is not None and not active.finishing:
+            active.trainer.request_stop()
 
     def __enter__(self):
         import signal
@@ -376,8 +387,9 @@ class StopOnSignals:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self.previous[sig] = signal.signal(sig, self._handle)
-        if os.environ.get(STOP_WITH_PARENT) == "1" and _stdin_is_pipe():
-            threading.Thread(target=self._watch_parent, daemon=True).start()
+        StopOnSignals.active = self
+        if StopOnSignals.stopping_all:  # after `active` is set: a concurrent stop_all is not missed
+            self.trainer.request_stop()
         if self.stop is not None:
             threading.Thread(target=self._watch_stop, daemon=True).start()
         return self
@@ -389,37 +401,14 @@ class StopOnSignals:
                     self.trainer.request_stop()
                 return
 
-    def _watch_parent(self) -> None:
-        try:
-            while os.read(0, 4096):
-                pass
-        except OSError:
-            pass
-        # the sweep is gone and nobody reads our output: writing it would fail with EPIPE
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
-        os.dup2(devnull, 2)
-        if not self.finishing:  # like a first signal, never a second one: the stop stays clean
-            self.trainer.request_stop()
-
     def __exit__(self, *exc):
         import signal
 
         self.closed = True
+        StopOnSignals.active = None
         for sig, handler in self.previous.items():
             # after a stop request the process is on its way out (exit 1): a late second signal must
             # not kill it while it reports, so signals stay ignored; otherwise restore the handlers
             stopping = self.trainer.stop_requested and self.ignore_after_stop
             signal.signal(sig, signal.SIG_IGN if stopping else handler)
         return False
-
-
-def _stdin_is_pipe() -> bool:
-    import stat
-
-    try:
-        return stat.S_ISFIFO(os.fstat(0).st_mode)
-    except OSError:
-        return False
-
-
