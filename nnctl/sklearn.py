@@ -70,6 +70,12 @@ class _NNEstimator(BaseEstimator):
 
     _task = ""
 
+    def _keep(self, params: dict) -> None:
+        """__init__'s parameters as attributes, unchanged (scikit-learn's rule: no logic in __init__)."""
+        for name, value in params.items():
+            if name not in ("self", "__class__"):
+                setattr(self, name, value)
+
     def _config(self, class_names=None) -> dict:
         params = self.get_params(deep=False)
         config: dict = {"data": {"task": self._task,
@@ -256,22 +262,7 @@ class NNClassifier(ClassifierMixin, _NNEstimator):
                  stratify=None, preprocess=None, pca_components=None, features=None, ignore=None, id=None, missing=None,
                  impute_numeric=None, impute_categorical=None, impute_indicator=None, max_levels=None,
                  min_frequency=None, unknown=None, dates=None, seed=0, name=None, runs_dir=None, verbose=False):
-        self.hidden, self.activation, self.optimizer, self.lr = hidden, activation, optimizer, lr
-        self.epochs, self.batch_size, self.layers = epochs, batch_size, layers
-        self.activation_options, self.init, self.init_std = activation_options, init, init_std
-        self.bias_init = bias_init
-        self.norm, self.norm_options, self.dropout, self.init_from = norm, norm_options, dropout, init_from
-        self.optimizer_options, self.weight_decay, self.schedule = optimizer_options, weight_decay, schedule
-        self.clip_grad_norm, self.gd, self.loss, self.class_weight = clip_grad_norm, gd, loss, class_weight
-        self.shuffle, self.early_stopping, self.stop_at_loss = shuffle, early_stopping, stop_at_loss
-        self.snapshot_every, self.checkpoint_every, self.dtype = snapshot_every, checkpoint_every, dtype
-        self.threads, self.diagnostics, self.log_steps, self.log = threads, diagnostics, log_steps, log
-        self.val, self.test, self.stratify, self.preprocess = val, test, stratify, preprocess
-        self.pca_components, self.features, self.ignore, self.id = pca_components, features, ignore, id
-        self.missing, self.impute_numeric, self.impute_categorical = missing, impute_numeric, impute_categorical
-        self.impute_indicator, self.max_levels, self.min_frequency = impute_indicator, max_levels, min_frequency
-        self.unknown, self.dates, self.seed, self.name = unknown, dates, seed, name
-        self.runs_dir, self.verbose = runs_dir, verbose
+        self._keep(locals())
 
     def _encode_target(self, y):
         """(the target column for nnctl, [(label, nnctl's class name)]). The labels themselves where
@@ -331,22 +322,7 @@ class NNRegressor(RegressorMixin, _NNEstimator):
                  pca_components=None, features=None, ignore=None, id=None, missing=None, impute_numeric=None,
                  impute_categorical=None, impute_indicator=None, max_levels=None, min_frequency=None, unknown=None,
                  dates=None, target_scale=None, seed=0, name=None, runs_dir=None, verbose=False):
-        self.hidden, self.activation, self.optimizer, self.lr = hidden, activation, optimizer, lr
-        self.epochs, self.batch_size, self.layers = epochs, batch_size, layers
-        self.activation_options, self.init, self.init_std = activation_options, init, init_std
-        self.bias_init = bias_init
-        self.norm, self.norm_options, self.dropout, self.init_from = norm, norm_options, dropout, init_from
-        self.optimizer_options, self.weight_decay, self.schedule = optimizer_options, weight_decay, schedule
-        self.clip_grad_norm, self.gd, self.loss = clip_grad_norm, gd, loss
-        self.shuffle, self.early_stopping, self.stop_at_loss = shuffle, early_stopping, stop_at_loss
-        self.snapshot_every, self.checkpoint_every, self.dtype = snapshot_every, checkpoint_every, dtype
-        self.threads, self.diagnostics, self.log_steps, self.log = threads, diagnostics, log_steps, log
-        self.val, self.test, self.stratify, self.preprocess = val, test, stratify, preprocess
-        self.pca_components, self.features, self.ignore, self.id = pca_components, features, ignore, id
-        self.missing, self.impute_numeric, self.impute_categorical = missing, impute_numeric, impute_categorical
-        self.impute_indicator, self.max_levels, self.min_frequency = impute_indicator, max_levels, min_frequency
-        self.unknown, self.dates, self.target_scale = unknown, dates, target_scale
-        self.seed, self.name, self.runs_dir, self.verbose = seed, name, runs_dir, verbose
+        self._keep(locals())
 
     def _encode_target(self, y):
         y = np.asarray(y, dtype=np.float64)
