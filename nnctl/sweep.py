@@ -286,7 +286,7 @@ def new_sweep(config: Path, grid: list[str], space: list[str], n_random: int, se
             load_spec(config, [a for a in t.set_args() if a != "--set"], seed=t.seed)
         except NnctlError as exc:
             t.status, t.error = "failed", str(exc)
-    plan_halving = halving_plan(spec, trials, halving, min_epochs, dask)  # None without --halving
+    plan_halving = halving_plan(spec, trials, halving, min_epochs)  # None without --halving
     folder = create_sweep_dir(runs_dir, name or spec.name)
     sweep = Sweep(folder, config.resolve(), command, trials, jobs, dask, lock_sweep(folder), plan_halving)
     sweep.save()
@@ -346,6 +346,10 @@ def resume_sweep(path: Path, jobs: int | None, dask: str | None,
     try:
         sweep = Sweep.load(path)  # again: the process we waited for may have changed it
         sweep.lock = lock
+        if sweep.dask:  # a run dir a killed client was putting in place is put back before it is looked for
+            from nnctl.sweep_dask import recover_installs
+
+            recover_installs(sweep.path)
         todo = [t for t in sweep.trials if _must_run(sweep.path, t)]
     except BaseException:
         lock.release()

@@ -14,148 +14,26 @@ interrupted run dir (resume continues it, on Dask or by hand); a trial that has 
 at once and stays pending. If the client dies without a word (SIGKILL), the scheduler releases its
 tasks; each running trial sees that its task was cancelled and stops as well, but its run dir goes
 with the worker's temporary folder, so `--resume` trains that trial again from the start, once.
-`pip install 'nnctl[dask]'`.
+What a worker runs is in sweep_dask_worker.py. `pip install 'nnctl[dask]'`.
 """
 
 from __future__ import annotations
 
-import io
 import shutil
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 from nnctl.errors import DataError, NnctlError, TrainingFailed
 from nnctl.runs import FINISHED, RunDir, RunLock
-from nnctl.sweep import Sweep, Trial, final_metric, run_state, yaml_value
+from nnctl.sweep import Sweep, Trial, final_metric, run_state
+from nnctl.sweep_dask_worker import pack_run, remote_trial, unpack_run, worker_nnctl
 
 VERSION_WAIT = 30.0  # seconds the workers have to report their nnctl version
 STOP_WAIT = 60.0  # seconds a stopped sweep waits for its running trials to checkpoint and come back
 INCOMING = ".incoming-"  # a returned run dir is unpacked under this hidden prefix, then renamed into place
 
 
-# ------------------------------------------------------------------------------------ on a worker
-def _worker_nnctl() -> tuple[str | None, str]:
-    """(nnctl's version, '') on this worker, or (None, why it cannot be imported). Sent by value
-    (see _by_value): a worker without nnctl must be able to run it."""
-    try:
-        import nnctl
-    except Exception as exc:  # any failure to import is the answer
-        return None, f"{type(exc).__name__}: {exc}"
-    return str(getattr(nnctl, "__version__", "unknown")), ""
-
-
-def _remote_trial(job: dict, files: dict[str, bytes], archive: bytes | None, stop_name: str) -> dict:
-    """Run one trial inside a Dask worker: train it (or resume the run dir in `archive`) reading the
-    client's files from the copies in `files`; return its run dir as a tar archive. Stops, with a
-    checkpoint, when the sweep sets the Dask Event `stop_name` or the scheduler cancels this task."""
-    import tempfile
-    import threading
-
-    from distributed import Event, get_worker
-    from distributed.worker import thread_state
-
-    import nnctl
-
-    worker = get_worker()
-    out = {"status": "failed", "error": "", "archive": None, "name": None, "worker_run": None,
-           "worker": worker.address, "seconds": None}
-    if nnctl.__version__ != job["version"]:  # a worker that joined after the check
-        out["error"] = (f"the Dask worker {worker.address} has nnctl {nnctl.__version__}, the client "
-                        f"{job['version']}: install the client's version on every worker")
-        return out
-    stop_event = Event(stop_name)
-    if stop_event.is_set():  # the sweep was stopped before this trial started: it never ran
-        return {**out, "status": "not_started"}
-    stop, done = threading.Event(), threading.Event()
-    threading.Thread(target=_watch, args=(stop_event, worker, thread_state.key, stop, done), daemon=True).start()
-    t0 = time.perf_counter()
-    try:
-        with tempfile.TemporaryDirectory(prefix="nnctl-dask-") as tmp:
-            _train_here(job, files, archive, Path(tmp), stop, out)
-    finally:
-        done.set()
-    out["seconds"] = time.perf_counter() - t0
-    return out
-
-
-def _watch(stop_event, worker, key: str, stop, done) -> None:
-    """Set `stop` once the sweep's Dask Event is set or the task `key` is no longer executing on
-    `worker` (its client released it: cancelled, or the client is gone)."""
-    while not done.is_set():
-        task = worker.state.tasks.get(key)
-        if task is None or task.state not in ("executing", "long-running"):
-            stop.set()
-            return
-        try:
-            if stop_event.wait(0.5):
-                stop.set()
-                return
-        except Exception:  # the scheduler is unreachable for now: the task state still tells
-            time.sleep(0.5)
-
-
-def _train_here(job: dict, files: dict[str, bytes], archive: bytes | None, tmp: Path, stop, out: dict) -> None:
-    """Write the client's files under `tmp`, train or resume the trial there, and fill `out`."""
-    from threadpoolctl import threadpool_limits
-
-    from nnctl.config.load import load_spec
-    from nnctl.files import local_copies
-    from nnctl.training.session import resume_run, train_run
-
-    copies = {}
-    for i, (path, data) in enumerate(files.items()):
-        copy = tmp / "files" / str(i) / Path(path).name
-        copy.parent.mkdir(parents=True)
-        copy.write_bytes(data)
-        copies[path] = copy
-    runs = tmp / "runs"
-    runs.mkdir()
-    run_path = None
-    try:
-        with local_copies(copies), threadpool_limits(limits=1, user_api="blas"):
-            if archive is not None:
-                run_path = _unpack(archive, runs, job["name"])
-                result = resume_run(run_path, stop=stop)
-            else:
-                config = tmp / "config.yaml"
-                config.write_text(job["config"], encoding="utf-8")
-                result = train_run(load_spec(config), runs, command=job["command"], stop=stop)
-        run_path = result.run.path
-        out["status"] = result.summary["status"]
-    except NnctlError as exc:
-        out["error"] = str(exc)
-        run_path = Path(exc.run_dir) if exc.run_dir else run_path
-    if run_path is not None and run_path.is_dir():
-        out["status"] = run_state(run_path)[0] or out["status"]
-        out["archive"], out["name"], out["worker_run"] = _pack(run_path), run_path.name, str(run_path)
-
-
-def _pack(run: Path) -> bytes:
-    """A run dir as a gzipped tar archive (without its lock file)."""
-    import tarfile
-
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=1) as tar:
-        tar.add(run, arcname=run.name, filter=lambda ti: None if ti.name.endswith(".lock") else ti)
-    return buf.getvalue()
-
-
-def _unpack(archive: bytes, folder: Path, prefix: str) -> Path:
-    """Unpack a run dir archive into `folder`; the run dir's path. Data only: no links, nothing
-    outside `folder`; exactly one run dir, named after its trial (`prefix`-...)."""
-    import tarfile
-
-    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
-        tar.extractall(folder, filter="data")
-    found = list(folder.iterdir())
-    if len(found) != 1 or not found[0].is_dir() or not found[0].name.startswith(f"{prefix}-"):
-        raise NnctlError(f"a returned run archive holds {[p.name for p in found][:3]}, not one run dir of {prefix}")
-    return found[0]
-
-
-# ------------------------------------------------------------------------------------ on the client
 def run_dask(sweep: Sweep, todo: list[Trial], address: str, on_update: Callable[[Trial], None]) -> None:
     """Send trials to a Dask distributed scheduler; move each returned run dir into the sweep folder.
 
@@ -163,91 +41,135 @@ def run_dask(sweep: Sweep, todo: list[Trial], address: str, on_update: Callable[
     On KeyboardInterrupt (Ctrl-C, or SIGTERM via run_sweep) the running trials are stopped and
     their checkpointed run dirs collected (up to STOP_WAIT seconds), trials not started are left
     pending, the manifest is saved, and the interrupt goes on up."""
-    import importlib.util
+    with DaskSweep(sweep, address, on_update) as cluster:
+        cluster.run(todo)
 
-    import nnctl
 
-    if importlib.util.find_spec("distributed") is None:
-        raise NnctlError("--dask needs Dask's distributed scheduler: pip install 'nnctl[dask]'")
-    for stale in sweep.path.glob(f"{INCOMING}*"):  # left by a client killed while unpacking
-        shutil.rmtree(stale, ignore_errors=True)
-    jobs, locks = {}, []
-    try:
-        for trial in todo:
+class DaskSweep:
+    """A connection to the sweep's Dask scheduler, kept for several batches of trials (the rungs of
+    successive halving): the workers' nnctl is checked and each client file is scattered once."""
+
+    def __init__(self, sweep: Sweep, address: str, on_update: Callable[[Trial], None]):
+        import importlib.util
+
+        import nnctl
+
+        if importlib.util.find_spec("distributed") is None:
+            raise NnctlError("--dask needs Dask's distributed scheduler: pip install 'nnctl[dask]'")
+        from distributed import Client, Event
+
+        recover_installs(sweep.path)
+        self.sweep, self.address, self.on_update = sweep, address, on_update
+        self.shipped: dict[str, object] = {}  # client file -> its scattered copy's future
+        self.stop_event = None
+        try:
+            self.client = Client(address, timeout="5s")
+        except (OSError, TimeoutError, ValueError, TypeError) as exc:  # ValueError/TypeError: not an address
+            raise NnctlError(f"--dask {str(address)[:80]!r}: cannot reach the Dask scheduler ({str(exc)[:120]}); "
+                             f"give its address, e.g. tcp://127.0.0.1:8786") from None
+        try:
+            check_workers(self.client, nnctl.__version__, sweep)
+            self.stop_event = Event(f"nnctl-stop-{uuid.uuid4().hex}", client=self.client)
+        except (OSError, TimeoutError) as exc:
+            self.close()
+            raise self._lost(exc) from None
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> DaskSweep:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _lost(self, exc: BaseException) -> TrainingFailed:  # the scheduler went away (CommClosedError is an OSError)
+        return TrainingFailed(f"--dask {self.address}: lost the Dask scheduler ({str(exc)[:120]}); continue with: "
+                              f"nnctl sweep --resume {self.sweep.path}")
+
+    def run(self, todo: list[Trial]) -> None:
+        """Run `todo` on the workers (each to `trial.epochs` if set) and record each as it returns."""
+        import nnctl
+
+        sweep, client = self.sweep, self.client
+        jobs, locks, futures = {}, [], {}
+        try:
+            for trial in todo:
+                try:
+                    jobs[trial.id] = _job(sweep, trial, nnctl.__version__, locks)
+                except NnctlError as exc:  # e.g. its data file is gone since the sweep was planned
+                    trial.status, trial.error = "failed", str(exc)
+                    self.on_update(trial)
+            for trial in todo:
+                if trial.id not in jobs:
+                    continue
+                job, paths, archive = jobs[trial.id]
+                for path in paths:
+                    if path not in self.shipped:  # each file once, to every worker; tasks hold its key only
+                        self.shipped[path] = client.scatter(_read(path), broadcast=True)
+                ref = client.scatter(archive) if archive is not None else None
+                fut = client.submit(remote_trial, job, {p: self.shipped[p] for p in paths}, ref,
+                                    self.stop_event.name, key=f"nnctl-{trial.name}-{uuid.uuid4().hex[:12]}",
+                                    pure=False)
+                futures[fut] = trial
+                trial.status = "running"
+                self.on_update(trial)
+            _collect(sweep, futures, self.on_update)
+        except BaseException as exc:
+            _stop(sweep, self.stop_event, futures, self.on_update)
+            if isinstance(exc, (OSError, TimeoutError)):
+                raise self._lost(exc) from None
+            raise
+        finally:
+            for lock in locks:
+                lock.release()
+
+    def close(self) -> None:
+        if self.stop_event is not None:
             try:
-                jobs[trial.id] = _job(sweep, trial, nnctl.__version__, locks)
-            except NnctlError as exc:  # e.g. its data file is gone since the sweep was planned
-                trial.status, trial.error = "failed", str(exc)
-                on_update(trial)
-        _run(sweep, todo, jobs, address, on_update)
-    finally:
-        for lock in locks:
-            lock.release()
-
-
-def _run(sweep: Sweep, todo: list[Trial], jobs: dict, address: str, on_update: Callable[[Trial], None]) -> None:
-    """run_dask once the jobs are ready."""
-    from distributed import Client, Event
-
-    import nnctl
-
-    try:
-        client = Client(address, timeout="5s")
-    except (OSError, TimeoutError, ValueError, TypeError) as exc:  # ValueError/TypeError: not an address
-        raise NnctlError(f"--dask {str(address)[:80]!r}: cannot reach the Dask scheduler ({str(exc)[:120]}); "
-                         f"give its address, e.g. tcp://127.0.0.1:8786") from None
-    stop_event = None
-    futures: dict = {}
-    try:
-        check_workers(client, nnctl.__version__, sweep)
-        stop_event = Event(f"nnctl-stop-{uuid.uuid4().hex}", client=client)
-        shipped: dict[str, object] = {}
-        for trial in todo:
-            if trial.id not in jobs:
-                continue
-            job, paths, archive = jobs[trial.id]
-            for path in paths:
-                if path not in shipped:  # each file once, to every worker; tasks hold its key only
-                    shipped[path] = client.scatter(_read(path), broadcast=True)
-            ref = client.scatter(archive) if archive is not None else None
-            fut = client.submit(_remote_trial, job, {p: shipped[p] for p in paths}, ref, stop_event.name,
-                                key=f"nnctl-{trial.name}-{uuid.uuid4().hex[:12]}", pure=False)
-            futures[fut] = trial
-            trial.status = "running"
-            on_update(trial)
-        _collect(sweep, futures, on_update)
-    except BaseException as exc:
-        _stop(sweep, stop_event, futures, on_update)
-        if isinstance(exc, (OSError, TimeoutError)):  # the scheduler went away (CommClosedError is an OSError)
-            raise TrainingFailed(f"--dask {address}: lost the Dask scheduler ({str(exc)[:120]}); continue with: "
-                                 f"nnctl sweep --resume {sweep.path}") from None
-        raise
-    finally:
-        if stop_event is not None:
-            try:
-                stop_event.clear()  # (the scheduler forgets a cleared event)
+                self.stop_event.clear()  # (the scheduler forgets a cleared event)
             except Exception:  # the scheduler may be gone; nothing to forget then
                 pass
-        client.close()
+        self.client.close()
+
+
+def recover_installs(folder: Path) -> None:
+    """Finish or undo what a client killed while installing a returned run dir (_install) left in
+    `folder`: a run dir moved aside for its newer copy, with nothing in its place yet, goes back
+    (the newer copy if it was complete, i.e. already moved aside for it); then the leftovers go."""
+    import os
+
+    for stale in Path(folder).glob(f"{INCOMING}*"):
+        for old in stale.glob("old-*"):
+            final = Path(folder) / old.name[len("old-"):]
+            if not final.exists():
+                new = stale / final.name
+                os.rename(new if new.is_dir() else old, final)
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 def _job(sweep: Sweep, trial: Trial, version: str, locks: list) -> tuple[dict, list[str], bytes | None]:
     """What a worker needs to run `trial`: the job, the client files it reads (absolute paths),
-    and the archive of its run dir if it is an interrupted one to continue. That run dir stays
-    locked (added to `locks`) while its copy is out: nobody resumes it by hand meanwhile."""
+    and the archive of its run dir if it is one to continue (interrupted, or finished and to be
+    extended to `trial.epochs`: successive halving). That run dir stays locked (added to `locks`)
+    while its copy is out: nobody resumes it by hand meanwhile. As for local workers
+    (sweep_local.trial_message), a new trial with `trial.epochs` trains with train.epochs set to it."""
     from nnctl.config.load import load_spec, resolved_yaml
 
-    job = {"name": trial.name, "version": version,
+    epochs = trial.epochs
+    sets = trial.set_args() + (["--set", f"train.epochs={epochs}"] if epochs else [])
+    job = {"name": trial.name, "version": version, "epochs": None,
            "command": ["nnctl", "train", str(sweep.config), "--runs-dir", str(sweep.path), "--name", trial.name,
-                       "--seed", str(trial.seed), *trial.set_args()]}
+                       "--seed", str(trial.seed), *sets]}
     archive = None
-    if trial.status == "interrupted" and trial.run_dir:
+    if trial.run_dir and (trial.status == "interrupted" or (epochs and trial.status in FINISHED)):
         locks.append(RunLock.acquire(RunDir(Path(trial.run_dir))))  # TrainingFailed if another process has it
+        planned = run_state(Path(trial.run_dir))[1].get("epochs_planned")
+        job["epochs"] = epochs if epochs and planned != epochs else None  # an interrupted extension just resumes
         spec = load_spec(Path(trial.run_dir) / RunDir.CONFIG, run_file=True)
-        archive = _pack(Path(trial.run_dir))
+        archive = pack_run(Path(trial.run_dir))
     else:
-        overrides = [f"{k}={yaml_value(v)}" for k, v in trial.overrides.items()]
-        spec = load_spec(sweep.config, overrides, name=trial.name, seed=trial.seed)
+        spec = load_spec(sweep.config, sets[1::2], name=trial.name, seed=trial.seed)
         job["config"] = resolved_yaml(spec)
     paths = [spec.data.source] if spec.data.builtin is None else []
     paths += [spec.model.init_from] if spec.model.init_from else []
@@ -264,7 +186,7 @@ def _read(path: str) -> bytes:
 def check_workers(client, version: str, sweep: Sweep) -> None:
     """NnctlError (exit 2) naming each worker that cannot import nnctl or has another version
     than `version`, or that does not answer within VERSION_WAIT seconds; or if no worker comes
-    within that time. Workers that join later are checked by each trial (_remote_trial)."""
+    within that time. Workers that join later are checked by each trial (remote_trial)."""
     from distributed import wait
 
     try:
@@ -274,7 +196,7 @@ def check_workers(client, version: str, sweep: Sweep) -> None:
                          f"start some (dask worker {sweep.dask} --nthreads 1), then: nnctl sweep --resume "
                          f"{sweep.path}") from None
     workers = sorted(client.scheduler_info(n_workers=-1)["workers"])
-    probe = _by_value(_worker_nnctl)
+    probe = _by_value(worker_nnctl)
     futs = {client.submit(probe, key=f"nnctl-version-{uuid.uuid4().hex[:12]}", workers=[w], pure=False): w
             for w in workers}
     try:
@@ -334,7 +256,7 @@ def _record(sweep: Sweep, trial: Trial, fut) -> None:
         trial.status, trial.error = "failed", _task_error(exc)
         return
     if res["status"] == "not_started":  # stopped before it ran: as it was
-        trial.status = "interrupted" if trial.run_dir else "pending"
+        trial.status = _as_it_was(trial)
         return
     trial.seconds, trial.error = res["seconds"], res["error"]
     if res["archive"] is None:
@@ -347,6 +269,12 @@ def _record(sweep: Sweep, trial: Trial, fut) -> None:
     trial.run_dir, trial.status, trial.metric = str(run), status or "failed", final_metric(summary)
     if trial.status in FINISHED:
         trial.error = ""
+
+
+def _as_it_was(trial: Trial) -> str:
+    """The status of a trial that was sent out but did not come back: its run dir's (a finished run
+    that was to be extended is still finished), else pending."""
+    return (run_state(Path(trial.run_dir))[0] or "interrupted") if trial.run_dir else "pending"
 
 
 def _task_error(exc: BaseException) -> str:
@@ -368,7 +296,7 @@ def _install(folder: Path, res: dict, trial_name: str) -> Path:
 
     incoming = Path(tempfile.mkdtemp(prefix=INCOMING, dir=folder))
     try:
-        got = _unpack(res["archive"], incoming, trial_name)
+        got = unpack_run(res["archive"], incoming, trial_name)
         final = folder / got.name
         _client_paths(got, res["worker_run"], final)
         old = None
@@ -426,7 +354,7 @@ def _stop(sweep: Sweep, stop_event, futures: dict, on_update: Callable[[Trial], 
         pass
     for trial in futures.values():
         if trial.status == "running":
-            trial.status = "interrupted" if trial.run_dir else "pending"
+            trial.status = _as_it_was(trial)
     sweep.save()
     for fut in futures:
         try:

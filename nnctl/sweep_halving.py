@@ -8,7 +8,8 @@ the total and no early stopping); and so on until train.epochs. 27 trials with E
 27 x 1 epoch, 9 x 3, 3 x 9, 1 x 27.
 
 The backend is only asked to "run these trials to `trial.epochs` epochs" (`run_rungs`), one rung at
-a time; local workers stay up from the first rung to the last. What has been decided is in
+a time; local workers, or the Dask client, stay up from the first rung to the last (on Dask a
+promoted trial's run dir goes back to a worker and returns extended). What has been decided is in
 sweep.json (each trial's `rung`: the last rung it was promoted to, saved before that rung runs)
 and what has been trained is in the run dirs (their summary's `epochs_planned` and status), so a
 killed sweep's `--resume` picks up exactly where it stopped: it finishes the rung that was
@@ -60,8 +61,7 @@ def plan_rungs(n_trials: int, max_epochs: int, eta: int, min_epochs: int | None 
     return rungs, counts
 
 
-def halving_plan(spec, trials: list[Trial], eta: int | None, min_epochs: int | None, dask: str | None
-                 ) -> dict | None:
+def halving_plan(spec, trials: list[Trial], eta: int | None, min_epochs: int | None) -> dict | None:
     """The `halving` record of sweep.json for a new sweep of `spec` (None without --halving); every
     trial starts in rung 0. ConfigError before anything is created if the options do not fit."""
     if eta is None:
@@ -69,8 +69,6 @@ def halving_plan(spec, trials: list[Trial], eta: int | None, min_epochs: int | N
             raise ConfigError("--min-epochs goes with --halving ETA (successive halving); without it every trial "
                               "trains train.epochs")
         return None
-    if dask:
-        refuse_dask()
     for t in trials:
         if "train.epochs" in t.overrides:
             raise ConfigError("--halving decides how many epochs each trial trains (its rungs, up to the config's "
@@ -83,10 +81,6 @@ def halving_plan(spec, trials: list[Trial], eta: int | None, min_epochs: int | N
     for t in trials:
         t.rung = 0
     return {"eta": eta, "rungs": rungs, "counts": counts}
-
-
-def refuse_dask():
-    raise ConfigError("--halving runs on local workers only for now; drop --dask (or --halving)")
 
 
 def check_record(sweep: Sweep) -> tuple[list[int], list[int]]:
@@ -138,11 +132,16 @@ def promote(trials: list[Trial], count: int, rung: int) -> list[Trial]:
 
 
 def run_halving(sweep: Sweep, on_update: Callable[[Trial], None]) -> None:
-    """Run the rungs of `sweep.halving` on local workers, kept for every rung."""
+    """Run the rungs of `sweep.halving` on local workers, or on the Dask cluster of `sweep.dask`;
+    either is kept from the first rung to the last."""
     from nnctl.sweep_local import Pool
 
     if sweep.dask:
-        refuse_dask()
+        from nnctl.sweep_dask import DaskSweep
+
+        with DaskSweep(sweep, sweep.dask, on_update) as cluster:
+            run_rungs(sweep, cluster.run)
+        return
     pool = Pool(sweep, on_update)
     try:
         run_rungs(sweep, lambda todo: pool.run(list(todo), close=False))

@@ -235,6 +235,35 @@ def test_a_large_data_file_is_scattered_not_sent_in_the_task_graph(cluster, tmp_
     assert all(t["status"] == "completed" for t in _trials(_folder(out)))
 
 
+def test_successive_halving_on_the_cluster_extends_each_promoted_run(cluster, tmp_path):
+    """--halving 3 on Dask: 9 trials x 1 epoch, 3 x 3, 1 x 9; each promoted run dir goes back to a
+    worker and returns extended in place (one run dir per trial), and the winner has exactly the
+    weights of a plain local `nnctl train` of its config for train.epochs."""
+    (tmp_path / "c.yaml").write_text("data: {source: 'sklearn:xor', options: {n_samples: 120}}\n"
+                                     "model: {hidden: [6]}\noptimizer: {name: sgd, lr: 0.05}\n"
+                                     "train: {epochs: 9, batch_size: 16}\n")
+    out = nnctl("sweep", tmp_path / "c.yaml", "--grid", "optimizer.lr=0.02,0.05,0.1,0.2,0.3,0.5,0.8,1.2,1.6",
+                "--halving", "3", "--dask", cluster.address, "--runs-dir", tmp_path / "runs")
+    assert out.returncode == 0, out.stderr
+    folder = _folder(out)
+    doc = json.loads((folder / "sweep.json").read_text())
+    assert doc["halving"] == {"eta": 3, "rungs": [1, 3, 9], "counts": [9, 3, 1]}
+    trials = doc["trials"]
+    assert [t["status"] for t in trials] == ["completed"] * 9
+    assert [sum(t["rung"] >= k for t in trials) for k in range(3)] == [9, 3, 1]
+    for t in trials:  # each trained exactly its last rung's epochs, extended in its one run dir
+        s = json.loads((Path(t["run_dir"]) / "summary.json").read_text())
+        assert t["epochs"] == [1, 3, 9][t["rung"]] == s["epochs_run"] == s["epochs_planned"], (t, s)
+        assert len(s.get("extended") or []) == t["rung"]
+        assert list(folder.glob(f"{t['name']}-*")) == [Path(t["run_dir"])]
+    assert not list(folder.glob(".incoming-*"))
+    winner = next(t for t in trials if t["rung"] == 2)
+    plain = nnctl("train", tmp_path / "c.yaml", "--set", f"optimizer.lr={winner['overrides']['optimizer.lr']}",
+                  "--seed", winner["seed"], "--runs-dir", tmp_path / "plain", "-q")
+    assert plain.returncode == 0, plain.stderr
+    assert _same_weights(Path(winner["run_dir"]), Path(plain.stdout.split()[-1]))
+
+
 def _filtered_site(folder: Path) -> Path:
     """A copy (by links) of this environment's site-packages without nnctl and without .pth files
     (which is how an editable nnctl is found): what a worker sees of Python packages with `-S`."""
