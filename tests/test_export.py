@@ -420,6 +420,8 @@ def test_cli_bad_input_exits_2(tmp_path, monkeypatch):
     assert out.exit_code == 2 and "'tflite' is not one of 'onnx'" in out.stderr
     out = cli("export", run, "-o", tmp_path)
     assert out.exit_code == 2 and "is a directory" in out.stderr
+    out = cli("export", run, "-o", "-")  # binary: not for stdout, and no file named '-'
+    assert out.exit_code == 2 and "binary" in out.stderr and not Path("-").exists()
     monkeypatch.setitem(sys.modules, "onnx", None)  # as if onnx were not installed
     out = cli("export", run)
     assert out.exit_code == 2 and "pip install 'nnctl[onnx]'" in out.stderr

@@ -86,3 +86,13 @@ def test_an_extended_run_extends_again(tmp_path):
     whole = train(tmp_path / "b", "train.epochs=7")
     assert same_npz(run / "weights.npz", whole / "weights.npz")
     assert len(json.loads((run / "summary.json").read_text())["extended"]) == 2
+
+
+def test_extending_removes_the_results_of_the_earlier_model(tmp_path):
+    run = train(tmp_path, "train.epochs=3")
+    assert nnctl("eval", run, "-q").returncode == 0 and (run / "eval.json").exists()
+    proc = nnctl("resume", run, "--epochs", 5, "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert not (run / "eval.json").exists()  # compare must not show the 3-epoch model's test metrics
+    note = json.loads((run / "summary.json").read_text())["extended"][0]["note"]
+    assert "removed eval.json" in note

@@ -67,7 +67,8 @@ def train(
 @app.command()
 @handle_errors
 def resume(
-    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="An interrupted run directory.",
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="An interrupted run directory (or a finished "
+                                            "one, with --epochs).",
                                             show_default=False)],
     epochs: Annotated[int | None, typer.Option(min=1, metavar="N", help="Train to N epochs in all: extends a "
                                                "finished run (or gives an interrupted one a new total).")] = None,

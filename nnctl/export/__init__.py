@@ -49,6 +49,8 @@ def export_onnx(run_dir: Path | str, output: Path | str | None = None) -> tuple[
     onnx = _onnx()
     model = build_onnx(loaded)
     onnx.checker.check_model(model)
+    if output is not None and str(output) == "-":
+        raise NnctlError("-o -: an ONNX model is binary, not text for stdout; give a file name such as model.onnx")
     out = Path(output) if output is not None else loaded.run.path / "model.onnx"
     if out.is_dir():
         raise NnctlError(f"-o {out}: is a directory; give a file name such as {out / 'model.onnx'}")

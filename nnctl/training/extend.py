@@ -42,9 +42,28 @@ def extend_trainer(run: RunDir, trainer, old, summary: dict, epochs: int) -> str
                        f"more epoch")
     CheckpointWriter(run, config_digest(trainer.spec)).write(trainer)
     run.write_text(RunDir.CONFIG, resolved_yaml(trainer.spec))
+    stale = drop_stale_results(run)
+    if stale:
+        differs.append(f"removed {', '.join(stale)} (results of the model before the extension)")
     same = "; ".join(differs) if differs else (f"bit-identical to training {epochs} epochs from the start")
     message = f"extended from epoch {trainer.epoch} to {epochs} epochs: {same}"
     summary["epochs_planned"] = epochs
     summary.setdefault("extended", []).append({"from_epoch": trainer.epoch, "planned": was, "to": epochs,
                                                "note": message})
     return message
+
+
+def drop_stale_results(run: RunDir) -> list[str]:
+    """Remove what described the model before an extension: eval.json and eval-*.json (compare and
+    report would show them as this run's test metrics) and the default export, model.onnx."""
+    import os
+
+    gone = []
+    for name in sorted(os.listdir(run.path)):
+        if name == RunDir.EVAL or (name.startswith("eval-") and name.endswith(".json")) or name == "model.onnx":
+            try:
+                os.unlink(run.file(name))  # (a link is removed, never followed)
+                gone.append(name)
+            except OSError:
+                pass
+    return gone
