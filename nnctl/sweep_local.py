@@ -148,6 +148,9 @@ class Pool:
     def __init__(self, sweep: Sweep, on_update: Callable[[Trial], None]):
         self.sweep, self.on_update = sweep, on_update
         self.env = trial_env()
+        # trials tracked in MLflow (train.log) share one experiment named after the sweep, each trial a
+        # run in it (the trial's own name, t000, ... would make an experiment per trial)
+        self.env.setdefault("MLFLOW_EXPERIMENT_NAME", sweep.path.name.split("-sweep-")[0])
         self.selector = selectors.DefaultSelector()
         self.workers: list[WorkerProc] = []
         self.saved = time.monotonic()

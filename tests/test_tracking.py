@@ -318,3 +318,18 @@ def test_compare_does_not_count_train_log_as_a_hyperparameter():
             for i, (lr, log) in enumerate([(0.1, "none"), (0.01, "mlflow")])]
     columns, _ = compare_table(runs)
     assert "optimizer.lr" in columns and "train.log" not in columns
+
+
+def test_a_sweeps_trials_share_one_experiment_named_after_the_sweep(store, tmp_path):
+    config = tmp_path / "tiny.yaml"
+    config.write_text("name: tiny\ndata: {source: 'sklearn:xor', options: {n_samples: 100}}\nmodel: {hidden: [4]}\n"
+                      "train: {epochs: 2, log: mlflow}\n")
+    proc = subprocess.run([sys.executable, "-m", "nnctl", "sweep", str(config), "--grid", "optimizer.lr=0.1,0.01",
+                           "--jobs", "2", "--runs-dir", str(tmp_path / "runs"), "-q"], capture_output=True, text=True,
+                          env=_env(MLFLOW_TRACKING_URI=store), cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    client = _client(store)
+    names = sorted(e.name for e in client.search_experiments())
+    assert "tiny" in names and not any(n.startswith("t00") for n in names)
+    experiment = client.get_experiment_by_name("tiny")
+    assert len(client.search_runs([experiment.experiment_id])) == 2
