@@ -33,7 +33,7 @@ class Loss:
     def encode(self, y: np.ndarray, n_classes: int, dtype) -> np.ndarray:
         """Targets as the (n, k) matrix the loss compares with; y holds class indices or values."""
         y = np.asarray(y, dtype=dtype)
-        return y.reshape(len(y), 1 if y.ndim == 1 else -1) if len(y) else y.reshape(0, *(y.shape[1:] or (1,)))
+        return y[:, None] if y.ndim == 1 else y  # (n, 1) or (n, k); n may be 0 (an empty val part)
 
     def output(self, Z: np.ndarray) -> np.ndarray:
         """Predictions (probabilities for classification) from logits Z."""
