@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import wait_for
 
 KILLS_PER_CONFIG = int(os.environ.get("NNCTL_KILLS", "5"))
 
@@ -56,24 +57,16 @@ def nnctl(*args, check=None, extra_env=None, timeout=120):
 
 def wait_until_training(runs: Path, timeout: float = 90.0) -> None:
     """Until a run in `runs` has trained an epoch (a fixed sleep is too short on a loaded machine)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if any(len((r / "metrics.csv").read_text().splitlines()) > 1
-               for r in (runs.iterdir() if runs.exists() else []) if (r / "metrics.csv").exists()):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"no run in {runs} started training within {timeout} s")
+    wait_for(lambda: any(len((r / "metrics.csv").read_text().splitlines()) > 1 for r in
+                         (runs.iterdir() if runs.exists() else []) if (r / "metrics.csv").exists()),
+             timeout, f"a run in {runs} to train an epoch")
 
 
 def wait_until_locked(run: Path, timeout: float = 90.0) -> None:
     """Until a process holds the run's lock (a resume is at work)."""
     from nnctl.runs import lock_is_held
 
-    deadline = time.monotonic() + timeout
-    while not lock_is_held(run):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"nothing took the lock of {run} within {timeout} s")
-        time.sleep(0.05)
+    wait_for(lambda: lock_is_held(run), timeout, f"a process to take the lock of {run}")
 
 
 def start(*args):

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import wait_for
 
 CONFIG = ("data: {source: 'sklearn:xor', options: {n_samples: 200}}\nmodel: {hidden: [8]}\n"
           "train: {epochs: 1000, batch_size: 8}\n")
@@ -36,15 +37,6 @@ def finish(proc: subprocess.Popen, timeout: float = 120) -> tuple[str, str]:
     assert "Traceback" not in (err or ""), err
     return out, err
 
-
-def wait_for(condition, timeout: float = 30, what: str = ""):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.005)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
 
 
 def sweep_folder(runs: Path) -> Path | None:

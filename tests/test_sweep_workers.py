@@ -12,11 +12,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import wait_for
 
 LONG = ("data: {source: 'sklearn:xor', options: {n_samples: 200}}\nmodel: {hidden: [8]}\n"
         "train: {epochs: 5, batch_size: 8}\n")
@@ -41,15 +41,6 @@ def weights(run) -> dict[str, np.ndarray]:
     with np.load(Path(run) / "weights.npz", allow_pickle=False) as z:
         return {k: z[k] for k in z.files}
 
-
-def wait_for(condition, timeout: float = 60, what: str = ""):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def test_a_worker_killed_mid_trial_is_replaced_and_the_sweep_finishes_the_rest(tmp_path):
