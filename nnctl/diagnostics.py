@@ -1,12 +1,9 @@
-"""Network health: per-epoch, per-layer measurements on a fixed probe batch, and plain-language findings.
+"""Network health in plain language: the findings catalogue and the detectors.
 
-Once per epoch (not per step, so it stays cheap) the `Probe` runs the model on a fixed batch drawn
-from the training split and records, for every layer: the activations' mean and std, the fraction
-of dead ReLU units (never positive on the probe batch), the fraction of saturated sigmoid/tanh
-outputs (within 0.03 of a bound), the gradient's norm and RMS, and the update/weight ratio
-||W_end - W_start|| / ||W_start|| over the epoch. `Findings` turns those numbers (and the loss
-curve) into coded findings, each reported once, with why it matters and what to try; the same
-catalogue feeds `nnctl explain`.
+The `Probe` (nnctl/probe.py) measures every layer once per epoch on a fixed batch: activations'
+mean and std, dead ReLU units, saturated sigmoid/tanh outputs, gradient norms, update/weight
+ratios. `Findings` turns those numbers (and the loss curve) into coded findings, each reported
+once, with why it matters and what to try; the same catalogue feeds `nnctl explain`.
 """
 
 from __future__ import annotations
@@ -16,10 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-PROBE_ROWS = 256
-SATURATION_MARGIN = 0.03
-DIAG_COLUMNS = ["epoch", "layer", "units", "act_mean", "act_std", "dead_frac", "saturated_frac", "grad_norm",
-                "grad_rms", "update_ratio", "first_last_grad_ratio", "preact_std"]
+from nnctl.probe import DIAG_COLUMNS, PROBE_ROWS, SATURATION_MARGIN, Probe  # noqa: F401 (re-exported)
 
 
 @dataclass(frozen=True)
@@ -180,94 +174,6 @@ def finding(code: str, epoch: int | None, layer: int | None, message: str, evide
     c = CATALOGUE[code]
     return {"code": code, "epoch": epoch, "layer": layer, "message": message, "evidence": evidence or {},
             "why": c.why, "try": c.try_}
-
-
-# ------------------------------------------------------------------------------------ the probe
-class Probe:
-    """Measures every layer on a fixed probe batch once per epoch; fills `rows` (diagnostics.csv)."""
-
-    def __init__(self, model, X: np.ndarray, Y: np.ndarray, rng: np.random.Generator):
-        self.model = model
-        idx = np.sort(rng.choice(len(X), size=min(PROBE_ROWS, len(X)), replace=False))
-        self.X, self.Y = X[idx], Y[idx]
-        self.seed = int(rng.integers(2**63))  # fixed dropout masks for the probe gradient
-        self.rows: list[dict] = []
-        self.start: np.ndarray | None = None
-        self.initial_loss = float("nan")
-
-    def initial(self) -> None:
-        """Record the untrained model's loss on the probe batch (for BAD_INIT_LOSS)."""
-        Z, _ = self.model.forward(self.X)
-        self.initial_loss = self.model.loss.value(Z, self.Y)
-
-    def epoch_start(self) -> None:
-        self.start = self.model.params.theta.copy()
-
-    def epoch_end(self, epoch: int) -> list[dict]:
-        """Measure after epoch `epoch` (1-based); returns this epoch's per-layer rows."""
-        model = self.model
-        params = model.params
-        # activations in inference mode (what the network computes), gradients in training mode
-        # with frozen batch-norm statistics and fixed dropout masks
-        caches = model.forward(self.X)[1].hidden
-        spread = float(self.X.astype(np.float64).std(axis=0).mean())  # per-unit variation of the layer's input
-        model.loss_and_grad(self.X, self.Y, rng=np.random.default_rng(self.seed), update_stats=False)
-        rows = []
-        norms = []
-        for i, layer in enumerate(model.layers):
-            key = layer.W
-            sl = params.slices[key]
-            g = params.grad[sl].astype(np.float64)
-            w0 = self.start[sl].astype(np.float64) if self.start is not None else None
-            w1 = params.theta[sl].astype(np.float64)
-            grad_norm = float(np.sqrt(np.dot(g, g)))
-            norms.append(grad_norm)
-            row = {"epoch": epoch, "layer": layer.index, "units": layer.units, "grad_norm": grad_norm,
-                   "grad_rms": grad_norm / math.sqrt(max(g.size, 1)),
-                   "update_ratio": (float(np.linalg.norm(w1 - w0) / max(np.linalg.norm(w0), 1e-12))
-                                    if w0 is not None else float("nan"))}
-            if i < len(model.hidden):
-                Z, H = caches[i].Z, caches[i].H
-                H64 = H.astype(np.float64)
-                row["act_mean"] = float(H64.mean())
-                row["act_std"] = float(H64.std())
-                Z64 = Z.astype(np.float64)
-                row["preact_std"] = float(Z64.std())
-                # how much each unit's output varies with the input (std over rows, averaged over units):
-                # what a collapse takes away, unlike act_std, which also counts units that differ by a constant
-                unit_std = float(H64.std(axis=0).mean())
-                row["_unit_std"] = unit_std
-                # what the weights did to that variation: about 1 with Xavier/He init
-                row["_gain"] = float(Z64.std(axis=0).mean()) / spread if spread > 0 else float("nan")
-                spread = unit_std
-                act = layer.activation
-                if act.can_die:  # not applicable columns stay empty in diagnostics.csv
-                    row["dead_frac"] = float(np.mean(np.all(Z <= 0, axis=0)))
-                if act.bounds is not None:
-                    lo, hi = act.bounds
-                    near = (H64 <= lo + SATURATION_MARGIN) | (H64 >= hi - SATURATION_MARGIN)
-                    row["saturated_frac"] = float(near.mean())
-                # identical units = identical incoming weights and biases (dead units merely look alike)
-                W, b = params.views[layer.W], params.views[layer.b]
-                row["_symmetric"] = bool(W.shape[1] > 1 and float(np.max(np.ptp(W, axis=1), initial=0.0)) < 1e-7
-                                         and float(np.ptp(b)) < 1e-7)
-            rows.append(row)
-        ratio = norms[0] / norms[-1] if norms[-1] > 0 else float("inf") if norms[0] > 0 else float("nan")
-        for row in rows:
-            row["first_last_grad_ratio"] = ratio
-        self.rows.extend(rows)
-        return rows
-
-    def state_dict(self) -> tuple[float, np.ndarray]:
-        """The initial loss, and the rows so far as one float matrix in DIAG_COLUMNS order (NaN: not measured)."""
-        matrix = np.array([[r.get(c, np.nan) for c in DIAG_COLUMNS] for r in self.rows],
-                          dtype=np.float64).reshape(len(self.rows), len(DIAG_COLUMNS))
-        return self.initial_loss, matrix
-
-    def load_state_dict(self, initial_loss: float, matrix: np.ndarray) -> None:
-        self.rows = [{c: (int(v) if c in ("epoch", "layer", "units") else float(v))
-                      for c, v in zip(DIAG_COLUMNS, r) if not np.isnan(v)} for r in matrix]
-        self.initial_loss = float(initial_loss)
 
 
 # ------------------------------------------------------------------------------------ findings

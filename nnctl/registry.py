@@ -108,15 +108,21 @@ def require(ok: bool, message: str) -> None:
         raise ValueError(message)
 
 
+_DEFAULTS: dict[Any, dict[str, Any]] = {}  # entry -> its defaults (inspect.signature costs a config ~0.4 ms)
+
+
 def option_defaults(entry) -> dict[str, Any]:
     """Keyword parameters of a class or function, with their defaults (required ones as None)."""
-    target = entry.__init__ if inspect.isclass(entry) else entry
-    out = {}
-    for p in list(inspect.signature(target).parameters.values()):
-        if p.name == "self" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            continue
-        out[p.name] = None if p.default is p.empty else p.default
-    return out
+    known = _DEFAULTS.get(entry)
+    if known is None:
+        target = entry.__init__ if inspect.isclass(entry) else entry
+        known = {}
+        for p in list(inspect.signature(target).parameters.values()):
+            if p.name == "self" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                continue
+            known[p.name] = None if p.default is p.empty else p.default
+        _DEFAULTS[entry] = known
+    return dict(known)
 
 
 def check_options(entry, options: Any, where: str, what: str) -> dict[str, Any]:

@@ -405,7 +405,7 @@ def read_run(path: Path, again: bool = True) -> RunInfo:
             info.summary = {}
         problems.append(f"summary.json unreadable ({str(exc)[:200]})")
     try:  # nnctl's own YAML loader: bounded (no alias bombs), no tags
-        config, _ = load_yaml(read_run_text(path / RunDir.CONFIG), str(path / RunDir.CONFIG))
+        config, _ = load_yaml(read_run_text(path / RunDir.CONFIG), str(path / RunDir.CONFIG), fast=True)
         if isinstance(config, dict):
             info.params = flatten(config)
             info.name = info.summary.get("name") or str(config.get("name") or path.name)

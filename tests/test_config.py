@@ -186,3 +186,81 @@ def test_yaml_that_pyyaml_refuses_is_one_located_message(tmp_path, text, message
         load_spec(p)
     with pytest.raises(ConfigError, match="cannot parse value"):
         load_spec(data={"data": {"source": "sklearn:moons"}}, overrides=["seed=!!int abc"])
+
+
+def test_a_parsed_config_is_kept_but_every_caller_gets_its_own_copy():
+    """load_yaml keeps what it parsed (a sweep reads one config per trial); changing what it returned
+    must not change what the next call returns, and a bad document fails every time."""
+    from nnctl.config import yamlio
+    from nnctl.errors import ConfigError
+
+    text = "name: a\nmodel: {hidden: [4, 2]}\ntrain: {epochs: 3}\n"
+    first, lines = yamlio.load_yaml(text, "c.yaml")
+    first["model"]["hidden"].append(99)
+    first["train"]["epochs"] = 7
+    lines.clear()
+    again, lines2 = yamlio.load_yaml(text, "c.yaml")
+    assert again == {"name": "a", "model": {"hidden": [4, 2]}, "train": {"epochs": 3}}
+    assert lines2[("train", "epochs")] == 3
+    assert (text, "c.yaml") in yamlio._PARSED
+    for _ in range(2):
+        with pytest.raises(ConfigError, match="line 2"):
+            yamlio.load_yaml("a: 1\na: 2\n", "bad.yaml")
+
+
+def test_libyaml_reads_what_nnctl_writes_exactly_as_the_python_parser_does():
+    """`fast=True` (a run's config.yaml) parses with libyaml: on documents dumped by nnctl, with odd
+    strings, exponents, inf/nan, deep nesting and every example config, it gives the same values
+    and the same line of every key; text the Python reader refuses falls back to it (same message)."""
+    import math
+    import random
+
+    from nnctl.config import yamlio
+
+    if yamlio._CLoader is None:
+        pytest.skip("PyYAML without libyaml")
+
+    def same(a, b):
+        if isinstance(a, float) and isinstance(b, float) and math.isnan(a):
+            return math.isnan(b)
+        if isinstance(a, dict):
+            return isinstance(b, dict) and list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+        if isinstance(a, list):
+            return isinstance(b, list) and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+        return type(a) is type(b) and a == b
+
+    rnd = random.Random(0)
+    alphabet = "abz :-#'\"\n\t{}[],&*!|>%@`üé✓中\u00a0\u2028\x850123456789.eE+_"
+
+    def text():
+        return "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 24)))
+
+    def value(depth=0):
+        r = rnd.random()
+        if depth < 3 and r < 0.2:
+            return {text(): value(depth + 1) for _ in range(rnd.randint(0, 4))}
+        if depth < 3 and r < 0.35:
+            return [value(depth + 1) for _ in range(rnd.randint(0, 18))]
+        return rnd.choice([text(), rnd.randint(-10**20, 10**20), rnd.uniform(-1e6, 1e6), True, None,
+                           float("inf"), float("nan"), rnd.random() * 1e-300, "1e-3", "010", "1:30", "0x1f"])
+
+    docs = [yamlio.dump_yaml({text() or "k": value() for _ in range(rnd.randint(1, 5))}) for _ in range(400)]
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+    docs += [resolved_yaml(load_spec(p)) for p in sorted((root / "configs").glob("*.yaml"))]
+    docs.append("lr: 1e-3\nn: 010\nt: 1:30\nh: 0x1f\nl: [1, 2.5e+3]\n")
+    by_libyaml = 0
+    for i, doc in enumerate(docs):
+        slow = yamlio._parse(doc, f"d{i}")
+        try:
+            c = yamlio._parse(doc, f"c{i}", yamlio._CLoader)
+            by_libyaml += 1
+        except ConfigError:
+            c = slow
+        fast = yamlio.load_yaml(doc, f"fast{i}", fast=True)
+        assert same(slow[0], c[0]) and slow[1] == c[1], doc
+        assert same(slow[0], fast[0]) and slow[1] == fast[1], doc
+    assert by_libyaml >= len(docs) - 5
+    with pytest.raises(ConfigError, match=r"line 2: the character #x0007"):
+        yamlio.load_yaml("a: 1\nb: \x07\n", "run/config.yaml", fast=True)
+    with pytest.raises(ConfigError, match=r"line 2: found duplicate key 'a'|line 2.*duplicate"):
+        yamlio.load_yaml("a: 1\na: 2\n", "run/config.yaml", fast=True)

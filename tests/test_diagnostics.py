@@ -170,3 +170,62 @@ def test_lr_find_on_moons_suggests_a_sane_rate(tmp_path):
     assert "suggested lr" in table and "--set optimizer.lr=" in table
     bad = run("lr-find", MOONS, "--start", "1", "--end", "0.1")
     assert bad.exit_code == 2
+
+
+@pytest.mark.parametrize("sets", [
+    ["model.hidden=[12, 8, 6]", "model.activation=relu"],
+    ["model.hidden=null", "model.layers=[{units: 10, activation: sigmoid}, {units: 7, activation: relu}, "
+     "{units: 5, activation: tanh}]"],
+    ["model.activation=maxout", "model.hidden=[6, 4]"],
+    ["model.dropout=0.2", "model.norm=batch", "model.activation=tanh"],
+    ["train.dtype=float32", "model.activation=elu"],
+])
+def test_probe_rows_equal_plain_numpy_statistics(sets):
+    """Every number the probe writes equals its textbook definition computed directly with NumPy on
+    the probe batch: activations in inference mode, gradients in training mode (frozen batch norm,
+    the probe's fixed dropout masks)."""
+    from nnctl.build import prepare
+    from nnctl.config.load import load_spec
+    from nnctl.probe import SATURATION_MARGIN, Probe
+
+    spec = load_spec(MOONS, sets)
+    p = prepare(spec)
+    model = p.model
+    probe = Probe(model, p.X["train"], p.Y["train"], np.random.default_rng(3))
+    probe.epoch_start()
+    model.params.theta[...] += 0.01 * np.random.default_rng(4).standard_normal(model.params.theta.shape)
+    rows = probe.epoch_end(1)
+
+    X = probe.X
+    hidden = model.forward(X)[1].hidden
+    model.loss_and_grad(X, probe.Y, rng=np.random.default_rng(probe.seed), update_stats=False)
+    spread = X.astype(np.float64).std(axis=0).mean()
+    norms = []
+    assert len(rows) == len(model.layers)
+    for i, (row, layer) in enumerate(zip(rows, model.layers)):
+        g = model.params.grad[model.params.slices[layer.W]].astype(np.float64)
+        w1 = model.params.theta[model.params.slices[layer.W]].astype(np.float64)
+        w0 = probe.start[model.params.slices[layer.W]].astype(np.float64)
+        norms.append(np.linalg.norm(g))
+        assert row["grad_norm"] == pytest.approx(np.linalg.norm(g), rel=1e-12)
+        assert row["grad_rms"] == pytest.approx(np.linalg.norm(g) / np.sqrt(g.size), rel=1e-12)
+        assert row["update_ratio"] == pytest.approx(np.linalg.norm(w1 - w0) / np.linalg.norm(w0), rel=1e-12)
+        if i == len(model.hidden):
+            assert "act_mean" not in row
+            continue
+        H, Z = hidden[i].H.astype(np.float64), hidden[i].Z.astype(np.float64)
+        assert row["act_mean"] == pytest.approx(H.mean(), rel=1e-12, abs=1e-15)
+        assert row["act_std"] == pytest.approx(H.std(), rel=1e-12)
+        assert row["preact_std"] == pytest.approx(Z.std(), rel=1e-12)
+        assert row["_unit_std"] == pytest.approx(H.std(axis=0).mean(), rel=1e-12)
+        assert row["_gain"] == pytest.approx(Z.std(axis=0).mean() / spread, rel=1e-12)
+        spread = H.std(axis=0).mean()
+        if layer.activation.can_die:
+            assert row["dead_frac"] == np.mean(np.all(hidden[i].Z <= 0, axis=0))
+        else:
+            assert "dead_frac" not in row
+        if layer.activation.bounds is not None:
+            lo, hi = layer.activation.bounds
+            assert row["saturated_frac"] == np.mean((H <= lo + SATURATION_MARGIN) | (H >= hi - SATURATION_MARGIN))
+    for row in rows:
+        assert row["first_last_grad_ratio"] == pytest.approx(norms[0] / norms[-1], rel=1e-12)

@@ -66,7 +66,7 @@ def test_a_run_resumed_in_its_first_epoch_reports_the_same_findings(tmp_path, mo
 
 
 def test_a_checkpoint_at_epoch_0_is_not_measured_twice(tmp_path, monkeypatch):
-    from nnctl.diagnostics import Probe
+    from nnctl.probe import Probe
 
     original, calls = Probe.initial, []
 

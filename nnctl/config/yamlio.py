@@ -25,11 +25,8 @@ class _Loader(yaml.SafeLoader):
     """SafeLoader that also reads `1e-3` and `-2E5` as floats."""
 
 
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
+_EXP_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$")
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", _EXP_FLOAT, list("-+0123456789"))
 
 
 def _construct_int(loader, node):
@@ -55,22 +52,71 @@ def _construct_float(loader, node):
 _Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 _Loader.add_constructor("tag:yaml.org,2002:float", _construct_float)
 
+# The same loader on libyaml's parser (when PyYAML has it): about 8x faster on the ~90-line config.yaml
+# of a run, which `compare` and a sweep's final table read once per run. Scalars are still resolved
+# and built by the Python classes above, so the values are the same; used only for files nnctl
+# wrote (`fast=True`), and anything it refuses is read again by the Python parser, whose messages
+# (line, problem) the user sees.
+_CLoader = None
+if getattr(yaml, "__with_libyaml__", False):
+    class _CLoader(yaml.CSafeLoader):  # type: ignore[no-redef]
+        pass
+
+    _CLoader.add_implicit_resolver("tag:yaml.org,2002:float", _EXP_FLOAT, list("-+0123456789"))
+    _CLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+    _CLoader.add_constructor("tag:yaml.org,2002:float", _construct_float)
+
 
 def _mark(source: str, mark) -> str:
     return f"{source}, line {mark.line + 1}" if mark is not None else source
 
 
-def load_yaml(text: str, source: str = "<config>") -> tuple[Any, dict[tuple, int]]:
+# Parsed documents by (text, source): a sweep reads the same config and `--set` values for every
+# trial (49 parses of configs/moons.yaml cost a 48-trial sweep 0.18 s of its planning). Callers get
+# copies; errors are not kept (each parse that fails raises again).
+_PARSED: dict[tuple[str, str], tuple[Any, dict[tuple, int]]] = {}
+_PARSED_MAX, _PARSED_TEXT_MAX = 256, 1 << 16
+
+
+def load_yaml(text: str, source: str = "<config>", fast: bool = False) -> tuple[Any, dict[tuple, int]]:
     """Parse one YAML document safely.
 
     Returns the data and a map from key paths (tuples of keys and list indices) to 1-based lines.
     Raises ConfigError naming `source` and the line for syntax errors, duplicate keys and tags.
+    `fast`: parse with libyaml first (a file nnctl wrote: a run's config.yaml).
     """
+    key = (text, source)
+    hit = _PARSED.get(key)
+    if hit is None and fast and _CLoader is not None \
+            and not yaml.reader.Reader.NON_PRINTABLE.search(text):  # what the Python reader refuses
+        try:
+            hit = _parse(text, source, _CLoader)
+        except ConfigError:
+            hit = None
+    if hit is None:
+        hit = _parse(text, source)
+        if len(text) <= _PARSED_TEXT_MAX:
+            if len(_PARSED) >= _PARSED_MAX:
+                _PARSED.clear()
+            _PARSED[key] = hit
+    return _copy(hit[0]), dict(hit[1])
+
+
+def _copy(v: Any) -> Any:
+    """A deep copy of parsed YAML (mappings and lists of immutable scalars)."""
+    if isinstance(v, dict):
+        return {k: _copy(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_copy(x) for x in v]
+    return v
+
+
+def _parse(text: str, source: str, kind=_Loader) -> tuple[Any, dict[tuple, int]]:
     lines: dict[tuple, int] = {}
     budget = [MAX_NODES]
     loader = None
     try:
-        loader = _Loader(text)  # (it reads the text at once: a control character fails here)
+        loader = kind(text)  # (it reads the text at once: a control character fails here)
         node = loader.get_single_node()
         if node is None:
             return None, lines

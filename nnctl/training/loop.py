@@ -55,7 +55,8 @@ class Trainer:
 
     def __init__(self, prepared: Prepared, on_epoch: Callable[[dict], None] | None = None,
                  on_finding: Callable[[dict], None] | None = None):
-        from nnctl.diagnostics import Findings, Probe
+        from nnctl.diagnostics import Findings
+        from nnctl.probe import Probe
 
         self.prepared = p = prepared
         self.spec, self.model, self.rngs = p.spec, p.model, p.rngs

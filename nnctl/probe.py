@@ -1,0 +1,149 @@
+"""The probe: per-epoch, per-layer measurements of a network on a fixed batch of training rows.
+
+Once per epoch (not per step, so it stays cheap) the `Probe` runs the model on a fixed batch drawn
+from the training split and records, for every layer: the activations' mean and std, the fraction
+of dead ReLU units (never positive on the probe batch), the fraction of saturated sigmoid/tanh
+outputs (within 0.03 of a bound), the gradient's norm and RMS, and the update/weight ratio
+||W_end - W_start|| / ||W_start|| over the epoch: diagnostics.csv. nnctl/diagnostics.py turns
+these rows into findings.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+PROBE_ROWS = 256
+# key order of a probe row (as it was built before the activation statistics moved to a pass of their own)
+ORDER = ("epoch", "layer", "units", "grad_norm", "grad_rms", "update_ratio", "act_mean", "act_std", "preact_std",
+         "_unit_std", "_gain", "dead_frac", "saturated_frac", "_symmetric")
+SATURATION_MARGIN = 0.03
+DIAG_COLUMNS = ["epoch", "layer", "units", "act_mean", "act_std", "dead_frac", "saturated_frac", "grad_norm",
+                "grad_rms", "update_ratio", "first_last_grad_ratio", "preact_std"]
+
+
+class Probe:
+    """Measures every layer on a fixed probe batch once per epoch; fills `rows` (diagnostics.csv)."""
+
+    def __init__(self, model, X: np.ndarray, Y: np.ndarray, rng: np.random.Generator):
+        self.model = model
+        idx = np.sort(rng.choice(len(X), size=min(PROBE_ROWS, len(X)), replace=False))
+        self.X, self.Y = X[idx], Y[idx]
+        self.seed = int(rng.integers(2**63))  # fixed dropout masks for the probe gradient
+        # per-unit variation of the network's input (the first layer's gain divides by it): fixed
+        self.spread = float(self.X.astype(np.float64).std(axis=0).mean())
+        # without dropout or batch norm the training-mode pass computes exactly what inference does,
+        # so one forward pass serves both the activations and the gradient
+        self.one_pass = not any(layer.dropout > 0 or type(layer.norm).__name__ == "BatchNorm"
+                                for layer in model.hidden)
+        self.rows: list[dict] = []
+        self.start: np.ndarray | None = None
+        self.initial_loss = float("nan")
+
+    def initial(self) -> None:
+        """Record the untrained model's loss on the probe batch (for BAD_INIT_LOSS)."""
+        Z, _ = self.model.forward(self.X)
+        self.initial_loss = self.model.loss.value(Z, self.Y)
+
+    def epoch_start(self) -> None:
+        self.start = self.model.params.theta.copy()
+
+    def epoch_end(self, epoch: int) -> list[dict]:
+        """Measure after epoch `epoch` (1-based); returns this epoch's per-layer rows."""
+        model = self.model
+        params = model.params
+        # activations in inference mode (what the network computes), gradients in training mode
+        # with frozen batch-norm statistics and fixed dropout masks
+        if self.one_pass:
+            Z_out, cache = model.forward(self.X, train=True, update_stats=False)
+            rows = self._activations(cache.hidden)  # before backward, which reuses buffers
+            _, dZ = model.loss.value_and_grad(Z_out, self.Y)
+            model.backward(dZ, cache)
+        else:
+            rows = self._activations(model.forward(self.X)[1].hidden)
+            model.loss_and_grad(self.X, self.Y, rng=np.random.default_rng(self.seed), update_stats=False)
+        f64 = np.float64
+        norms = []
+        for i, layer in enumerate(model.layers):
+            sl = params.slices[layer.W]
+            g = np.asarray(params.grad[sl], dtype=f64)
+            w0 = np.asarray(self.start[sl], dtype=f64) if self.start is not None else None
+            w1 = np.asarray(params.theta[sl], dtype=f64)
+            grad_norm = float(np.sqrt(np.dot(g, g)))
+            norms.append(grad_norm)
+            row = rows[i]
+            row.update({"epoch": epoch, "layer": layer.index, "units": layer.units, "grad_norm": grad_norm,
+                        "grad_rms": grad_norm / math.sqrt(max(g.size, 1)),
+                        "update_ratio": (float(np.linalg.norm(w1 - w0) / max(np.linalg.norm(w0), 1e-12))
+                                         if w0 is not None else float("nan"))})
+            if i < len(model.hidden):
+                # identical units = identical incoming weights and biases (dead units merely look alike)
+                W, b = params.views[layer.W], params.views[layer.b]
+                row["_symmetric"] = bool(W.shape[1] > 1 and float(np.max(np.ptp(W, axis=1), initial=0.0)) < 1e-7
+                                         and float(np.ptp(b)) < 1e-7)
+        rows = [{k: row[k] for k in ORDER if k in row} for row in rows]  # diagnostics.csv's column order
+        ratio = norms[0] / norms[-1] if norms[-1] > 0 else float("inf") if norms[0] > 0 else float("nan")
+        for row in rows:
+            row["first_last_grad_ratio"] = ratio
+        self.rows.extend(rows)
+        return rows
+
+    def _activations(self, caches) -> list[dict]:
+        """One row per layer (output layer last, empty) with the hidden layers' activation statistics.
+
+        Every hidden layer's H and Z side by side in one float64 matrix, so that a handful of NumPy
+        calls measure them all (per-call overhead, not arithmetic, is the probe's cost on small
+        nets): per-column means and variances (two-pass), then each block's mean, its std over all
+        values (the mean of the column variances plus the spread of the column means) and its mean
+        per-unit std."""
+        hidden = self.model.hidden
+        if not hidden:
+            return [{}]
+        blocks = [m for c in caches for m in (c.H, c.Z)]
+        widths = [m.shape[1] for m in blocks]
+        A = np.concatenate(blocks, axis=1, dtype=np.float64)
+        col_mean = A.mean(axis=0)
+        A -= col_mean
+        A *= A
+        col_var = A.mean(axis=0)
+        starts = np.cumsum([0, *widths[:-1]])
+        k = np.asarray(widths, dtype=np.float64)
+        mean = np.add.reduceat(col_mean, starts) / k
+        col_var_all = col_var + (col_mean - np.repeat(mean, widths)) ** 2
+        std = np.sqrt(np.add.reduceat(col_var_all, starts) / k)
+        unit_std_all = np.add.reduceat(np.sqrt(col_var), starts) / k
+        rows: list[dict] = []
+        spread = self.spread
+        for i, (layer, c) in enumerate(zip(hidden, caches)):
+            h, z = 2 * i, 2 * i + 1
+            row = {"act_mean": float(mean[h]), "act_std": float(std[h]), "preact_std": float(std[z])}
+            # how much each unit's output varies with the input (std over rows, averaged over units):
+            # what a collapse takes away, unlike act_std, which also counts units that differ by a constant
+            unit_std = float(unit_std_all[h])
+            row["_unit_std"] = unit_std
+            # what the weights did to that variation: about 1 with Xavier/He init
+            row["_gain"] = float(unit_std_all[z]) / spread if spread > 0 else float("nan")
+            spread = unit_std
+            act = layer.activation
+            if act.can_die:  # not applicable columns stay empty in diagnostics.csv
+                row["dead_frac"] = float(np.mean(np.all(c.Z <= 0, axis=0)))
+            if act.bounds is not None:
+                lo, hi = act.bounds
+                H64 = np.asarray(c.H, dtype=np.float64)
+                near = (H64 <= lo + SATURATION_MARGIN) | (H64 >= hi - SATURATION_MARGIN)
+                row["saturated_frac"] = float(near.mean())
+            rows.append(row)
+        rows.append({})  # the output layer
+        return rows
+
+    def state_dict(self) -> tuple[float, np.ndarray]:
+        """The initial loss, and the rows so far as one float matrix in DIAG_COLUMNS order (NaN: not measured)."""
+        matrix = np.array([[r.get(c, np.nan) for c in DIAG_COLUMNS] for r in self.rows],
+                          dtype=np.float64).reshape(len(self.rows), len(DIAG_COLUMNS))
+        return self.initial_loss, matrix
+
+    def load_state_dict(self, initial_loss: float, matrix: np.ndarray) -> None:
+        self.rows = [{c: (int(v) if c in ("epoch", "layer", "units") else float(v))
+                      for c, v in zip(DIAG_COLUMNS, r) if not np.isnan(v)} for r in matrix]
+        self.initial_loss = float(initial_loss)
