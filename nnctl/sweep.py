@@ -195,11 +195,12 @@ class Sweep:
     dask: str | None = None
     lock: RunLock | None = None  # held by this process and its worker processes while the sweep runs
     halving: dict | None = None  # --halving: {"eta", "rungs" (epochs of each), "counts" (trials in each)}
+    search: dict | None = None  # --search tpe: {"method", "n", "space", "seed"} (sweep_tpe.py); None: random
 
     def save(self) -> None:
         write_json(self.path / MANIFEST, {
             "config": str(self.config), "command": self.command, "jobs": self.jobs, "dask": self.dask,
-            "halving": self.halving, "trials": [t.as_dict() for t in self.trials],
+            "halving": self.halving, "search": self.search, "trials": [t.as_dict() for t in self.trials],
             "counts": {s: sum(t.status == s for t in self.trials) for s in {t.status for t in self.trials}},
         })
 
@@ -219,7 +220,8 @@ class Sweep:
                 raise ValueError("'jobs' or 'command' has the wrong type")
             return cls(Path(path).resolve(), Path(_typed(doc, "config", str)), command, trials, jobs,
                        _typed(doc, "dask", (str, type(None)), None),  # (the halving record: sweep_halving checks it)
-                       halving=_typed(doc, "halving", (dict, type(None)), None))
+                       halving=_typed(doc, "halving", (dict, type(None)), None),
+                       search=_typed(doc, "search", (dict, type(None)), None))  # (sweep_tpe checks it)
         except FileNotFoundError:
             raise RunDirError(f"{path}: not a sweep folder (no {MANIFEST})") from None
         except (ValueError, RecursionError) as exc:
@@ -264,15 +266,17 @@ def final_metric(summary: dict) -> float | None:
 
 def new_sweep(config: Path, grid: list[str], space: list[str], n_random: int, seeds: int | None,
               jobs: int, runs_dir: Path, name: str | None, dask: str | None, command: list[str],
-              halving: int | None = None, min_epochs: int | None = None) -> Sweep:
+              halving: int | None = None, min_epochs: int | None = None, search: str = "random") -> Sweep:
     """Plan a sweep of `config` (CLI options over its `sweep:` block) and create its folder.
 
     Every trial's config is checked now: a bad value fails its trial up front, with the message,
     and the other trials still run. `halving` (ETA) and `min_epochs`: successive halving, see
-    sweep_halving.py."""
+    sweep_halving.py. `search="tpe"`: the trials are proposed while the sweep runs (sweep_tpe.py);
+    one point of the space is checked now."""
     from nnctl.config.load import load_spec
     from nnctl.config.spec import plain
     from nnctl.sweep_halving import halving_plan
+    from nnctl.sweep_tpe import search_plan
 
     spec = load_spec(config)
     block = plain(spec.sweep) if spec.sweep is not None else {}
@@ -280,7 +284,9 @@ def new_sweep(config: Path, grid: list[str], space: list[str], n_random: int, se
     g.update(parse_grid(grid))
     sp = parse_space([f"{k}={v}" for k, v in block.get("space", {}).items()])
     sp.update(parse_space(space))
-    trials = plan(g, sp, n_random or block.get("random", 0), seeds or block.get("seeds", 1), spec.seed)
+    n, k = n_random or block.get("random", 0), seeds or block.get("seeds", 1)
+    record = search_plan(search, g, sp, n, k, halving, spec.seed, config)
+    trials = plan(g, sp, n, k, spec.seed) if record is None else []
     for t in trials:
         try:
             load_spec(config, [a for a in t.set_args() if a != "--set"], seed=t.seed)
@@ -288,7 +294,7 @@ def new_sweep(config: Path, grid: list[str], space: list[str], n_random: int, se
             t.status, t.error = "failed", str(exc)
     plan_halving = halving_plan(spec, trials, halving, min_epochs)  # None without --halving
     folder = create_sweep_dir(runs_dir, name or spec.name)
-    sweep = Sweep(folder, config.resolve(), command, trials, jobs, dask, lock_sweep(folder), plan_halving)
+    sweep = Sweep(folder, config.resolve(), command, trials, jobs, dask, lock_sweep(folder), plan_halving, record)
     sweep.save()
     return sweep
 
@@ -434,6 +440,10 @@ def run_sweep(sweep: Sweep, todo: list[Trial], on_update: Callable[[Trial], None
             from nnctl.sweep_halving import run_halving
 
             run_halving(sweep, on_update)
+        elif sweep.search:
+            from nnctl.sweep_tpe import run_search
+
+            run_search(sweep, todo, on_update)
         elif sweep.dask:
             from nnctl.sweep_dask import run_dask
 

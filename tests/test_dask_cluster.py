@@ -264,6 +264,22 @@ def test_successive_halving_on_the_cluster_extends_each_promoted_run(cluster, tm
     assert _same_weights(Path(winner["run_dir"]), Path(plain.stdout.split()[-1]))
 
 
+def test_a_tpe_search_on_the_cluster_proposes_batches_and_returns_every_run(cluster, tmp_path):
+    """--search tpe on Dask: batches of --jobs proposals, every trial's run back on the client."""
+    pytest.importorskip("optuna")
+    (tmp_path / "c.yaml").write_text("data: {source: 'sklearn:xor', options: {n_samples: 120}}\n"
+                                     "model: {hidden: [6]}\ntrain: {epochs: 2, batch_size: 16}\n")
+    out = nnctl("sweep", tmp_path / "c.yaml", "--random", "5", "--search", "tpe", "--space",
+                "optimizer.lr=loguniform(0.01,1)", "--jobs", "2", "--dask", cluster.address,
+                "--runs-dir", tmp_path / "runs")
+    assert out.returncode == 0, out.stderr
+    folder = _folder(out)
+    trials = _trials(folder)
+    assert [t["name"] for t in trials] == [f"t{i:03d}" for i in range(5)]
+    assert all(t["status"] == "completed" and Path(t["run_dir"]).parent == folder for t in trials)
+    assert len({t["overrides"]["optimizer.lr"] for t in trials}) == 5
+
+
 def _filtered_site(folder: Path) -> Path:
     """A copy (by links) of this environment's site-packages without nnctl and without .pth files
     (which is how an editable nnctl is found): what a worker sees of Python packages with `-S`."""

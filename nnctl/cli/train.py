@@ -173,6 +173,9 @@ def sweep(
     min_epochs: Annotated[int | None, typer.Option("--min-epochs", min=1, metavar="E", help="With --halving: "
                                                    "epochs of the first rung (default: train.epochs / ETA^k, k "
                                                    "halvings, so the rungs reach train.epochs).")] = None,
+    search: Annotated[str, typer.Option(metavar="random|tpe", help="How the --random N points of the --space are "
+                                        "chosen: random (all drawn up front), or tpe (Optuna's TPE proposes each "
+                                        "trial from the results so far; pip install 'nnctl[tpe]').")] = "random",
     width: WidthOpt = None,
     quiet: QuietOpt = 0,
     json_out: JsonOpt = False,
@@ -193,6 +196,7 @@ def sweep(
       nnctl sweep configs/moons.yaml --grid optimizer.lr=0.001,0.01,0.1 --grid model.activation=relu,tanh
       nnctl sweep configs/moons.yaml --random 20 --space optimizer.lr='loguniform(1e-4,1e-1)' --seeds 3
       nnctl sweep configs/moons.yaml --random 27 --space optimizer.lr='loguniform(1e-4,1e-1)' --halving 3
+      nnctl sweep configs/moons.yaml --random 30 --search tpe --space optimizer.lr='loguniform(1e-4,1e-1)'
       nnctl sweep --resume runs/moons-sweep-20261124-101500-ab12cd
     """
     from nnctl.cli import render
@@ -207,10 +211,15 @@ def sweep(
         raise NnctlError("sweep needs CONFIG (or --resume SWEEP_DIR)")
     else:
         sw = new_sweep(config, grid or [], space or [], random, seeds, jobs or os.cpu_count() or 1, runs_dir, name,
-                       dask, ["nnctl", *sys.argv[1:]], halving, min_epochs)
+                       dask, ["nnctl", *sys.argv[1:]], halving, min_epochs, search)
         todo = [t for t in sw.trials if t.status == "pending"]
-    render.info(f"sweep: {len(sw.trials)} trials ({len(todo)} to run) in {sw.path}, "
-                + (f"on Dask at {sw.dask}" if sw.dask else f"{sw.jobs} at a time"))
+    where = f"on Dask at {sw.dask}" if sw.dask else f"{sw.jobs} at a time"
+    if sw.search:
+        n = sw.search.get("n")
+        render.info(f"sweep: TPE search, {n} trials ({len(sw.trials)} so far, {len(todo)} to run again) in "
+                    f"{sw.path}, {where}")
+    else:
+        render.info(f"sweep: {len(sw.trials)} trials ({len(todo)} to run) in {sw.path}, {where}")
     if sw.halving:
         h = sw.halving
         render.info(f"successive halving, ETA {h['eta']}: " + ", ".join(
