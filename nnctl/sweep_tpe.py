@@ -226,12 +226,14 @@ def run_search(sweep: Sweep, todo: list[Trial], on_update: Callable[[Trial], Non
                 on_update(t)
 
     def updated(t: Trial) -> None:
-        if t.status not in ("running", "pending"):
-            search.tell(t)
+        if t.status not in ("running", "pending") and not pool.stopping:
+            if t.status != "interrupted":  # (its worker died: --resume continues it, then tells)
+                search.tell(t)
             fill()
             sweep.save()
         on_update(t)
 
+    pool = Pool(sweep, updated)
     fill()
     sweep.save()
-    Pool(sweep, updated).run(pending)
+    pool.run(pending)
