@@ -22,6 +22,7 @@ from nnctl.errors import DataError
 DATE_PARTS = ("year", "month", "day", "weekday", "dayofyear")
 OTHER = "(other)"
 MISSING_LEVEL = "(missing)"
+ONE_HOT_TABLE = 256  # up to this many levels, one-hot rows are copied from a table (faster than scattered 1s)
 _ISO_DATE = re.compile(r"^\d{4}([-/])\d{2}\1\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$")
 
 
@@ -209,6 +210,7 @@ class ColumnEncoder:
         else:
             values = [self._level_columns(col, report, table)]
         width = self.width - self.indicator
+        rows_of = {}  # categorical, not too wide: row k of this table is the encoding of code k (-1: all 0)
 
         def write(rows: slice, out: np.ndarray) -> None:
             v = values[0][rows]
@@ -216,6 +218,10 @@ class ColumnEncoder:
                 out[:, 0] = v
             elif self.kind == "date":
                 out[:, :width] = v
+            elif width <= ONE_HOT_TABLE:
+                if out.dtype not in rows_of:
+                    rows_of[out.dtype] = np.vstack([np.eye(width, dtype=out.dtype), np.zeros((1, width), out.dtype)])
+                out[:, :width] = rows_of[out.dtype][v]
             else:
                 out[:, :width] = 0
                 hit = np.flatnonzero(v >= 0)
@@ -331,14 +337,23 @@ class Encoding:
         return [e.to_json() for e in self.encoders]
 
     def transform(self, table: Table, dtype=np.float64, report: dict | None = None,
-                  chunk: int = 32768) -> np.ndarray:
+                  chunk: int = 32768, fill_room: bool = False) -> np.ndarray:
         """The (n, width) feature matrix of every row of `table`, in `dtype`. Written a block of rows
-        at a time (all columns of those rows), so the writes stay in cache."""
+        at a time (all columns of those rows), so the writes stay in cache.
+
+        fill_room=True (the table is not used afterwards): when the first features are the table's
+        numeric matrix, unchanged, and its `matrix_room` has room for the others, they are written
+        there and the result is a view of it: the numbers are not copied (the table's other
+        columns stay as they are; its matrix is part of the result)."""
         report = {} if report is None else report
-        out = populated_empty((table.n_rows, self.width), dtype)
-        writers, at = [], 0
+        lead = self._room_lead(table, dtype) if fill_room else 0
+        if lead:
+            out = table.matrix_room[:, :self.width]
+        else:
+            out = populated_empty((table.n_rows, self.width), dtype)
+        writers, at = [], sum(e.width for e in self.encoders[:lead])
         M, in_matrix = table.matrix, {n: j for j, n in enumerate(table.matrix_columns)}
-        for e in self.encoders:
+        for e in self.encoders[lead:]:
             col = table.columns[e.name]
             j = in_matrix.get(e.name, -1)
             if (j >= 0 and e.kind == "numeric" and e.fill is None and not e.indicator and col.kind == "number"
@@ -353,12 +368,27 @@ class Encoding:
             at += e.width
         writers = [(w if w != "block" else (lambda rows, out, j0=j0, j1=j1: out.__setitem__(Ellipsis, M[rows, j0:j1])),
                     a, b) for w, a, b, j0, j1 in writers]
-        for start in range(0, table.n_rows, chunk):
+        for start in range(0, table.n_rows if writers else 0, chunk):
             rows = slice(start, min(start + chunk, table.n_rows))
             block = out[rows]
             for write, a, b in writers:
                 write(rows, block[:, a:b])
         return out
+
+    def _room_lead(self, table: Table, dtype) -> int:
+        """How many leading encoders are the columns of the table's matrix as they are (numbers, none
+        missing: a fill value changes nothing), in matrix order, if the matrix's room holds the whole
+        encoding; else 0."""
+        room, names = table.matrix_room, table.matrix_columns
+        if room is None or room.dtype != np.dtype(dtype) or room.shape[0] != table.n_rows or not names \
+                or room.shape[1] < self.width or [e.name for e in self.encoders[:len(names)]] != names:
+            return 0
+        for e in self.encoders[:len(names)]:
+            col = table.columns[e.name]
+            if (e.kind != "numeric" or e.indicator or col.kind != "number"
+                    or col.has_missing() or not np.may_share_memory(col.values, room)):
+                return 0
+        return len(names)
 
 
 def fit_encoders(table: Table, names: list[str], train: np.ndarray, missing: str, impute, categorical,

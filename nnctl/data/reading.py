@@ -279,9 +279,16 @@ def _read_parquet(path: Path, dtype=np.float64, exact=()) -> Table:
     hasher = threading.Thread(target=lambda: digest.append(file_fingerprint(path)), daemon=True)
     hasher.start()
     try:
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         with pq.ParquetFile(path) as pf:  # (pq.read_table imports pandas when it is installed)
+            metadata = pf.metadata
+            strings = [f.name for f in pf.schema_arrow
+                       if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+        # string columns read as dictionaries (codes into the distinct values, as nnctl keeps text),
+        # not as one string per row that would be dictionary-encoded next
+        with pq.ParquetFile(path, metadata=metadata, read_dictionary=strings) as pf:
             tb = pf.read(use_pandas_metadata=False)
     except Exception as exc:  # ArrowInvalid, OSError: not a Parquet file, damaged
         raise DataError(f"{path}: cannot read as Parquet ({_arrow_message(exc)})") from None
@@ -291,7 +298,7 @@ def _read_parquet(path: Path, dtype=np.float64, exact=()) -> Table:
     exact = {names[k] if isinstance(k, int) and -len(names) <= k < len(names) else k for k in exact}
     holder = [tb]
     del tb
-    table = from_arrow(holder, path, dtype, exact, parquet=True)
+    table = from_arrow(holder, path, dtype, exact, parquet=True, encoded=set(strings))
     hasher.join()
     table.fingerprint = digest[0] if digest else file_fingerprint(path)
     for c in table.columns.values():

@@ -160,14 +160,14 @@ def _target(ds: Dataset, col: RawColumn, task: str, path: Path) -> None:
         if task == "regression":
             shown = ", ".join(excerpt(v) for v in col.levels[:3])
             raise DataError(f"{path}: target column {name!r} holds text ({shown}, ...), but data.task is regression")
-        labels, codes = np.unique(col.values, return_inverse=True)
+        labels, codes = _distinct_codes(col.values)
         ds.class_names = [col.levels[k] for k in labels]
-        ds.y = codes.astype(np.int64)
+        ds.y = codes
         ds.task = "classification"
         ds.task_reason = f"{len(labels)} text labels in {name!r}"
     else:
         y = col.values.astype(np.float64, copy=False)
-        distinct, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)  # one sort
+        distinct, inverse, counts = _distinct_numbers(y)
         integral = bool(np.all(np.mod(distinct, 1) == 0))
         if task == "auto":
             if integral and (len(distinct) == 2 or (len(distinct) <= MAX_AUTO_CLASSES
@@ -198,6 +198,36 @@ def _target(ds: Dataset, col: RawColumn, task: str, path: Path) -> None:
         what = "; classification needs at least 2 classes" if ds.task == "classification" else ""
         raise DataError(f"{path}: target column {name!r} has the same value ({only}) in every row: nothing to "
                         f"learn{what}")
+
+
+def _distinct_codes(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """np.unique(codes, return_inverse=True) of text codes (small non-negative integers), by counting
+    instead of sorting: the codes in use, ascending, and each row's index into them (int64)."""
+    if len(codes) == 0 or codes.min() < 0:
+        labels, inverse = np.unique(codes, return_inverse=True)
+        return labels, inverse.astype(np.int64)
+    used = np.flatnonzero(np.bincount(codes))
+    index = np.zeros(used[-1] + 1, dtype=np.int64)
+    index[used] = np.arange(len(used))
+    return used, index[codes]
+
+
+SPAN = 1 << 16  # integer targets whose values span less than this are counted (np.unique sorts)
+
+
+def _distinct_numbers(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """np.unique(y, return_inverse=True, return_counts=True) of a float64 target, without NaN. A
+    target of integers spanning fewer than SPAN values (class labels) is counted, not sorted."""
+    if len(y):
+        lo, hi = y.min(), y.max()
+        if hi - lo < SPAN and np.all(np.mod(y[:256], 1) == 0) and np.all(np.mod(y, 1) == 0):
+            offsets = (y - lo).astype(np.int64)
+            counts = np.bincount(offsets)
+            used = np.flatnonzero(counts)
+            index = np.zeros(len(counts), dtype=np.int64)
+            index[used] = np.arange(len(used))
+            return used + lo, index[offsets], counts[used]
+    return np.unique(y, return_inverse=True, return_counts=True)  # one sort
 
 
 # ------------------------------------------------------------------------------------ new rows

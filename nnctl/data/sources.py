@@ -81,7 +81,7 @@ class Dataset:
                 enc.transform(t)  # names the missing value (drop and error policies leave none)
         else:  # float64 if a feature was read in float64 because float32 could not resolve it
             wide = any(n in t.coarse for n in self.feature_columns)
-            self.X = enc.transform(t, np.float64 if wide else dtype)
+            self.X = enc.transform(t, np.float64 if wide else dtype, fill_room=True)  # (the table goes below)
         self.columns = enc.to_json()
         self.feature_names = enc.feature_names()
         rare = [e for e in encoders if e.other]

@@ -103,6 +103,9 @@ class Table:
     matrix_range: Any = field(default=None, repr=False)  # (min, max) of each matrix column, NaN ignored
     integral: set = field(default_factory=set, repr=False)  # matrix columns the file holds as integers
     coarse: set = field(default_factory=set, repr=False)  # numeric columns read in float64: float32 is too coarse
+    # a wider matrix whose left columns are `matrix`: room for the encoding of the features after the
+    # numeric ones (arrow.from_arrow), which Encoding.transform may fill to make X without a copy
+    matrix_room: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def names(self) -> list[str]:
@@ -135,10 +138,11 @@ class Table:
                    for n, c in self.columns.items()}
         return Table(self.path, columns, self.n_rows, self.fingerprint, self.parquet, self.row_ids, self._lines,
                      self._reader, self.matrix, [mapping[n] for n in self.matrix_columns], self.notes,
-                     self.matrix_range, {mapping[n] for n in self.integral}, {mapping[n] for n in self.coarse})
+                     self.matrix_range, {mapping[n] for n in self.integral}, {mapping[n] for n in self.coarse},
+                     self.matrix_room)
 
     def select(self, names: list[str]) -> Table:
         """The table with only the columns `names` (the numeric matrix stays shared)."""
         return Table(self.path, {n: self.columns[n] for n in names}, self.n_rows, self.fingerprint, self.parquet,
                      self.row_ids, self._lines, self._reader, self.matrix, self.matrix_columns, self.notes,
-                     self.matrix_range, self.integral, self.coarse)
+                     self.matrix_range, self.integral, self.coarse, self.matrix_room)

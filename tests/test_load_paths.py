@@ -1,0 +1,205 @@
+"""The fast loading path (Parquet strings read as dictionaries, numbers copied into the matrix a
+block of rows at a time with their statistics, X written into the matrix's room, classes counted)
+gives exactly what a straightforward reading of the same values gives: same columns, same bits."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from nnctl.config.load import load_spec
+from nnctl.data.sources import load_dataset
+
+N = 3000  # rows: several of the matrix's 8192-row blocks only with a smaller block (see the fixture)
+
+
+def crafted(rows: int = N, seed: int = 0):
+    """An Arrow table with every kind of column nnctl reads, missing values in most."""
+    import pyarrow as pa
+
+    rng = np.random.default_rng(seed)
+    gap = rng.random(rows) < 0.1  # where the columns with missing values have none
+
+    def with_gaps(values):
+        return [None if g else v for g, v in zip(gap, values)]
+
+    levels = np.array(["red", " blue", "green ", "NA", "", "x y"])
+    return pa.table({
+        "f64": pa.array(rng.standard_normal(rows) * 1e3),
+        "f64_nan": pa.array(np.where(gap, np.nan, rng.standard_normal(rows))),
+        "f32": pa.array(with_gaps(rng.standard_normal(rows).astype(np.float32).tolist()), pa.float32()),
+        "i64": pa.array(rng.integers(-2**40, 2**40, rows)),  # not exact in float32
+        "i16": pa.array(with_gaps(rng.integers(-300, 300, rows).tolist()), pa.int16()),
+        "u8": pa.array(rng.integers(0, 255, rows).astype(np.uint8)),
+        "big": pa.array(1e8 + 30 * rng.standard_normal(rows)),  # too coarse for float32: read in float64
+        "when": pa.array(with_gaps([dt.date(2000, 1, 1) + dt.timedelta(days=int(d))
+                                    for d in rng.integers(0, 9000, rows)]), pa.date32()),
+        "kind": pa.array(with_gaps(levels[rng.integers(0, len(levels), rows)].tolist())),
+        "cat": pa.array(levels[rng.integers(0, 3, rows)].tolist()).dictionary_encode(),
+        "y": pa.array(rng.standard_normal(rows) / 7),  # an exact float64 target
+    })
+
+
+def reference_columns(tb, exact: set, dtype, coarse: set) -> dict:
+    """Each column as nnctl reads it, the plain way: Python values, one at a time."""
+    import pyarrow as pa
+
+    out = {}
+    for name, col in zip(tb.column_names, tb.columns):
+        t = col.type
+        if pa.types.is_dictionary(t):
+            t = t.value_type
+        values = col.to_pylist()
+        if pa.types.is_integer(t) or pa.types.is_floating(t):
+            v = np.array([np.nan if x is None else float(x) for x in values])
+            out[name] = ("number", v if name in exact | coarse else v.astype(dtype), None)
+        elif pa.types.is_date(t):
+            out[name] = ("date", np.array([np.datetime64("NaT") if x is None else np.datetime64(x, "s")
+                                           for x in values], dtype="datetime64[s]"), None)
+        else:
+            stripped = ["" if x is None else x.strip() for x in values]  # (Parquet: no missing-value markers)
+            levels = sorted(set(s for s in stripped if s))
+            out[name] = ("text", np.array([levels.index(s) if s else -1 for s in stripped]), levels)
+    return out
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Blocks of 1000 rows: the crafted table spans several, as a large file does."""
+    from nnctl.data import arrow
+
+    monkeypatch.setattr(arrow, "ROWS", 1000)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_parquet_and_arrow_columns_equal_a_value_by_value_reading(tmp_path, small_blocks, dtype):
+    import pyarrow.parquet as pq
+
+    from nnctl.data.frames import arrow_table
+    from nnctl.data.reading import read_table
+
+    tb = crafted()
+    pq.write_table(tb, tmp_path / "t.parquet", row_group_size=700)  # several row groups and chunks
+    coarse = {"big"} if dtype == np.float32 else set()
+    expected = reference_columns(tb, {"y"}, dtype, coarse)
+    for table in (read_table(tmp_path / "t.parquet", dtype=dtype, exact=("y",)),
+                  arrow_table(tb, "t", dtype, ("y",))):
+        assert table.names == tb.column_names and table.coarse == coarse
+        for name, (kind, values, levels) in expected.items():
+            col = table.columns[name]
+            assert (col.kind, col.levels) == (kind, levels), name
+            assert col.values.dtype == values.dtype, name
+            assert col.values.tobytes() == values.tobytes(), name  # bit for bit
+            if kind == "number":
+                assert col.has_missing() == bool(np.isnan(values).any()), name
+                assert col.maybe_infinite() is not (name in table.matrix_columns), name
+        lo, hi = table.matrix_range
+        for j, name in enumerate(table.matrix_columns):
+            v = expected[name][1]
+            assert (lo[j], hi[j]) == (np.nanmin(v), np.nanmax(v)), name
+        assert table.integral == {"i64", "i16", "u8"}
+
+
+def test_a_dictionary_value_no_row_has_is_no_level(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from nnctl.data.arrow import text_column
+    from nnctl.data.reading import read_table
+
+    col = text_column("c", np.array([2, -1, 2, 0], dtype=np.int32), ["b", "zz", "a", " b"], used_only=True)
+    assert col.levels == ["a", "b"] and col.values.tolist() == [0, -1, 0, 1]
+    assert text_column("c", np.array([2, 0]), ["b", "zz", "a"]).levels == ["a", "b", "zz"]  # a categorical's own
+    # a string column in Parquet comes back as a dictionary; its levels are the values present
+    pq.write_table(pa.table({"s": ["q", None, "p", "q"], "x": [1.0, 2, 3, 4]}), tmp_path / "s.parquet")
+    s = read_table(tmp_path / "s.parquet").columns["s"]
+    assert s.levels == ["p", "q"] and s.values.tolist() == [1, -1, 0, 1]
+
+
+def reference_x(tb, features: list[str], dtype) -> np.ndarray:
+    """One column per number, one-hot per text level (sorted), as the plain reading gives them."""
+    cols = reference_columns(tb, set(), dtype, set())
+    parts = []
+    for name in features:
+        kind, v, levels = cols[name]
+        parts.append(v[:, None] if kind == "number" else (v[:, None] == np.arange(len(levels))).astype(dtype))
+    return np.hstack(parts).astype(dtype)
+
+
+@pytest.mark.parametrize("order", [("n1", "n2", "kind", "cat"), ("n1", "kind", "n2", "cat"), ("kind", "n1", "n2")])
+def test_x_written_into_the_matrix_room_equals_a_separate_x(tmp_path, small_blocks, order):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(1)
+    data = {"n1": rng.standard_normal(N), "n2": rng.integers(0, 9, N),
+            "kind": np.array(["u", "v", "w"])[rng.integers(0, 3, N)],
+            "cat": np.array(["p", "q"])[rng.integers(0, 2, N)]}
+    tb = pa.table({**{k: data[k] for k in order}, "label": np.array(["a", "b"])[rng.integers(0, 2, N)]})
+    pq.write_table(tb, tmp_path / "t.parquet")
+    spec = load_spec(data={"data": {"source": str(tmp_path / "t.parquet"), "target": "label"}})
+    ds = load_dataset(spec.data, np.float32)
+    matrix, room = ds.table.matrix, ds.table.matrix_room
+    ds.encode(spec.data, np.arange(N), np.float32)
+    assert ds.X.dtype == np.float32 and ds.X.tobytes() == reference_x(tb, list(order), np.float32).tobytes()
+    numbers_first = order[0] == "n1" and order[1] == "n2"
+    assert (room is not None) == numbers_first
+    assert np.shares_memory(ds.X, matrix) == numbers_first  # the numbers were not copied
+    if numbers_first:
+        assert ds.X.flags.c_contiguous  # the room was just wide enough
+    assert ds.class_names == ["a", "b"] and ds.y.tolist() == [["a", "b"].index(v) for v in tb["label"].to_pylist()]
+
+
+@pytest.mark.parametrize("categorical,names,in_room", [
+    ("most_frequent", ["n1", "kind=u", "kind=v", "kind.missing"], True),  # 4 columns: the room's width
+    ("missing", ["n1", "kind=(missing)", "kind=u", "kind=v", "kind.missing"], False),  # 5: too wide
+])
+def test_x_in_the_room_or_apart_equals_x_made_without_room(tmp_path, small_blocks, categorical, names, in_room):
+    """Imputation with an indicator and a level seen only outside the training rows (all zeros):
+    X is the same whether it is written into the room or apart, and the room is used only if wide
+    enough."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from nnctl.data.columns import encoding_from_json
+
+    rng = np.random.default_rng(2)
+    kind = np.array(["u", "v", "w"])[rng.integers(0, 3, N)].astype(object)
+    kind[rng.random(N) < 0.1] = None
+    tb = pa.table({"n1": rng.standard_normal(N), "kind": list(kind), "label": rng.integers(0, 3, N)})
+    pq.write_table(tb, tmp_path / "t.parquet")
+    spec = load_spec(data={"data": {"source": str(tmp_path / "t.parquet"), "target": "label", "missing": "impute",
+                                    "impute": {"indicator": True, "categorical": categorical}}})
+    train = np.flatnonzero(kind != "w")
+    ds = load_dataset(spec.data, np.float32)
+    matrix = ds.table.matrix
+    table = load_dataset(spec.data, np.float32).table
+    table.matrix_room = None
+    ds.encode(spec.data, train, np.float32)
+    assert ds.feature_names == names
+    apart = encoding_from_json(ds.columns).transform(table, np.float32)
+    assert ds.X.tobytes() == apart.tobytes()
+    assert np.shares_memory(ds.X, matrix) == in_room
+
+
+@pytest.mark.parametrize("y", [
+    np.array([3.0, -1, 3, 0, 7, 7, -1]),  # integers, negative ones too
+    np.array([0.5, 0.25, 0.5, 1e9]),  # fractions
+    np.array([0.0, 1e6, 2.0, 1e6]),  # integers too far apart to count
+    np.array([-0.0, 0.0, 1.0]),
+    np.array([2.0]),
+])
+def test_counted_classes_equal_sorted_ones(y):
+    from nnctl.data.roles import _distinct_codes, _distinct_numbers
+
+    got, want = _distinct_numbers(y), np.unique(y, return_inverse=True, return_counts=True)
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+        assert g.dtype == w.dtype
+    codes = np.array([4, 0, 4, 9, 0], dtype=np.int64)
+    labels, inverse = _distinct_codes(codes)
+    want_labels, want_inverse = np.unique(codes, return_inverse=True)
+    assert labels.tolist() == want_labels.tolist() and inverse.tolist() == want_inverse.tolist()
+    assert inverse.dtype == np.int64
