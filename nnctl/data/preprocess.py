@@ -42,6 +42,7 @@ class Preprocessor:
         `_compaction_buffer`): X's contents are then destroyed, and the training matrix of a large
         CSV needs no second copy of the data."""
         out = _compaction_buffer(X, idx, self.n_outputs, dtype) if consume else None
+        compacted = out is not None
         if out is None:
             from nnctl.data.table import populated_empty
 
@@ -49,6 +50,10 @@ class Preprocessor:
         for start in range(0, len(idx), chunk):
             # the chunk's source rows are gathered (copied) before its output rows are written
             out[start:start + chunk] = self.transform(X[idx[start:start + chunk]])
+        if compacted:  # X's rows after the output (val and test rows, already copied out) are dead
+            from nnctl.data.table import release_after
+
+            release_after(out)
         return out
 
     def arrays(self) -> dict[str, np.ndarray]:

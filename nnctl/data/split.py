@@ -27,6 +27,7 @@ def split_indices(n: int, y: np.ndarray | None, val: float, test: float, stratif
         return np.sort(perm[n_val + n_test:]), np.sort(perm[:n_val]), np.sort(perm[n_val:n_val + n_test])
     labels = y[perm]
     groups = [perm[labels == k] for k in np.unique(labels)]
+    del perm, labels  # a large data set's split holds few copies of n indices at once (peak memory)
     counts = np.array([len(g) for g in groups])
     t_k = _allocate(n_test, counts * test, counts - 1)
     v_k = _allocate(n_val, counts * val, counts - 1 - t_k)
@@ -35,7 +36,14 @@ def split_indices(n: int, y: np.ndarray | None, val: float, test: float, stratif
         tst.append(g[:t])
         valid.append(g[t:t + v])
         train.append(g[t + v:])
-    return tuple(np.sort(np.concatenate(part)) for part in (train, valid, tst))
+    del groups
+    parts = []
+    for part in (train, valid, tst):
+        rows = np.concatenate(part)
+        part.clear()
+        rows.sort()  # in place: no second copy
+        parts.append(rows)
+    return tuple(parts)
 
 
 def _allocate(total: int, shares: np.ndarray, caps: np.ndarray) -> np.ndarray:

@@ -33,6 +33,28 @@ def populated_empty(shape: tuple, dtype) -> np.ndarray:
     return np.frombuffer(buf, dtype=dtype).reshape(shape)
 
 
+def release_after(head: np.ndarray) -> None:
+    """Give the memory after `head`, a C-contiguous array at the start of an anonymous mapping of
+    nnctl's own (populated_empty, or the block reader's), back to the system: whatever the mapping
+    held there is gone (reads as zeros). A no-op for memory that is not such a mapping."""
+    import mmap
+
+    owner = head
+    while isinstance(owner.base, np.ndarray):
+        owner = owner.base
+    base = owner.base.obj if isinstance(owner.base, memoryview) else owner.base
+    if not isinstance(base, mmap.mmap) or base.closed or not hasattr(mmap, "MADV_DONTNEED"):
+        return
+    offset = head.__array_interface__["data"][0] - owner.__array_interface__["data"][0]
+    start = -(-(offset + head.nbytes) // mmap.PAGESIZE) * mmap.PAGESIZE  # the first whole page after head
+    if offset < 0 or start >= len(base):
+        return
+    try:
+        base.madvise(mmap.MADV_DONTNEED, start, len(base) - start)
+    except (OSError, ValueError):
+        pass
+
+
 def excerpt(text: str, limit: int = 40) -> str:
     """A value quoted in a message: printable, at most `limit` characters (a file is data, and a
     message must not become a dump of it)."""
