@@ -73,7 +73,7 @@ def test_block_reader_gives_the_whole_file_readers_values_bit_for_bit(tmp_path, 
 
 def test_lines_longer_than_a_block_and_a_reservation_refused_give_the_same_values(tmp_path, monkeypatch):
     """A line longer than BLOCK grows the block; without room to reserve the rows' bound, the rows
-    are counted first and the matrix allocated exactly."""
+    are counted first and the matrix allocated exactly; a line beyond LONGEST_LINE: whole file."""
     rng = np.random.default_rng(1)
     names = [f"x{i}" for i in range(300)] + ["t"]
     lines = [",".join(f"{v:.17g}" for v in rng.normal(size=len(names))) for _ in range(400)]  # ~5.5 KB each
@@ -87,6 +87,10 @@ def test_lines_longer_than_a_block_and_a_reservation_refused_give_the_same_value
     assert used == [True]
     _assert_same(whole, blocks)
     assert blocks.matrix.shape == (400, 300)
+    monkeypatch.setattr(arrow_mod, "LONGEST_LINE", 4096)  # a line longer than that: the whole-file reader
+    whole, blocks, used = _read_both(p, monkeypatch, block=1024)
+    assert used == [False]
+    _assert_same(whole, blocks)
 
 
 @pytest.mark.parametrize("oddity", ["quoted", "blank", "text", "float_in_int"])

@@ -295,10 +295,12 @@ def read_numeric_blocks(path: Path, names: list[str], skip_lines: int, parse_opt
 
     from nnctl.data.textformat import SNIFF_BYTES, offset_after_lines
 
+    if not hasattr(os, "preadv"):  # Windows: the whole-file reader
+        return None
     pool = pa.default_memory_pool()
     pool.release_unused()  # what sniffing the types left in Arrow's allocator (20-40 MB): not kept beside M
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        fd = os.open(path, os.O_RDONLY)
     except OSError:
         return None
     try:
