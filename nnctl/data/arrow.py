@@ -277,10 +277,11 @@ LONGEST_LINE = 1 << 25  # a line longer than this (32 MB) sends the block reader
 
 
 def read_numeric_blocks(path: Path, names: list[str], skip_lines: int, parse_options, convert_options, dtype,
-                        exact, workers: int = 2) -> Table | None:
+                        exact, workers: int | None = None) -> Table | None:
     """An all-numeric, uncompressed text file parsed by Arrow in blocks of lines, `workers` blocks at
-    a time (Arrow releases the GIL), each block's numbers copied straight to its rows of the one
-    matrix: the numbers exist about once (a whole-file read holds Arrow's table beside the matrix).
+    a time (default: one per usable CPU, 2 to 8; Arrow releases the GIL), each block's numbers
+    copied straight to its rows of the one matrix: the numbers exist about once (a whole-file read
+    holds Arrow's table beside the matrix).
 
     The file is read once, a block at a time into each worker's reused buffer (a memory-mapped file
     counts its cached pages in the peak RSS): under a lock a worker reads the next BLOCK bytes,
@@ -318,6 +319,9 @@ def read_numeric_blocks(path: Path, names: list[str], skip_lines: int, parse_opt
                 return None
             M = populated_empty((rows_max, len(numeric)), dtype)
             apart = {n: np.empty(rows_max) for n in names if n in exact}
+        if workers is None:
+            cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 2
+            workers = max(2, min(cpus, 8))
         rows = _parse_blocks(fd, at, size, names, numeric, parse_options, convert_options, M, apart, workers)
     finally:
         os.close(fd)
