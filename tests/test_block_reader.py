@@ -24,6 +24,7 @@ def _numbers_text(rows: int, seed: int = 0) -> str:
     out = []
     for i in range(rows):
         a = f"{rng.normal():.6g}" if i % 89 != 7 else ""
+        a = "-inf" if i == 4321 else a
         b = repr(float(rng.normal() * 1e-3)) if i % 61 != 3 else "NA"
         c = str(int(rng.integers(-50, 50)))
         t = f"{rng.normal() * 1e3:.9g}"
@@ -57,6 +58,13 @@ def _assert_same(whole, blocks):
         assert a.dtype == b.dtype, name
         assert a.tobytes() == b.tobytes(), name  # bit for bit, NaNs included
     assert blocks.fingerprint == whole.fingerprint and blocks.integral == whole.integral
+    # the numeric columns' range, missing values and infinities, counted while the matrix is filled
+    assert blocks.matrix_columns == whole.matrix_columns
+    for a, b in zip(whole.matrix_range, blocks.matrix_range):
+        np.testing.assert_array_equal(a, b)
+    for name in whole.matrix_columns:
+        w, b = whole.columns[name], blocks.columns[name]
+        assert (w.has_missing(), w.maybe_infinite()) == (b.has_missing(), b.maybe_infinite()), name
 
 
 @pytest.mark.parametrize("newline,trailing", [("\n", True), ("\r\n", True), ("\n", False)])

@@ -322,14 +322,14 @@ def read_numeric_blocks(path: Path, names: list[str], skip_lines: int, parse_opt
         if workers is None:
             cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 2
             workers = max(2, min(cpus, 8))
-        rows = _parse_blocks(fd, at, size, names, numeric, parse_options, convert_options, M, apart, workers)
+        rows, stats = _parse_blocks(fd, at, size, names, numeric, parse_options, convert_options, M, apart, workers)
     finally:
         os.close(fd)
         pool.release_unused()
     if not rows:
         return None
     others = {n: RawColumn(n, "number", v[:rows]) for n, v in apart.items()}
-    table = _matrix_table(path, names, M[:rows], numeric, others)
+    table = _matrix_table(path, names, M[:rows], numeric, others, stats=stats)
     table.integral = {n for n in numeric if pa.types.is_integer(convert_options.column_types[n])}
     return table
 
@@ -389,29 +389,35 @@ def _count_lines(fd: int, at: int, size: int) -> int | None:
 
 
 def _parse_blocks(fd: int, at: int, size: int, names: list[str], numeric: list[str], parse_options,
-                  convert_options, M: np.ndarray, apart: dict[str, np.ndarray], workers: int) -> int | None:
+                  convert_options, M: np.ndarray, apart: dict[str, np.ndarray], workers: int):
     """Parse the lines from byte `at` into the rows of M (and the `apart` columns) with `workers`
-    threads; the number of rows, or None if a block is unusual or the file holds more rows than M."""
+    threads: (the number of rows, M's column statistics counted on the way), or (None, None) if a
+    block is unusual or the file holds more rows than M."""
     import threading
 
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    options = pacsv.ReadOptions(column_names=names, use_threads=False)
+    def read_options(length: int):  # one Arrow block per call: each column comes back as one array
+        return pacsv.ReadOptions(column_names=names, use_threads=False, block_size=max(length + 1, 2 * BLOCK))
+
+    options = read_options(0)
     # no quoting: a quote in an all-numeric file fails the block, and the whole-file reader decides
     unquoted = pacsv.ParseOptions(delimiter=parse_options.delimiter, quote_char=False,
                                   newlines_in_values=False, ignore_empty_lines=parse_options.ignore_empty_lines)
     lock = threading.Lock()
     state = {"at": at, "rows": 0, "ok": True, "fast": _number_nulls_only(convert_options)}
-    column = {n: numeric.index(n) for n in numeric}
+    counted: list[_Stats] = []
 
     def work() -> None:
         try:
-            step(bytearray(BLOCK))
+            stats = _Stats(len(numeric))
+            counted.append(stats)
+            step(bytearray(BLOCK), stats)
         except BaseException as exc:  # raised again by the caller's thread
             state["ok"], state["error"] = False, exc
 
-    def step(buf: bytearray) -> None:
+    def step(buf: bytearray, stats: _Stats) -> None:
         while True:
             with lock:  # the blocks are cut and counted in file order: each knows its first row
                 if not state["ok"] or state["at"] >= size:
@@ -427,7 +433,8 @@ def _parse_blocks(fd: int, at: int, size: int, names: list[str], numeric: list[s
             tb = None
             for convert in (state["fast"], convert_options) if state["fast"] is not None else (convert_options,):
                 try:
-                    tb = pacsv.read_csv(pa.py_buffer(memoryview(buf)[:length]), read_options=options,
+                    tb = pacsv.read_csv(pa.py_buffer(memoryview(buf)[:length]),
+                                        read_options=options if length < 2 * BLOCK else read_options(length),
                                         parse_options=unquoted, convert_options=convert)
                     break
                 except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -435,13 +442,14 @@ def _parse_blocks(fd: int, at: int, size: int, names: list[str], numeric: list[s
             if tb is None or tb.num_rows != lines or not all(is_number_type(c.type) for c in tb.columns):
                 state["ok"] = False  # a blank line, a ragged row, a quote, a value of another type
                 return
+            values = {}
             for name, col in zip(names, tb.columns):
-                out = apart[name][r0:r0 + lines] if name in apart else M[r0:r0 + lines, column[name]]
-                k = 0
-                for c in col.chunks:
-                    out[k:k + len(c)] = _numbers(c)
-                    k += len(c)
+                chunks = [_numbers(c) for c in col.chunks]
+                values[name] = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
             del tb
+            for name in apart:
+                apart[name][r0:r0 + lines] = values[name]
+            _copy_rows(M[r0:r0 + lines], [values[n] for n in numeric], stats)
 
     threads = [threading.Thread(target=work, daemon=True) for _ in range(max(1, workers))]
     for t in threads:
@@ -450,7 +458,13 @@ def _parse_blocks(fd: int, at: int, size: int, names: list[str], numeric: list[s
         t.join()
     if "error" in state:
         raise state["error"]
-    return state["rows"] if state["ok"] else None
+    if not state["ok"]:
+        return None, None
+    stats = _Stats(len(numeric))
+    for s in counted:
+        stats.any_nan |= s.any_nan
+        stats.lo, stats.hi = np.fmin(stats.lo, s.lo), np.fmax(stats.hi, s.hi)
+    return state["rows"], stats
 
 
 def _number_nulls_only(convert_options):
