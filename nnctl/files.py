@@ -7,7 +7,6 @@ so a reader or a crash never sees half a file. NumPy is imported only by the fun
 from __future__ import annotations
 
 import csv
-import io
 import json
 import math
 import os
@@ -22,11 +21,15 @@ from typing import TYPE_CHECKING, Any
 from nnctl.errors import RunDirError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import BinaryIO
+
     import numpy as np
 
 
-def write_atomic(path: Path, data: bytes | str) -> None:
-    """Write a file whole: a temp file in the same folder, then rename over `path`.
+def write_atomic(path: Path, data: bytes | str | Callable[[BinaryIO], None]) -> None:
+    """Write a file whole: a temp file in the same folder, then rename over `path`. `data` may be
+    a function that writes to the open temp file (large contents are not held in memory first).
 
     The temp file is created with mode 0666, so the process umask at the time of writing decides
     the permissions, as for any file a program creates. An OSError (disk full, permission) names
@@ -37,6 +40,7 @@ def write_atomic(path: Path, data: bytes | str) -> None:
 
     path = Path(path)
     raw = data.encode("utf-8") if isinstance(data, str) else data
+    write = raw if callable(raw) else None
     try:  # a FIFO, device or folder in its place is not ours to replace (a link is replaced, never followed)
         mode = os.lstat(path).st_mode
         if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
@@ -57,7 +61,7 @@ def write_atomic(path: Path, data: bytes | str) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             _inject_fault(path)
-            f.write(raw)
+            write(f) if write is not None else f.write(raw)
         os.replace(tmp, path)
     except BaseException as exc:
         try:
@@ -174,12 +178,10 @@ def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Atomic .npz of plain numeric/string arrays (never object arrays, so no pickles)."""
     import numpy as np
 
-    buf = io.BytesIO()
     for key, value in arrays.items():
         if np.asarray(value).dtype == object:
             raise ValueError(f"refusing to save object array {key!r}")
-    np.savez(buf, **arrays)
-    write_atomic(path, buf.getvalue())
+    write_atomic(path, lambda f: np.savez(f, **arrays))  # straight to the file: no copy of it in memory
 
 
 def read_npz(path: Path, what: str = "file", follow: bool = False) -> dict[str, np.ndarray]:

@@ -24,7 +24,6 @@ class Batches:
         self.order: np.ndarray | None = None
         self.position = self.n  # no epoch started yet
         self.step = 0  # steps started in this epoch (skipped remainders included)
-        self._y_epoch = y
         self._xbuf = self._ybuf = None
 
     @property
@@ -43,7 +42,6 @@ class Batches:
         self.position = self.n
 
     def _ordered(self) -> None:
-        self._y_epoch = self.y[self.order] if self.order is not None else self.y
         if self.order is not None and self._xbuf is None:
             self._xbuf = np.empty((self.size, self.X.shape[1]), dtype=self.X.dtype)
             self._ybuf = np.empty((self.size, self.Y.shape[1]), dtype=self.Y.dtype)
@@ -55,11 +53,11 @@ class Batches:
             self.step += 1
             if stop - start < self.min_rows:
                 continue
-            yb = self._y_epoch[start:stop]
             if self.order is None:
-                yield self.X[start:stop], self.Y[start:stop], yb
+                yield self.X[start:stop], self.Y[start:stop], self.y[start:stop]
                 continue
             idx = self.order[start:stop]
+            yb = self.y[idx]  # the batch's targets: not a shuffled copy of them all each epoch (memory)
             Xb, Yb = self._xbuf, self._ybuf
             if stop - start < self.size:  # the last batch of the epoch may be short
                 Xb, Yb = Xb[: stop - start], Yb[: stop - start]
