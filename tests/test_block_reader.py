@@ -1,4 +1,4 @@
-"""The block reader for large all-numeric text files (nnctl/data/arrow.py read_numeric_blocks): the
+"""The block reader for large all-numeric text files (nnctl/data/blocks.py read_numeric_blocks): the
 same values as the whole-file reader, bit for bit, whatever the blocks' cuts; anything unusual goes
 back to the whole-file reader; and it does not hold the file's text in memory (issue 14)."""
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import nnctl.data.arrow as arrow_mod
+import nnctl.data.blocks as blocks_mod
 import nnctl.data.reading as reading
 from nnctl.data.reading import read_table
 
@@ -36,7 +36,7 @@ def _read_both(p: Path, monkeypatch, block: int = 4096):
     """(whole-file reader's table, block reader's table, calls of the block reader that returned a table)."""
     whole = read_table(p, dtype=np.float32, exact=("t",))
     used = []
-    real = arrow_mod.read_numeric_blocks
+    real = blocks_mod.read_numeric_blocks
 
     def spy(*a, **k):
         table = real(*a, **k)
@@ -46,7 +46,7 @@ def _read_both(p: Path, monkeypatch, block: int = 4096):
     with monkeypatch.context() as m:
         m.setattr(reading, "read_numeric_blocks", spy)
         m.setattr(reading, "PARALLEL_FROM", 0)
-        m.setattr(arrow_mod, "BLOCK", block)
+        m.setattr(blocks_mod, "BLOCK", block)
         blocks = read_table(p, dtype=np.float32, exact=("t",))
     return whole, blocks, used
 
@@ -90,12 +90,12 @@ def test_lines_longer_than_a_block_and_a_reservation_refused_give_the_same_value
     whole, blocks, used = _read_both(p, monkeypatch, block=1024)
     assert used == [True]
     _assert_same(whole, blocks)
-    monkeypatch.setattr(arrow_mod, "_reserved", lambda shape, dtype: None)
+    monkeypatch.setattr(blocks_mod, "_reserved", lambda shape, dtype: None)
     whole, blocks, used = _read_both(p, monkeypatch, block=1024)
     assert used == [True]
     _assert_same(whole, blocks)
     assert blocks.matrix.shape == (400, 300)
-    monkeypatch.setattr(arrow_mod, "LONGEST_LINE", 4096)  # a line longer than that: the whole-file reader
+    monkeypatch.setattr(blocks_mod, "LONGEST_LINE", 4096)  # a line longer than that: the whole-file reader
     whole, blocks, used = _read_both(p, monkeypatch, block=1024)
     assert used == [False]
     _assert_same(whole, blocks)
@@ -128,7 +128,7 @@ def test_an_unusual_block_goes_back_to_the_whole_file_reader(tmp_path, monkeypat
 _PEAK_SCRIPT = textwrap.dedent("""
     import sys
     import numpy as np
-    import nnctl.data.arrow as arrow_mod
+    import nnctl.data.blocks as blocks_mod
     import nnctl.data.reading as reading
 
     def rss(key):
@@ -136,7 +136,7 @@ _PEAK_SCRIPT = textwrap.dedent("""
             return next(int(line.split()[1]) * 1024 for line in f if line.startswith(key + ":"))
 
     growth = []
-    real = arrow_mod.read_numeric_blocks
+    real = blocks_mod.read_numeric_blocks
 
     def measured(*a, **k):
         with open("/proc/self/clear_refs", "w") as f:  # the peak starts again from here
@@ -166,7 +166,7 @@ def test_the_block_reader_does_not_hold_the_files_text_in_memory(tmp_path):
         while f.tell() < 64 << 20:
             f.write(chunk)
     size = p.stat().st_size
-    assert size > arrow_mod.PARALLEL_FROM  # the block reader's size, without any patching
+    assert size > blocks_mod.PARALLEL_FROM  # the block reader's size, without any patching
     out = subprocess.run([sys.executable, "-c", _PEAK_SCRIPT, str(p)], capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0, out.stderr

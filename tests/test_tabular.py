@@ -539,7 +539,7 @@ def test_headerless_predict_input_without_the_target(tmp_path):
 def test_block_reader_equals_the_whole_file_reader_and_steps_aside(tmp_path, monkeypatch):
     """Large all-numeric files are parsed block by block into the matrix (lean); the result is the
     whole-file reader's, and anything unusual goes back to the whole-file reader and its messages."""
-    import nnctl.data.arrow as arrow_mod
+    import nnctl.data.blocks as blocks_mod
     import nnctl.data.reading as reading
     from nnctl.data.reading import read_table
 
@@ -550,10 +550,10 @@ def test_block_reader_equals_the_whole_file_reader_and_steps_aside(tmp_path, mon
     p.write_text("a,b,t\n" + "\n".join(lines) + "\n")
     whole = read_table(p, dtype=np.float32, exact=("t",))
     calls = []
-    real = arrow_mod.read_numeric_blocks
+    real = blocks_mod.read_numeric_blocks
     monkeypatch.setattr(reading, "read_numeric_blocks", lambda *a, **k: calls.append(1) or real(*a, **k))
     monkeypatch.setattr(reading, "PARALLEL_FROM", 0)
-    monkeypatch.setattr(arrow_mod, "BLOCK", 4096)  # many blocks
+    monkeypatch.setattr(blocks_mod, "BLOCK", 4096)  # many blocks
     blocks = read_table(p, dtype=np.float32, exact=("t",))
     assert calls and blocks.matrix is not None and blocks.fingerprint == whole.fingerprint
     for name in ("a", "b", "t"):
@@ -609,7 +609,7 @@ def test_populated_arrays_hold_the_training_rows_in_place(monkeypatch):
 
 
 def test_second_review_findings(tmp_path, monkeypatch):
-    import nnctl.data.arrow as arrow_mod
+    import nnctl.data.blocks as blocks_mod
     import nnctl.data.reading as reading
     from nnctl.config.yamlio import load_yaml
     from nnctl.data.reading import read_table
@@ -621,7 +621,7 @@ def test_second_review_findings(tmp_path, monkeypatch):
         whole = read_table(p, dtype=np.float32, exact=("y",))
         assert whole.n_rows == 3000 and whole.columns["a"].values[0] == 0
         monkeypatch.setattr(reading, "PARALLEL_FROM", 0)
-        monkeypatch.setattr(arrow_mod, "BLOCK", 4096)
+        monkeypatch.setattr(blocks_mod, "BLOCK", 4096)
         blocks = read_table(p, dtype=np.float32, exact=("y",))
         monkeypatch.setattr(reading, "PARALLEL_FROM", 1 << 60)
         assert blocks.n_rows == 3000 and blocks.columns["a"].values[0] == 0

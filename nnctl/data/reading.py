@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from nnctl.data.arrow import PARALLEL_FROM, from_arrow, read_numeric_blocks
+from nnctl.data.arrow import from_arrow
+from nnctl.data.blocks import PARALLEL_FROM, read_numeric_blocks
 from nnctl.data.table import Table
 from nnctl.data.textformat import (
     UNIT_SEP,
