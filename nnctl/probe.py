@@ -35,7 +35,7 @@ class Probe:
         self.spread = float(self.X.astype(np.float64).std(axis=0).mean())
         # without dropout or batch norm the training-mode pass computes exactly what inference does,
         # so one forward pass serves both the activations and the gradient
-        self.one_pass = not any(layer.dropout > 0 or type(layer.norm).__name__ == "BatchNorm"
+        self.one_pass = not any(layer.dropout > 0 or (layer.norm is not None and layer.norm.needs_batch_stats)
                                 for layer in model.hidden)
         self.rows: list[dict] = []
         self.start: np.ndarray | None = None

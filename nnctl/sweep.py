@@ -440,7 +440,7 @@ def run_sweep(sweep: Sweep, todo: list[Trial], on_update: Callable[[Trial], None
             from nnctl.sweep_halving import run_halving
 
             run_halving(sweep, on_update)
-        elif sweep.search:
+        elif sweep.search is not None:
             from nnctl.sweep_tpe import run_search
 
             run_search(sweep, todo, on_update)

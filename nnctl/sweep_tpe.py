@@ -22,7 +22,7 @@ from collections.abc import Callable
 from nnctl.errors import ConfigError, NnctlError, RunDirError
 from nnctl.metrics import higher_is_better
 from nnctl.runs import FINISHED
-from nnctl.sweep import MANIFEST, Sweep, Trial
+from nnctl.sweep import MANIFEST, MAX_TRIALS, Sweep, Trial
 
 STARTUP = 5  # random trials before TPE models anything (fewer if N is small: a third of N)
 
@@ -33,7 +33,6 @@ def search_plan(method: str, grid: dict, space: dict, n: int, seeds: int, halvin
     the other options do not fit a model-based search, or if a point of the space (`config` with
     the first random draw) is not a valid config: a wrong key would fail every proposal."""
     from nnctl.config.load import load_spec
-    from nnctl.sweep import draw
 
     if method == "random":
         return None
@@ -49,12 +48,16 @@ def search_plan(method: str, grid: dict, space: dict, n: int, seeds: int, halvin
                           "best point again with --grid seed=... afterwards)")
     if halving is not None:
         raise ConfigError("--search tpe and --halving are two ways to spend a budget; use one of them")
+    if n > MAX_TRIALS:
+        raise ConfigError(f"the sweep has {n:,} trials; more than {MAX_TRIALS:,} is surely a mistake")
     require_optuna()
-    point = Trial(0, draw(space, 1, base_seed)[0], base_seed)
-    try:
-        load_spec(config, [a for a in point.set_args() if a != "--set"])
-    except NnctlError as exc:
-        raise ConfigError(f"--space: {point.overrides} does not make a valid config: {exc}") from None
+    for key, (kind, args) in space.items():  # every choice and both ends of every range, one key at a time
+        for value in (args if kind == "choice" else args[:2]):
+            point = Trial(0, {key: value}, base_seed)
+            try:
+                load_spec(config, [a for a in point.set_args() if a != "--set"])
+            except NnctlError as exc:
+                raise ConfigError(f"--space {key}: {value!r} does not make a valid config: {exc}") from None
     return {"method": "tpe", "n": n, "space": {k: [kind, list(args)] for k, (kind, args) in space.items()},
             "seed": base_seed}
 
@@ -67,16 +70,32 @@ def require_optuna():
     return optuna
 
 
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _good_dimension(d) -> bool:
+    """One entry of the space as sweep.json keeps it: [kind, args], args fitting the kind."""
+    if not (isinstance(d, list) and len(d) == 2 and isinstance(d[1], list) and d[1]):
+        return False
+    kind, args = d
+    if kind == "choice":
+        return True
+    if len(args) != 2 or not all(isinstance(a, (int, float)) and not isinstance(a, bool) and math.isfinite(a)
+                                 for a in args) or not args[0] < args[1]:
+        return False
+    return {"uniform": True, "loguniform": args[0] > 0, "int": _is_int(args[0]) and _is_int(args[1])}.get(kind, False)
+
+
 def check_record(sweep: Sweep) -> tuple[int, dict, int]:
     """(N, space, seed) from sweep.json's search record, checked (it is data, like a run dir)."""
-    s = sweep.search or {}
+    s = sweep.search if isinstance(sweep.search, dict) else {}
     n, space, seed = s.get("n"), s.get("space"), s.get("seed")
-    good = (s.get("method") == "tpe" and isinstance(n, int) and not isinstance(n, bool) and n >= 1
-            and isinstance(seed, int) and isinstance(space, dict) and space
-            and all(isinstance(v, list) and len(v) == 2 and v[0] in ("uniform", "loguniform", "int", "choice")
-                    and isinstance(v[1], list) and v[1] for v in space.values()))
+    good = (s.get("method") == "tpe" and _is_int(n) and 1 <= n <= MAX_TRIALS and _is_int(seed)
+            and isinstance(space, dict) and space and all(_good_dimension(v) for v in space.values()))
     if not good:
-        raise RunDirError(f"{sweep.path / MANIFEST}: damaged ('search' is not {{method: tpe, n, space, seed}})")
+        raise RunDirError(f"{sweep.path / MANIFEST}: damaged ('search' is not {{method: tpe, n, space, seed}} with "
+                          f"each dimension [uniform|loguniform|int, [low, high]] or [choice, [values]])")
     return n, space, seed
 
 
@@ -130,13 +149,17 @@ class Search:
     """An Optuna study fed from the sweep's trials; proposes new ones."""
 
     def __init__(self, sweep: Sweep):
-        optuna = require_optuna()
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        import warnings
+
         self.sweep = sweep
         self.n, self.space, seed = check_record(sweep)
+        optuna = require_optuna()
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.dists = distributions(self.space)
-        sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=True,
-                                             n_startup_trials=max(1, min(STARTUP, self.n // 3)))
+        with warnings.catch_warnings():  # constant_liar is "experimental" in some Optuna versions: no noise
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=True,
+                                                 n_startup_trials=max(1, min(STARTUP, self.n // 3)))
         self.study = optuna.create_study(direction="minimize", sampler=sampler)
         self.asked: dict[int, object] = {}  # trial id -> its Optuna trial, while it runs
         self.base_seed = seed
@@ -154,6 +177,14 @@ class Search:
                 self.study.add_trial(create_trial(params=params, distributions=self.dists, state=TrialState.FAIL))
             else:
                 self.study.add_trial(create_trial(params=params, distributions=self.dists, value=value))
+
+    def resume(self, t: Trial) -> None:
+        """A trial that runs again (a resumed sweep's unfinished one) becomes a running trial of the
+        study with its own point, so that proposals made while it runs take it into account."""
+        params = to_params(self.space, t.overrides)
+        if params is not None:
+            self.study.enqueue_trial(params, skip_if_exists=False)
+            self.asked[t.id] = self.study.ask(self.dists)
 
     @property
     def room(self) -> int:
@@ -195,6 +226,8 @@ def run_search(sweep: Sweep, todo: list[Trial], on_update: Callable[[Trial], Non
     until the sweep has N; local workers take a new proposal as soon as one is free."""
     search = Search(sweep)
     search.replay([t for t in sweep.trials if t not in todo and t.status != "pending"])
+    for t in todo:
+        search.resume(t)
     if sweep.dask:
         from nnctl.sweep_dask import DaskSweep
 

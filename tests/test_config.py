@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -260,6 +261,14 @@ def test_libyaml_reads_what_nnctl_writes_exactly_as_the_python_parser_does():
         assert same(slow[0], c[0]) and slow[1] == c[1], doc
         assert same(slow[0], fast[0]) and slow[1] == fast[1], doc
     assert by_libyaml >= len(docs) - 5
+    for odd in ("a: !\nb: 1\n", "lr: 0.01\t# a comment after a tab\n", "a: ! x\n"):  # read alike: the Python parser
+        try:
+            expected = yamlio._parse(odd, "odd")
+        except ConfigError as exc:
+            with pytest.raises(ConfigError, match=re.escape(str(exc).split(": ", 1)[1][:20])):
+                yamlio.load_yaml(odd, "odd", fast=True)
+        else:
+            assert same(expected[0], yamlio.load_yaml(odd, "odd", fast=True)[0])
     with pytest.raises(ConfigError, match=r"line 2: the character #x0007"):
         yamlio.load_yaml("a: 1\nb: \x07\n", "run/config.yaml", fast=True)
     with pytest.raises(ConfigError, match=r"line 2: found duplicate key 'a'|line 2.*duplicate"):

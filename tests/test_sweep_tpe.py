@@ -110,6 +110,8 @@ def test_a_killed_tpe_sweep_resumes_to_exactly_n_trials(tmp_path):
     (["--search", "tpe", *SPACE], "needs --random N"),
     (["--random", "5", "--search", "bayes", *SPACE], "use random"),
     (["--random", "5", "--search", "tpe", "--space", "optimizer.lrr=uniform(0.1,1)"], "optimizer.lrr"),
+    (["--random", "5", "--search", "tpe", "--space", "model.activation=choice(relu,bogus)"], "'bogus'"),
+    (["--random", "100000", "--search", "tpe", *SPACE], "surely a mistake"),
 ])
 def test_what_does_not_fit_a_tpe_search_exits_2_before_anything_runs(tmp_path, args, message):
     (tmp_path / "c.yaml").write_text(CONFIG)
@@ -126,3 +128,23 @@ def test_without_optuna_the_message_says_what_to_install(tmp_path, monkeypatch):
                                       *SPACE, "--runs-dir", str(tmp_path / "r")])
     assert result.exit_code == 2
     assert "pip install 'nnctl[tpe]'" in result.stderr
+
+
+@pytest.mark.parametrize("search", [
+    {},
+    {"method": "tpe", "n": 3, "seed": 0, "space": {"optimizer.lr": ["uniform", [0.5, 0.1]]}},
+    {"method": "tpe", "n": 3, "seed": 0, "space": {"optimizer.lr": ["uniform", [1]]}},
+    {"method": "tpe", "n": 3, "seed": 0, "space": {"optimizer.lr": ["loguniform", [0, 1]]}},
+    {"method": "tpe", "n": 3, "seed": 0, "space": {"model.hidden": ["int", [1.5, 4]]}},
+    {"method": "tpe", "n": True, "seed": 0, "space": {"optimizer.lr": ["uniform", [0.1, 0.5]]}},
+])
+def test_a_damaged_search_record_exits_2_on_resume(tmp_path, search):
+    from nnctl.sweep import Sweep, Trial
+
+    (tmp_path / "c.yaml").write_text(CONFIG)
+    folder = tmp_path / "s"
+    folder.mkdir()
+    Sweep(folder, tmp_path / "c.yaml", ["nnctl"], [Trial(0, {"optimizer.lr": 0.2}, 0)], 1, search=search).save()
+    result = CliRunner().invoke(app, ["sweep", "--resume", str(folder)])
+    assert result.exit_code == 2, result.output
+    assert "damaged ('search'" in result.stderr

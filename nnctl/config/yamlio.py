@@ -56,7 +56,8 @@ _Loader.add_constructor("tag:yaml.org,2002:float", _construct_float)
 # of a run, which `compare` and a sweep's final table read once per run. Scalars are still resolved
 # and built by the Python classes above, so the values are the same; used only for files nnctl
 # wrote (`fast=True`), and anything it refuses is read again by the Python parser, whose messages
-# (line, problem) the user sees.
+# (line, problem) the user sees; so is text with a tab or a tag mark (`!`), which the two read
+# differently in places (a tab after a value, an empty tag) and nnctl's own files never hold.
 _CLoader = None
 if getattr(yaml, "__with_libyaml__", False):
     class _CLoader(yaml.CSafeLoader):  # type: ignore[no-redef]
@@ -87,8 +88,8 @@ def load_yaml(text: str, source: str = "<config>", fast: bool = False) -> tuple[
     """
     key = (text, source)
     hit = _PARSED.get(key)
-    if hit is None and fast and _CLoader is not None \
-            and not yaml.reader.Reader.NON_PRINTABLE.search(text):  # what the Python reader refuses
+    if hit is None and fast and _CLoader is not None and "\t" not in text and "!" not in text \
+            and not yaml.reader.Reader.NON_PRINTABLE.search(text):  # what the Python reader refuses, tags
         try:
             hit = _parse(text, source, _CLoader)
         except ConfigError:
