@@ -203,3 +203,31 @@ def test_counted_classes_equal_sorted_ones(y):
     want_labels, want_inverse = np.unique(codes, return_inverse=True)
     assert labels.tolist() == want_labels.tolist() and inverse.tolist() == want_inverse.tolist()
     assert inverse.dtype == np.int64
+
+
+@pytest.mark.parametrize("case", ["eval_read", "missing_number", "id_column", "ignored_column", "features_key"])
+def test_no_room_where_it_would_go_unused(tmp_path, case):
+    """The room is memory whether X is written into it or not (each row's numbers touch its pages),
+    so it is made only for training reads whose X can use it: not for the rows eval and predict
+    read, nor with a missing number or a column left out of the features."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from nnctl.data.roles import read_data_file
+
+    rng = np.random.default_rng(5)
+    n1 = rng.standard_normal(N)
+    if case == "missing_number":
+        n1[7] = np.nan
+    tb = pa.table({"n1": pa.array(n1, from_pandas=True), "n2": rng.standard_normal(N),
+                   "kind": np.array(["u", "v"])[rng.integers(0, 2, N)], "label": rng.integers(0, 2, N)})
+    pq.write_table(tb, tmp_path / "t.parquet")
+    data = {"source": str(tmp_path / "t.parquet"), "target": "label", "missing": "impute"}
+    data.update({"id_column": {"id": "n2"}, "ignored_column": {"ignore": ["n2"]},
+                 "features_key": {"features": ["n2", "n1", "kind"]}}.get(case, {}))
+    spec = load_spec(data={"data": data})
+    if case == "eval_read":
+        assert read_data_file(tmp_path / "t.parquet", spec.data, np.float32).matrix_room is None
+        assert load_dataset(spec.data, np.float32).table.matrix_room is not None  # training's read has it
+    else:
+        assert load_dataset(spec.data, np.float32).table.matrix_room is None

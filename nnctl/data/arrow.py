@@ -18,17 +18,20 @@ ROOM_MAX = 64  # at most this many spare columns (or twice the numeric ones) are
 
 
 def from_arrow(holder: list, path: Path, number_dtype, exact=(), parquet: bool = False,
-               na: frozenset = frozenset(), encoded: set = frozenset()) -> Table:
+               na: frozenset = frozenset(), encoded: set = frozenset(), room: bool = False) -> Table:
     """The Arrow table in `holder` (taken out of it) as a Table. Numeric columns are copied into ONE
     C-ordered matrix of `number_dtype`, one record batch at a time, each batch released once
     copied: a large numeric file needs about one copy of its numbers, not two, and the numeric
     features are a view of that matrix. Columns named in `exact` (the target) stay float64, apart.
     `encoded`: string columns the reader returned dictionary-encoded (unused values are dropped).
 
-    When every other feature column comes after the numeric ones (numbers, then a few text or date
-    columns), the matrix is the left part of a wider one with room for their usual encoding (one
-    column per level, five per date): `Encoding.transform` then writes those beside the numbers
-    instead of copying every number into a new matrix (`Table.matrix_room`)."""
+    With `room` (training, which encodes every row next), when every other feature column comes
+    after the numeric ones (numbers, then a few text or date columns) and no number is missing, the
+    matrix is the left part of a wider one with room for their usual encoding (one column per
+    level, five per date): `Encoding.transform` then writes those beside the numbers instead of
+    copying every number into a new matrix (`Table.matrix_room`). The room is memory whether used
+    or not (every row's numbers touch its pages), so it is not made where it would not be used:
+    for eval and predict, or with missing numbers (imputed or dropped rows are encoded apart)."""
     import pyarrow as pa
 
     tb = holder.pop()
@@ -37,10 +40,11 @@ def from_arrow(holder: list, path: Path, number_dtype, exact=(), parquet: bool =
     integral = {n for n, c in zip(names, tb.columns) if n in numeric and pa.types.is_integer(c.type)}
     others = {n: c for n, c in zip(names, tb.columns) if n not in set(numeric)}
     n_rows = tb.num_rows
+    room = room and not any(tb.column(n).null_count for n in numeric)
     batches = tb.select(numeric).to_batches() if numeric else []
     del tb
     others = {n: to_raw(n, c, path, na, n in encoded) for n, c in others.items()}  # float64: an `exact` column
-    room = _room(names, numeric, others, set(exact))
+    room = _room(names, numeric, others, set(exact)) if room else 0
     full = populated_empty((n_rows, len(numeric) + room), number_dtype)
     M = full[:, :len(numeric)]
     stats = _Stats(len(numeric))

@@ -67,20 +67,22 @@ def file_fingerprint(path: Path) -> str:
 
 
 def read_table(path: Path, delimiter: str = "auto", decimal: str = ".", header: bool = True,
-               na_values: Any = "auto", text: bool = False, dtype=np.float64, exact=()) -> Table:
+               na_values: Any = "auto", text: bool = False, dtype=np.float64, exact=(), room: bool = False) -> Table:
     """Read a data file into a Table. DataError names the file, line and column of any problem.
 
     text=True reads every cell as the string written in the file (for repeating input rows in
     predict's output): the table's columns are then lists of str. Numbers are read in `dtype` (the
-    training dtype), except the columns named in `exact` (the target), which stay float64."""
+    training dtype), except the columns named in `exact` (the target), which stay float64.
+    room=True: the numeric matrix may get spare columns for the encoded features (see from_arrow);
+    only for a table whose every row is encoded next (training)."""
     path = Path(path)
     require_regular_file(path)
-    table = _read_any(path, delimiter, decimal, header, na_values, text, dtype, exact)
+    table = _read_any(path, delimiter, decimal, header, na_values, text, dtype, exact, room)
     if not text and table.matrix is not None and table.matrix.dtype == np.float32:
         coarse = coarse_columns(table)
         if coarse:  # numbers whose spread float32 cannot resolve: read those in float64
             exact = {table.names[k] if isinstance(k, int) else k for k in exact} | set(coarse)
-            table = _read_any(path, delimiter, decimal, header, na_values, text, dtype, exact)
+            table = _read_any(path, delimiter, decimal, header, na_values, text, dtype, exact, room)
             table.coarse = set(coarse)
     return table
 
@@ -101,9 +103,9 @@ def coarse_columns(table: Table) -> list[str]:
     return [n for n, c in zip(table.matrix_columns, coarse) if c]
 
 
-def _read_any(path: Path, delimiter, decimal, header, na_values, text, dtype, exact) -> Table:
+def _read_any(path: Path, delimiter, decimal, header, na_values, text, dtype, exact, room=False) -> Table:
     if is_parquet(path):
-        table = _read_parquet(path, dtype, exact)
+        table = _read_parquet(path, dtype, exact, room)
         if text:
             for name, c in table.columns.items():
                 table.columns[name] = [c.cell(i) for i in range(table.n_rows)]
@@ -151,7 +153,7 @@ def _read_any(path: Path, delimiter, decimal, header, na_values, text, dtype, ex
         names = [f"c{i}" for i in range(len(first))]
     exact = {names[k] if isinstance(k, int) and -len(names) <= k < len(names) else k for k in exact}
     table = _read_text(path, names, delimiter, decimal, header, na_values, text, dtype, exact,
-                       leading_blank_lines(head))
+                       leading_blank_lines(head), room)
     table._reader = (delimiter, header)
     if header and unnamed:
         table.notes.append(f"column{'s' * (len(unnamed) > 1)} {', '.join(str(i + 1) for i in unnamed)} "
@@ -161,7 +163,7 @@ def _read_any(path: Path, delimiter, decimal, header, na_values, text, dtype, ex
 
 
 def _read_text(path: Path, names: list[str], delimiter: str, decimal: str, header: bool, na_values,
-               text: bool = False, dtype=np.float64, exact=(), lead: int = 0) -> Table:
+               text: bool = False, dtype=np.float64, exact=(), lead: int = 0, room: bool = False) -> Table:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -241,7 +243,7 @@ def _read_text(path: Path, names: list[str], delimiter: str, decimal: str, heade
         return Table(path, {n: c.to_pylist() for n, c in zip(names, tb.columns)}, tb.num_rows, "")
     holder = [tb]
     del tb
-    table = from_arrow(holder, path, dtype, exact, na=frozenset(n.strip() for n in nulls if n.strip()))
+    table = from_arrow(holder, path, dtype, exact, na=frozenset(n.strip() for n in nulls if n.strip()), room=room)
     hasher.join()
     table.fingerprint = digest[0] if digest else file_fingerprint(path)
     table._reader = (delimiter, header)
@@ -275,7 +277,7 @@ def _arrow_message(exc: Exception) -> str:
     return text[:300]
 
 
-def _read_parquet(path: Path, dtype=np.float64, exact=()) -> Table:
+def _read_parquet(path: Path, dtype=np.float64, exact=(), room: bool = False) -> Table:
     digest: list[str] = []  # the file's sha256, on a thread while the file is read and converted
     hasher = threading.Thread(target=lambda: digest.append(file_fingerprint(path)), daemon=True)
     hasher.start()
@@ -299,7 +301,7 @@ def _read_parquet(path: Path, dtype=np.float64, exact=()) -> Table:
     exact = {names[k] if isinstance(k, int) and -len(names) <= k < len(names) else k for k in exact}
     holder = [tb]
     del tb
-    table = from_arrow(holder, path, dtype, exact, parquet=True, encoded=set(strings))
+    table = from_arrow(holder, path, dtype, exact, parquet=True, encoded=set(strings), room=room)
     hasher.join()
     table.fingerprint = digest[0] if digest else file_fingerprint(path)
     for c in table.columns.values():

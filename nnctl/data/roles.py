@@ -22,10 +22,14 @@ from nnctl.errors import ConfigError, DataError, did_you_mean
 from nnctl.files import local_path
 
 
-def read_data_file(path: Path, data: DataSpec, dtype=np.float64) -> Table:
-    """The file `path` read with the data section's delimiter, decimal, header and na_values."""
+def read_data_file(path: Path, data: DataSpec, dtype=np.float64, room: bool = False) -> Table:
+    """The file `path` read with the data section's delimiter, decimal, header and na_values.
+    `room`: training reads it (see from_arrow); only where the features are the file's columns in
+    order (no id, ignore or features key), or the room would go unused."""
     target = -1 if data.target is None else data.target  # read exactly (float64), whatever the dtype
-    return read_table(path, data.delimiter, data.decimal, data.header, data.na_values, dtype=dtype, exact=(target,))
+    room = room and data.id is None and not data.ignore and data.features is None
+    return read_table(path, data.delimiter, data.decimal, data.header, data.na_values, dtype=dtype,
+                      exact=(target,), room=room)
 
 
 def memory_table(rows, data: DataSpec, dtype=np.float64) -> Table:
@@ -58,7 +62,8 @@ def load_file(data: DataSpec, dtype=np.float64, rows=None) -> Dataset:
     is then only its name in messages."""
     path = Path(data.source)
     # (local_path: on a Dask worker, its copy of the client's file)
-    table = read_data_file(local_path(path), data, dtype) if rows is None else memory_table(rows, data, dtype)
+    table = read_data_file(local_path(path), data, dtype, room=True) if rows is None else \
+        memory_table(rows, data, dtype)
     if table.n_rows == 0:
         raise DataError(f"{path}: no data rows" + (" after the header" if data.header else ""))
     target = column_name(table, -1 if data.target is None else data.target, "target")
