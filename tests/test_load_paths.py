@@ -5,6 +5,7 @@ gives exactly what a straightforward reading of the same values gives: same colu
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -231,3 +232,20 @@ def test_no_room_where_it_would_go_unused(tmp_path, case):
         assert load_dataset(spec.data, np.float32).table.matrix_room is not None  # training's read has it
     else:
         assert load_dataset(spec.data, np.float32).table.matrix_room is None
+
+
+def test_unsigned_dictionary_codes_keep_their_levels():
+    """An Arrow table in memory whose text column is dictionary<uint8> with 200 levels (what some
+    writers give for a categorical): code 150 is level 150, not the level of -106."""
+    import pyarrow as pa
+
+    from nnctl.data.arrow import to_raw
+
+    levels = [f"v{i:03d}" for i in range(200)]
+    codes = np.array([0, 127, 128, 150, 199, 3], dtype=np.uint8)
+    arr = pa.DictionaryArray.from_arrays(pa.array(codes, type=pa.uint8()), pa.array(levels))
+    col = to_raw("c", pa.chunked_array([arr]), Path("mem"))
+    assert [col.levels[k] for k in col.values] == [levels[k] for k in codes]
+    with_null = pa.DictionaryArray.from_arrays(pa.array([200 - 1, None, 130], type=pa.uint8()), pa.array(levels))
+    col = to_raw("c", pa.chunked_array([with_null]), Path("mem"))
+    assert col.values[1] == -1 and [col.levels[col.values[0]], col.levels[col.values[2]]] == ["v199", "v130"]

@@ -197,8 +197,16 @@ def _to_numpy(col, dtype) -> np.ndarray:
 
 
 def _codes(indices) -> np.ndarray:
-    """Dictionary indices as signed integers of their width, -1 for nulls (a view if none)."""
-    v = _values(indices, np.dtype(f"i{indices.type.bit_width // 8}"))
+    """Dictionary indices as signed integers, -1 for nulls (a view when signed and none is null).
+    Unsigned indices (a DataFrame's uint8 codes: up to 255 levels) are widened to int64 first: read
+    as signed, code 200 would be -56."""
+    import pyarrow as pa
+
+    width = indices.type.bit_width // 8
+    if pa.types.is_unsigned_integer(indices.type):
+        v = _values(indices, np.dtype(f"u{width}")).astype(np.int64)
+    else:
+        v = _values(indices, np.dtype(f"i{width}"))
     valid = _valid(indices)
     return v if valid is None else np.where(valid, v, np.array(-1, dtype=v.dtype))
 
