@@ -67,11 +67,13 @@ def _assert_same(whole, blocks):
         assert (w.has_missing(), w.maybe_infinite()) == (b.has_missing(), b.maybe_infinite()), name
 
 
-@pytest.mark.parametrize("newline,trailing", [("\n", True), ("\r\n", True), ("\n", False)])
+@pytest.mark.parametrize("newline,trailing", [("\n", 1), ("\r\n", 1), ("\n", 0), ("\n", 3), ("\r\n", 2)])
 def test_block_reader_gives_the_whole_file_readers_values_bit_for_bit(tmp_path, monkeypatch, newline, trailing):
+    """Also with blank lines at the end of the file (skipped by both readers), which used to send
+    the file to the whole-file reader."""
     p = tmp_path / "n.csv"
     body = _numbers_text(6000).replace("\n", newline)
-    p.write_bytes(("a,b,c,t" + newline + body + (newline if trailing else "")).encode())
+    p.write_bytes(("a,b,c,t" + newline + body + newline * trailing).encode())
     whole, blocks, used = _read_both(p, monkeypatch)
     assert used == [True]  # the block reader read it (many blocks of 4 KB), not the whole-file reader
     _assert_same(whole, blocks)

@@ -50,6 +50,7 @@ def read_numeric_blocks(path: Path, names: list[str], skip_lines: int, parse_opt
         at = offset_after_lines(os.pread(fd, SNIFF_BYTES, 0), skip_lines)  # lines end at \r\n, \r or \n
         if at is None or at >= size:
             return None
+        size = _without_blank_end(fd, at, size)
         rows_max = (size - at) // len(names) + 1  # a line holds at least its delimiters and its end
         numeric = [n for n in names if n not in exact]
         M = _reserved((rows_max, len(numeric)), dtype)
@@ -73,6 +74,21 @@ def read_numeric_blocks(path: Path, names: list[str], skip_lines: int, parse_opt
     table = _matrix_table(path, names, M[:rows], numeric, others, stats=stats)
     table.integral = {n for n in numeric if pa.types.is_integer(convert_options.column_types[n])}
     return table
+
+
+def _without_blank_end(fd: int, at: int, size: int) -> int:
+    """The file's size without the empty lines at its end (many writers leave one), which the
+    whole-file reader skips too: in a block they would count as rows and send the file back to it.
+    The last line keeps its own line end."""
+    import os
+
+    n = min(size - at, 4096)
+    tail = os.pread(fd, n, size - n)
+    text = tail.rstrip(b"\r\n")
+    if not text or len(text) == len(tail):  # nothing but line ends (a file of blank lines), or no blank end
+        return size
+    ends = tail[len(text):]
+    return size - len(ends) + (2 if ends.startswith(b"\r\n") else 1)
 
 
 def _next_block(fd: int, buf: bytearray, offset: int, size: int) -> tuple[bytearray, int, int] | None:
