@@ -13,8 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nnctl.probe import DIAG_COLUMNS, PROBE_ROWS, SATURATION_MARGIN, Probe  # noqa: F401 (re-exported)
-
 
 @dataclass(frozen=True)
 class Concept:

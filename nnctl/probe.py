@@ -15,9 +15,6 @@ import math
 import numpy as np
 
 PROBE_ROWS = 256
-# key order of a probe row (as it was built before the activation statistics moved to a pass of their own)
-ORDER = ("epoch", "layer", "units", "grad_norm", "grad_rms", "update_ratio", "act_mean", "act_std", "preact_std",
-         "_unit_std", "_gain", "dead_frac", "saturated_frac", "_symmetric")
 SATURATION_MARGIN = 0.03
 DIAG_COLUMNS = ["epoch", "layer", "units", "act_mean", "act_std", "dead_frac", "saturated_frac", "grad_norm",
                 "grad_rms", "update_ratio", "first_last_grad_ratio", "preact_std"]
@@ -82,7 +79,6 @@ class Probe:
                 W, b = params.views[layer.W], params.views[layer.b]
                 row["_symmetric"] = bool(W.shape[1] > 1 and float(np.max(np.ptp(W, axis=1), initial=0.0)) < 1e-7
                                          and float(np.ptp(b)) < 1e-7)
-        rows = [{k: row[k] for k in ORDER if k in row} for row in rows]  # diagnostics.csv's column order
         ratio = norms[0] / norms[-1] if norms[-1] > 0 else float("inf") if norms[0] > 0 else float("nan")
         for row in rows:
             row["first_last_grad_ratio"] = ratio

@@ -21,9 +21,10 @@ import numpy as np
 from nnctl.build import Prepared, prepare
 from nnctl.config.load import load_spec, resolved_yaml
 from nnctl.config.spec import Spec
-from nnctl.diagnostics import DIAG_COLUMNS, config_findings, diag_table_rows
+from nnctl.diagnostics import config_findings, diag_table_rows
 from nnctl.errors import NnctlError, RunDirError, TrainingFailed
 from nnctl.metrics import metric_columns
+from nnctl.probe import DIAG_COLUMNS
 from nnctl.runs import FINISHED, MetricsTable, RunDir, RunLock, read_split, read_summary
 from nnctl.snapshots import SNAPSHOTS_FILE
 from nnctl.tracking import MlflowTracker, check_tracker, open_tracker
