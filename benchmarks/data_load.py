@@ -18,6 +18,16 @@ peak RSS (VmHWM, interpreter and imports included):
 - pyarrow (Parquet): `pyarrow.parquet.read_table(path)` plus conversion to NumPy (numeric columns
   `to_numpy()`, string columns dictionary-encoded to integer codes).
 
+For the CSV files a third loader shows the floor nnctl's reading stands on:
+
+- arrow: `pyarrow.csv.read_csv(path)` with every column's type fixed as nnctl fixes it (floats
+  parsed to float32, text to dictionaries), and nothing else: no sha256 fingerprint, no matrix;
+- sha256: the file's sha256, the fingerprint every run records (nnctl computes it on a thread
+  while Arrow parses).
+
+CPU seconds (all of the process's threads) are reported beside the wall time: pandas' and Arrow's
+readers both use every core, so on a 2-core machine the CPU work decides the wall time.
+
 Targets: numeric load <= 1.3x pandas; mixed and pandas-written loads <= 1.5x pandas with
 a peak RSS <= pandas'; Parquet <= 1.2x pyarrow.
 
@@ -40,37 +50,67 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 
 CHILD = r"""
-import json, sys, time
+import json, resource, sys, time
 kind, path = sys.argv[1], sys.argv[2]
+
+
+def cpu_seconds():  # this process, all its threads
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 if kind == "nnctl":
     import numpy as np
     from benchmarks.csv_memory import nnctl_load
     from nnctl.data.reading import read_table
     import pyarrow.compute, pyarrow.csv, pyarrow.parquet  # imports outside the timed part, as for the others
     import nnctl.config.load, nnctl.data.roles, nnctl.data.columns
-    t0 = time.perf_counter()
+    c0, t0 = cpu_seconds(), time.perf_counter()
     ds = nnctl_load(__import__("pathlib").Path(path), np.float32)
     shape = list(ds.X.shape)
 elif kind == "pandas":
     import pandas as pd
-    t0 = time.perf_counter()
+    c0, t0 = cpu_seconds(), time.perf_counter()
     df = pd.read_csv(path)
     shape = list(df.shape)
+elif kind == "arrow":
+    # the parse nnctl's CSV reading is built on, alone: column types fixed as nnctl fixes them
+    # (floats as float32, text as dictionaries); no fingerprint, no conversion to the training matrix
+    import io
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    with open(path, "rb") as f:
+        head = f.read(1 << 16)
+    sample = pacsv.read_csv(io.BytesIO(head[: head.rfind(b"\n") + 1])).schema
+    types = {f.name: pa.float32() if pa.types.is_floating(f.type) else
+             pa.dictionary(pa.int32(), pa.string()) if pa.types.is_string(f.type) else f.type for f in sample}
+    options = pacsv.ConvertOptions(column_types=types)
+    c0, t0 = cpu_seconds(), time.perf_counter()
+    tb = pacsv.read_csv(path, convert_options=options)
+    shape = [tb.num_rows, tb.num_columns]
+elif kind == "sha256":  # the fingerprint every run records (README: split.npz), alone
+    import hashlib
+    c0, t0 = cpu_seconds(), time.perf_counter()
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    shape = [len(h.hexdigest())]
 else:
     import pyarrow as pa, pyarrow.parquet as pq
     try:
         import pandas  # pyarrow's to_numpy imports it on first use: not part of the timed work
     except ImportError:
         pass
-    t0 = time.perf_counter()
+    c0, t0 = cpu_seconds(), time.perf_counter()
     tb = pq.read_table(path)
     cols = [c.to_numpy() if not (pa.types.is_string(c.type) or pa.types.is_large_string(c.type))
             else c.dictionary_encode().combine_chunks().indices.to_numpy() for c in tb.columns]
     shape = [tb.num_rows, len(cols)]
-wall = time.perf_counter() - t0
+wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
 # VmHWM: this process image's own peak (ru_maxrss would include the parent's, inherited across exec)
 hwm = int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0]) * 1024
-print(json.dumps({"wall": wall, "rss": hwm, "shape": shape}))
+print(json.dumps({"wall": wall, "cpu": cpu, "rss": hwm, "shape": shape}))
 """
 
 TARGETS = {  # file -> (reference loader, time limit, RSS must not exceed the reference's)
@@ -148,13 +188,16 @@ def main(argv: list[str] | None = None) -> int:
             for f in files:
                 ref = TARGETS[f][0]
                 order = ["nnctl", ref] if r % 2 == 0 else [ref, "nnctl"]
+                if f.endswith(".csv"):  # the floor nnctl's CSV reading stands on
+                    order[1:1] = ["arrow", "sha256"]
                 for kind in order:
                     results[f].setdefault(kind, []).append(measure(kind, folder / f))
             print(f"round {r + 1}/{args.rounds} done", file=sys.stderr, flush=True)
     doc = {"rows": args.rows, "files": {}, "targets": []}
     for f, by_kind in results.items():
         ref, limit, rss_limited = TARGETS[f]
-        med = {k: {"wall_s": statistics.median(x["wall"] for x in v), "peak_rss_mb": statistics.median(
+        med = {k: {"wall_s": statistics.median(x["wall"] for x in v), "cpu_s": statistics.median(x["cpu"] for x in v),
+                   "peak_rss_mb": statistics.median(
             x["rss"] for x in v) / 2**20, "shape": v[0]["shape"]} for k, v in by_kind.items()}
         doc["files"][f] = med
         ratio = med["nnctl"]["wall_s"] / med[ref]["wall_s"]
@@ -170,7 +213,11 @@ def main(argv: list[str] | None = None) -> int:
     for f, med in doc["files"].items():
         print(f"{f}:")
         for k, m in med.items():
-            print(f"  {k:<8} load {m['wall_s']:6.3f} s   peak RSS {m['peak_rss_mb']:7.0f} MB   shape {m['shape']}")
+            print(f"  {k:<8} load {m['wall_s']:6.3f} s  CPU {m['cpu_s']:5.2f} s   peak RSS {m['peak_rss_mb']:7.0f} MB"
+                  f"   shape {m['shape']}")
+        if "arrow" in med:
+            print(f"  Arrow's parse alone: {med['arrow']['wall_s'] / med['pandas']['wall_s']:.2f}x pandas' wall time, "
+                  f"{med['arrow']['cpu_s'] / med['pandas']['cpu_s']:.2f}x its CPU time")
     for t in doc["targets"]:
         print(f"target {t['what']:<42} {t['value']:5.2f}x  limit {t['limit']}x  {'OK' if t['ok'] else 'MISS'}")
     return 0

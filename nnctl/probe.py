@@ -34,6 +34,13 @@ class Probe:
         # so one forward pass serves both the activations and the gradient
         self.one_pass = not any(layer.dropout > 0 or (layer.norm is not None and layer.norm.needs_batch_stats)
                                 for layer in model.hidden)
+        # each layer's weight matrix W as a segment of the flat parameter vector; `w_bounds`: the
+        # segments' [start, stop) pairs as np.add.reduceat indices (None if they do not ascend)
+        self.w_slices = [model.params.slices[layer.W] for layer in model.layers]
+        self.w_sizes = [sl.stop - sl.start for sl in self.w_slices]
+        edges = [e for sl in self.w_slices for e in (sl.start, sl.stop)]
+        ascending = all(a < b for a, b in zip(edges, edges[1:])) and edges[-1] < model.params.theta.size
+        self.w_bounds = np.asarray(edges, dtype=np.intp) if ascending else None
         self.rows: list[dict] = []
         self.start: np.ndarray | None = None
         self.initial_loss = float("nan")
@@ -60,20 +67,17 @@ class Probe:
         else:
             rows = self._activations(model.forward(self.X)[1].hidden)
             model.loss_and_grad(self.X, self.Y, rng=np.random.default_rng(self.seed), update_stats=False)
-        f64 = np.float64
+        grad_sq, w0_sq, step_sq = self._weight_sums()
         norms = []
         for i, layer in enumerate(model.layers):
-            sl = params.slices[layer.W]
-            g = np.asarray(params.grad[sl], dtype=f64)
-            w0 = np.asarray(self.start[sl], dtype=f64) if self.start is not None else None
-            w1 = np.asarray(params.theta[sl], dtype=f64)
-            grad_norm = float(np.sqrt(np.dot(g, g)))
+            size = self.w_sizes[i]
+            grad_norm = math.sqrt(grad_sq[i])
             norms.append(grad_norm)
             row = rows[i]
             row.update({"epoch": epoch, "layer": layer.index, "units": layer.units, "grad_norm": grad_norm,
-                        "grad_rms": grad_norm / math.sqrt(max(g.size, 1)),
-                        "update_ratio": (float(np.linalg.norm(w1 - w0) / max(np.linalg.norm(w0), 1e-12))
-                                         if w0 is not None else float("nan"))})
+                        "grad_rms": grad_norm / math.sqrt(max(size, 1)),
+                        "update_ratio": (math.sqrt(step_sq[i]) / max(math.sqrt(w0_sq[i]), 1e-12)
+                                         if step_sq is not None else float("nan"))})
             if i < len(model.hidden):
                 # identical units = identical incoming weights and biases (dead units merely look alike)
                 W, b = params.views[layer.W], params.views[layer.b]
@@ -84,6 +88,27 @@ class Probe:
             row["first_last_grad_ratio"] = ratio
         self.rows.extend(rows)
         return rows
+
+    def _weight_sums(self) -> tuple[list[float], list[float] | None, list[float] | None]:
+        """Per layer, over its weight matrix W (float64 sums): the squared gradient, the squared
+        weights at the start of the epoch, and the squared change since then (the last two None
+        before the first epoch_start). One pass over the flat vectors for all layers at once: the
+        W blocks are segments of `theta`, summed by one np.add.reduceat."""
+        params = self.model.params
+        bounds = self.w_bounds
+        f64 = np.float64
+
+        def sums(v: np.ndarray) -> list[float]:
+            v = np.asarray(v, dtype=f64)
+            if bounds is None:  # W blocks not in increasing order: one layer at a time
+                return [float(np.dot(v[sl], v[sl])) for sl in self.w_slices]
+            return np.add.reduceat(v * v, bounds)[::2].tolist()
+
+        grad = sums(params.grad)
+        if self.start is None:
+            return grad, None, None
+        w0 = np.asarray(self.start, dtype=f64)
+        return grad, sums(w0), sums(np.asarray(params.theta, dtype=f64) - w0)
 
     def _activations(self, caches) -> list[dict]:
         """One row per layer (output layer last, empty) with the hidden layers' activation statistics.
@@ -99,10 +124,11 @@ class Probe:
         blocks = [m for c in caches for m in (c.H, c.Z)]
         widths = [m.shape[1] for m in blocks]
         A = np.concatenate(blocks, axis=1, dtype=np.float64)
-        col_mean = A.mean(axis=0)
+        n = len(A)
+        col_mean = np.add.reduce(A, axis=0) / n  # A.mean(axis=0), without its Python-level overhead
         A -= col_mean
         A *= A
-        col_var = A.mean(axis=0)
+        col_var = np.add.reduce(A, axis=0) / n
         starts = np.cumsum([0, *widths[:-1]])
         k = np.asarray(widths, dtype=np.float64)
         mean = np.add.reduceat(col_mean, starts) / k

@@ -18,6 +18,7 @@ from typer.main import get_command
 from typer.testing import CliRunner
 
 from nnctl.cli import app
+from nnctl.cli.app import is_path_option, option_choices
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -156,7 +157,7 @@ def test_every_output_file_is_dash_o():
     for name, command in COMMANDS.items():
         opts = options(command)
         for p in command.params:
-            if p.param_type_name != "option" or not getattr(p.type_descriptor, "is_path", False):
+            if p.param_type_name != "option" or not is_path_option(p):
                 continue
             long = max(p.opts, key=len)
             assert p is opts.get("-o") or (name, long) in PATH_INPUTS, f"{name} {long}: an output file not -o"
@@ -177,7 +178,7 @@ def test_fixed_choices_are_enums_listed_in_help_and_others_exit_2(world):
     for args, flag in ((["compare", world["runs"]], "--format"), (["explain", "he"], "--lang"),
                        (["train", world["root"] / "moons.yaml"], "--log"),
                        (["init", world["root"] / "data.csv"], "--decimal")):
-        choices = options(COMMANDS[args[0]])[flag].type_descriptor.choices
+        choices = option_choices(options(COMMANDS[args[0]])[flag])
         assert choices, (args[0], flag)
         help_text = run(args[0], "--help").stdout
         shown = "[" + "|".join(str(getattr(c, "value", c)) for c in choices) + "]"

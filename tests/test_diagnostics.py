@@ -229,3 +229,30 @@ def test_probe_rows_equal_plain_numpy_statistics(sets):
             assert row["saturated_frac"] == np.mean((H <= lo + SATURATION_MARGIN) | (H >= hi - SATURATION_MARGIN))
     for row in rows:
         assert row["first_last_grad_ratio"] == pytest.approx(norms[0] / norms[-1], rel=1e-12)
+
+
+@pytest.mark.parametrize("sets", [[], ["model.norm=layer", "model.hidden=[8,6,4]"], ["model.activation=maxout"]])
+def test_probe_weight_sums_of_all_layers_at_once_equal_one_layer_at_a_time(sets):
+    """The probe sums every layer's weight block in one np.add.reduceat over the flat vector; the
+    per-layer fallback (used if the blocks were not in ascending order) gives the same norms."""
+    from nnctl.build import prepare
+    from nnctl.config.load import load_spec
+    from nnctl.probe import Probe
+
+    p = prepare(load_spec(MOONS, sets))
+    params = p.model.params
+    probe = Probe(p.model, p.X["train"], p.Y["train"], np.random.default_rng(3))
+    assert probe.w_bounds is not None  # nnctl's layouts ascend: the fast path is the one tested here
+    probe.epoch_start()
+    rng = np.random.default_rng(5)
+    params.theta[...] += 0.01 * rng.standard_normal(params.theta.shape)
+    params.grad[...] = rng.standard_normal(params.grad.shape)
+    fast = probe._weight_sums()
+    probe.w_bounds = None
+    slow = probe._weight_sums()
+    f64 = np.float64
+    direct = [[float(np.sum(v[sl] ** 2)) for sl in probe.w_slices]
+              for v in (params.grad.astype(f64), probe.start.astype(f64), params.theta.astype(f64) - probe.start)]
+    for got in (fast, slow):
+        for a, b in zip(got, direct):
+            assert a == pytest.approx(b, rel=1e-12)

@@ -28,6 +28,23 @@ from typer.core import TyperArgument, TyperCommand, TyperOption
 from nnctl.errors import NnctlError
 
 
+def option_choices(param) -> tuple:
+    """The fixed choices of an option (enum members or strings), () if it takes any value. Typer
+    0.29 describes a parameter's type in `type_descriptor`; older releases keep click's Choice."""
+    desc = getattr(param, "type_descriptor", None)
+    if desc is not None:
+        return tuple(getattr(desc, "choices", None) or ())
+    return tuple(getattr(param.type, "choices", None) or ())
+
+
+def is_path_option(param) -> bool:
+    """Whether an option takes a path (see option_choices for the two Typer generations)."""
+    desc = getattr(param, "type_descriptor", None)
+    if desc is not None:
+        return bool(getattr(desc, "is_path", False))
+    return type(param.type).__name__ in ("TyperPath", "Path")
+
+
 class _Argument(TyperArgument):
     """An argument shown by its metavar alone: `CONFIG`, not typer's `{CONFIG}` and `<path>`."""
 
@@ -39,6 +56,9 @@ class _Argument(TyperArgument):
         dots = "..." if self.nargs != 1 and not name.endswith("...") else ""
         return f"{name}{dots}" if self.required else f"[{name}{dots}]"
 
+    def get_usage_pieces(self, ctx) -> list[str]:  # Typer before 0.29 writes the usage line from here
+        return [self._usage_display_name()]
+
 
 class _Option(TyperOption):
     """An option shown with its metavar (`--runs-dir DIR`), else a plain word for its type, never `<int>`."""
@@ -46,10 +66,17 @@ class _Option(TyperOption):
     def display_type_rich(self, ctx) -> str | None:
         if self.metavar is not None:
             return self.metavar
+        choices = option_choices(self)
+        if choices:
+            return "[" + "|".join(str(getattr(c, "value", c)) for c in choices) + "]"
         desc = getattr(self, "type_descriptor", None)  # typer's description of the parameter's type
-        if getattr(desc, "choices", None):
-            return "[" + "|".join(str(getattr(c, "value", c)) for c in desc.choices) + "]"
+        if desc is None:  # Typer before 0.29: click's type
+            return {"INTEGER": "N", "FLOAT": "NUMBER", "INTEGER RANGE": "N", "FLOAT RANGE": "NUMBER"}.get(
+                getattr(self.type, "name", "").upper(), "PATH" if is_path_option(self) else "TEXT")
         return {int: "N", float: "NUMBER", Path: "PATH"}.get(getattr(desc, "annotation", None), "TEXT")
+
+    def make_metavar(self, ctx, **_) -> str:  # Typer before 0.29 names an option's value from here
+        return self.display_type_rich(ctx) or "TEXT"
 
 
 class Command(TyperCommand):
