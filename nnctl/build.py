@@ -165,16 +165,8 @@ def prepare(spec: Spec, rows=None, min_class_rows: int = 2) -> Prepared:
     `rows`: an Arrow table held in memory, in place of the data file (the Python API). `min_class_rows`:
     the fewest training rows a class may have (the scikit-learn estimators accept 1, as scikit-learn does)."""
     dtype = np.dtype(spec.train.dtype)
-    ds = load_dataset(spec.data, dtype, rows)
-    spec = resolve_data(spec, ds.task, ds.n_classes)
-    rngs = random_streams(spec.seed)
-    s = spec.data.split
-    stratify_y = ds.y if ds.task == "classification" and s.stratify else None
-    train, val, test = split_indices(len(ds.y), stratify_y, s.val, s.test, s.stratify, rngs["split"],
-                                     spec.data.source)
-    split = {"train": train, "val": val, "test": test}
-    check_split(ds, split, s, min_class_rows)
-    ds.encode(spec.data, train, dtype)
+    spec, ds, split, rngs = load_and_split(spec, rows, min_class_rows)
+    train = split["train"]
     pre = fit_preprocessor(spec.data.preprocess, ds.X, spec.data.pca_components, rows=train)
     loss = loss_for(spec.train.loss, ds.task, ds.n_classes)
     check_model_size(spec, pre.n_outputs, loss.n_outputs(ds.n_classes, ds.n_targets), len(train))
@@ -200,21 +192,42 @@ def prepare(spec: Spec, rows=None, min_class_rows: int = 2) -> Prepared:
     return Prepared(spec, ds, split, pre, model, X, Y, y, rngs, target, weights)
 
 
+def load_and_split(spec: Spec, rows=None, min_class_rows: int = 2):
+    """The data loaded, the spec resolved for it, the split drawn and checked, the features encoded
+    (encoders fitted on the training rows): (spec, dataset, split, random streams). The part of
+    `prepare` that can refuse the data; `nnctl init` runs it on the config it writes."""
+    dtype = np.dtype(spec.train.dtype)
+    ds = load_dataset(spec.data, dtype, rows)
+    spec = resolve_data(spec, ds.task, ds.n_classes)
+    rngs = random_streams(spec.seed)
+    s = spec.data.split
+    stratify_y = ds.y if ds.task == "classification" and s.stratify else None
+    train, val, test = split_indices(len(ds.y), stratify_y, s.val, s.test, s.stratify, rngs["split"],
+                                     spec.data.source)
+    split = {"train": train, "val": val, "test": test}
+    check_split(ds, split, s, min_class_rows)
+    ds.encode(spec.data, train, dtype)
+    return spec, ds, split, rngs
+
+
 def check_split(ds, split: dict, s, min_class_rows: int = 2) -> None:
-    """DataError for a val or test part that is asked for but empty, or a class with < 2 training rows."""
+    """DataError for a class with < 2 training rows, or a val or test part that is asked for but
+    empty. Classes first: a stratified split of classes that small is what leaves a part empty."""
+    if ds.task == "classification":
+        counts = np.bincount(ds.y[split["train"]], minlength=ds.n_classes)
+        small = [(ds.class_names[k], int(c)) for k, c in enumerate(counts) if c < min_class_rows]
+        if small:
+            listed = ", ".join(f"{name!r} ({c})" for name, c in small[:5])
+            more = f" and {len(small) - 5} more ({len(small)} of {ds.n_classes} classes)" if len(small) > 5 else ""
+            raise DataError(f"{ds.source}: class{'es' * (len(small) > 1)} with fewer than 2 training rows: "
+                            f"{listed}{more}; each class needs at least 2. Add rows, merge rare classes, or drop "
+                            f"them")
     for part, share in (("val", s.val), ("test", s.test)):
         n = len(split[part])
         if share > 0 and (n == 0 or (ds.task == "regression" and n < 2)):
             raise DataError(f"{ds.source}: data.split.{part} is {share}, but the {part} part gets {n} row"
                             f"{'s' * (n != 1)} of {len(ds.y)}{' (r2 needs 2)' if n == 1 else ''}; use more rows, "
                             f"a larger share, or 0 to have no {part} part")
-    if ds.task == "classification":
-        counts = np.bincount(ds.y[split["train"]], minlength=ds.n_classes)
-        small = [(ds.class_names[k], int(c)) for k, c in enumerate(counts) if c < min_class_rows]
-        if small:
-            listed = ", ".join(f"{name!r} ({c})" for name, c in small[:5])
-            raise DataError(f"{ds.source}: class{'es' * (len(small) > 1)} with fewer than 2 training rows: "
-                            f"{listed}; each class needs at least 2. Add rows, merge rare classes, or drop them")
 
 
 def load_weights_into(model: MLP, path: Path, what: str) -> None:

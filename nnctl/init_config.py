@@ -118,6 +118,25 @@ def _task(col: RawColumn) -> tuple[str, str]:
     return "regression", f"{len(distinct):,} distinct numbers, {fmt_number(v.min())} to {fmt_number(v.max())}"
 
 
+def train_check(text: str, data_path: Path) -> str | None:
+    """What `nnctl train` would stop with on the config `text` (its data at `data_path`), or None:
+    the same loading, split and checks as training, so that a config `nnctl init` writes for data
+    that cannot be trained as it stands (a class with one row, a split part left empty, a target
+    with one value) says so when it is written, not at the first train."""
+    from nnctl.build import load_and_split
+    from nnctl.config.load import load_spec
+    from nnctl.config.yamlio import load_yaml
+    from nnctl.errors import NnctlError
+
+    config = load_yaml(text, "the config")[0]
+    config["data"]["source"] = str(Path(data_path).resolve())
+    try:
+        load_and_split(load_spec(data=config))
+    except NnctlError as exc:
+        return str(exc)
+    return None
+
+
 WORDS = ("None", "none", "null", "NULL", "-", "?")  # in data.na_values: auto, but sometimes real values
 
 

@@ -249,3 +249,64 @@ def test_unsigned_dictionary_codes_keep_their_levels():
     with_null = pa.DictionaryArray.from_arrays(pa.array([200 - 1, None, 130], type=pa.uint8()), pa.array(levels))
     col = to_raw("c", pa.chunked_array([with_null]), Path("mem"))
     assert col.values[1] == -1 and [col.levels[col.values[0]], col.levels[col.values[2]]] == ["v199", "v130"]
+
+
+def _same_table(a, b) -> None:
+    assert a.names == b.names and a.n_rows == b.n_rows and a.integral == b.integral
+    assert a.matrix_columns == b.matrix_columns
+    assert a.matrix.tobytes() == b.matrix.tobytes()
+    for lo_hi_a, lo_hi_b in zip(a.matrix_range, b.matrix_range):
+        assert lo_hi_a.tobytes() == lo_hi_b.tobytes()
+    for name in a.names:
+        ca, cb = a.columns[name], b.columns[name]
+        assert (ca.kind, ca.levels, ca.values.dtype) == (cb.kind, cb.levels, cb.values.dtype), name
+        assert ca.values.tobytes() == cb.values.tobytes(), name
+        assert ca.has_missing() == cb.has_missing() and ca.maybe_infinite() == cb.maybe_infinite(), name
+
+
+@pytest.mark.parametrize("batch_rows", [7, 700, 1 << 16])
+@pytest.mark.parametrize("stats", [True, False])
+@pytest.mark.parametrize("gaps", [True, False])
+def test_parquet_read_in_batches_equals_the_whole_table_converted(tmp_path, small_blocks, batch_rows, stats, gaps):
+    """from_parquet (the numbers streamed in batches that need not line up with row groups or
+    blocks, the rest read first) makes the same Table as from_arrow on the whole table, bit for bit,
+    room included when the statistics say no number is missing."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from nnctl.data.arrow import from_arrow, from_parquet
+
+    tb = crafted()
+    if not gaps:  # numbers without nulls (the room needs that), text and dates after them
+        tb = tb.select(["f64", "i64", "u8", "big", "y", "cat", "when"])
+        tb = tb.set_column(tb.column_names.index("when"), "when", tb.column("when").fill_null(dt.date(2001, 2, 3)))
+    tb = tb.add_column(0, "a.b", pa.array(np.arange(len(tb), dtype=np.float64)))  # a dotted name, numeric
+    path = tmp_path / "t.parquet"
+    pq.write_table(tb, path, row_group_size=700, write_statistics=stats)
+    strings = [f.name for f in tb.schema if pa.types.is_string(f.type)]
+    whole = pq.ParquetFile(path, read_dictionary=strings).read()
+    for dtype in (np.float32, np.float64):
+        expected = from_arrow([whole], path, dtype, {"y"}, parquet=True, encoded=set(strings), room=True)
+        with pq.ParquetFile(path, read_dictionary=strings) as pf:
+            got = from_parquet(pf, path, dtype, {"y"}, encoded=set(strings), room=True, batch_rows=batch_rows)
+        _same_table(got, expected)
+        assert (expected.matrix_room is not None) == (not gaps)
+        assert (got.matrix_room is not None) == (stats and not gaps), "room only with statistics saying no nulls"
+        if got.matrix_room is not None:
+            assert got.matrix_room.shape == expected.matrix_room.shape
+
+
+def test_a_damaged_parquet_file_is_a_data_error_naming_it(tmp_path):
+    import pyarrow.parquet as pq
+
+    from nnctl.data.reading import read_table
+    from nnctl.errors import DataError
+
+    path = tmp_path / "t.parquet"
+    pq.write_table(crafted(), path, row_group_size=700)
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 4000] = bytes(4000)  # pages zeroed; header and footer intact
+    path.write_bytes(bytes(data))
+    with pytest.raises(DataError, match=r"t\.parquet"):
+        read_table(path, dtype=np.float32)

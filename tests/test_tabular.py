@@ -438,6 +438,40 @@ def test_init_points_at_word_like_missing_markers(tmp_path):
     assert "airbags: 10 of its missing values are the word 'None'; if that is a real value" in out.stdout
 
 
+def test_init_says_when_the_config_it_writes_cannot_train(tmp_path):
+    """A target whose every label is in one row (a real file: Ecdat's USstateAbbreviations): the
+    config is written, with what `nnctl train` would stop at on top and as a warning; a file that
+    trains gets neither."""
+    import json
+
+    p = tmp_path / "abbrev.csv"
+    p.write_text("x,abbr\n" + "".join(f"{(i * 7919) % 41 / 4},a{i}\n" for i in range(40)))
+    cfg = tmp_path / "abbrev.yaml"
+    out = run("init", p, "-o", cfg)
+    assert out.exit_code == 0, out.stderr
+    why = "classes with fewer than 2 training rows: 'a0' (1), 'a1' (1), 'a10' (1), 'a11' (1), 'a12' (1) and 35 more"
+    assert f"warning: as written, nnctl train stops: {p}: {why}" in " ".join(out.stderr.split())
+    text = cfg.read_text()
+    assert "# As written, `nnctl train` stops here:" in text and why in text
+    trained = run("train", cfg, "--runs-dir", tmp_path / "runs", "-q")
+    assert trained.exit_code == 2 and why in " ".join(trained.stderr.split())
+    doc = json.loads(run("init", p, "--json").stdout)
+    assert why in doc["train_problem"]
+    good = tmp_path / "good.csv"
+    good.write_text("x,y\n" + "".join(f"{(i * 7919) % 41 / 4},{'ab'[i % 2]}\n" for i in range(40)))
+    out = run("init", good, "-o", tmp_path / "good.yaml")
+    assert out.exit_code == 0 and "stops" not in out.stderr and "stops" not in (tmp_path / "good.yaml").read_text()
+    assert json.loads(run("init", good, "--json").stdout)["train_problem"] is None
+
+
+def test_singleton_classes_are_named_as_the_reason_not_the_empty_split_they_cause(tmp_path):
+    p = tmp_path / "d.csv"
+    p.write_text("x,y\n" + "".join(f"{i},c{i}\n" for i in range(30)))
+    why = r"classes with fewer than 2 training rows: .* and 25 more \(30 of 30 classes\)"
+    with pytest.raises(DataError, match=why):
+        prepare(spec_for(p))
+
+
 # ------------------------------------------------------------------------------------ review findings
 def test_large_offsets_keep_their_differences(tmp_path):
     """float32 cannot resolve 1e8 + N(0, 3): such columns are read in float64, and eval on the test

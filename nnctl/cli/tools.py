@@ -363,16 +363,24 @@ def init(
         raise ConfigError(f"--output {output}: exists; pass --force to overwrite it")
     text = init_config(data_file, target, "\t" if delimiter == "tab" else delimiter, decimal.value, not no_header,
                        output)
+    from nnctl.cli import render
+    from nnctl.init_config import train_check
+
+    problem = train_check(text, data_file)  # the config is written all the same: the user edits it
+    if problem is not None:
+        head, _, rest = text.partition("name: ")
+        text = (head + "# As written, `nnctl train` stops here:\n"
+                + "".join(f"#   {line}\n" for line in problem.splitlines()) + "name: " + rest)
     to_file = output is not None and str(output) != "-"
     if to_file:
-        from nnctl.cli import render
-
         write_output(output, text)
         render.info(f"wrote {output}; next: nnctl train {output}")
+    if problem is not None:
+        render.warning(f"as written, nnctl train stops: {problem}")
     if json_out:
         from nnctl.config.yamlio import load_yaml
 
-        print_json({"config": load_yaml(text, "the config")[0], "yaml": text,
+        print_json({"config": load_yaml(text, "the config")[0], "yaml": text, "train_problem": problem,
                     "written_to": str(output) if to_file else None}, indent=2)
     elif not to_file:
         sys.stdout.write(text)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from nnctl.data.table import RawColumn, Table, populated_empty
+from nnctl.errors import DataError
 
 ROOM_MAX = 64  # at most this many spare columns (or twice the numeric ones) are kept for the encoding
 
@@ -32,28 +33,90 @@ def from_arrow(holder: list, path: Path, number_dtype, exact=(), parquet: bool =
     copying every number into a new matrix (`Table.matrix_room`). The room is memory whether used
     or not (every row's numbers touch its pages), so it is not made where it would not be used:
     for eval and predict, or with missing numbers (imputed or dropped rows are encoded apart)."""
-    import pyarrow as pa
-
     tb = holder.pop()
     names = [str(n) for n in tb.column_names]
     numeric = [n for n, c in zip(names, tb.columns) if is_number_type(c.type) and n not in set(exact)]
-    integral = {n for n, c in zip(names, tb.columns) if n in numeric and pa.types.is_integer(c.type)}
+    integral = {n for n, c in zip(names, tb.columns) if n in numeric and _is_integer(c.type)}
     others = {n: c for n, c in zip(names, tb.columns) if n not in set(numeric)}
     n_rows = tb.num_rows
     room = room and not any(tb.column(n).null_count for n in numeric)
     batches = tb.select(numeric).to_batches() if numeric else []
     del tb
+
+    def taken():  # each batch let go of once copied
+        for i in range(len(batches)):
+            batch, batches[i] = batches[i], None
+            yield batch
+
+    return _assemble(path, names, numeric, integral, others, n_rows, taken(), number_dtype, exact, parquet, na,
+                     encoded, room)
+
+
+def from_parquet(pf, path: Path, number_dtype, exact=(), encoded: set = frozenset(), room: bool = False,
+                 batch_rows: int = 1 << 16) -> Table:
+    """An open pyarrow ParquetFile as a Table, as from_arrow makes it from the whole table, without
+    ever holding the whole table: the columns that are not numbers (text as dictionaries, dates,
+    the `exact` target) are read first, then the numeric ones `batch_rows` rows at a time, each
+    batch copied into the matrix as it comes. The numbers then exist about once (from_arrow holds
+    Arrow's table beside the matrix), and no large Arrow buffer is allocated and faulted in only
+    to be copied. The room (see from_arrow) needs every numeric column free of nulls, known from
+    the file's statistics before the first batch; without them there is no room (same result,
+    the encoding then writes a new matrix)."""
+    schema = pf.schema_arrow
+    names = [str(n) for n in schema.names]
+    numeric = [f.name for f in schema if is_number_type(f.type) and f.name not in set(exact)]
+    integral = {f.name for f in schema if f.name in numeric and _is_integer(f.type)}
+    rest = [n for n in names if n not in set(numeric)]
+    n_rows = pf.metadata.num_rows
+    rest_tb = pf.read(columns=rest, use_pandas_metadata=False) if rest else None
+    others = {n: rest_tb.column(n) for n in rest}
+    del rest_tb
+    room = room and _no_nulls(pf.metadata, numeric)
+    batches = pf.iter_batches(batch_size=batch_rows, columns=numeric, use_threads=True, use_pandas_metadata=False)
+    return _assemble(path, names, numeric, integral, others, n_rows, batches, number_dtype, exact, True,
+                     frozenset(), encoded, room)
+
+
+def _no_nulls(metadata, columns: list[str]) -> bool:
+    """Whether the Parquet statistics say that none of `columns` holds a null (False if unknown)."""
+    wanted = set(columns)
+    for g in range(metadata.num_row_groups):
+        group = metadata.row_group(g)
+        for j in range(group.num_columns):
+            chunk = group.column(j)
+            if chunk.path_in_schema not in wanted:
+                continue
+            stats = chunk.statistics
+            if stats is None or not stats.has_null_count or stats.null_count:
+                return False
+    return True
+
+
+def _is_integer(t) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_integer(t)
+
+
+def _assemble(path: Path, names: list[str], numeric: list[str], integral: set, others: dict, n_rows: int,
+              batches, number_dtype, exact, parquet: bool, na: frozenset, encoded: set, room: bool) -> Table:
+    """The Table from_arrow and from_parquet make: `others` (Arrow columns) as raw columns, and the
+    record `batches` of the numeric columns (in row order) copied into one matrix."""
+    import pyarrow as pa
+
     others = {n: to_raw(n, c, path, na, n in encoded) for n, c in others.items()}  # float64: an `exact` column
     room = _room(names, numeric, others, set(exact)) if room else 0
     full = populated_empty((n_rows, len(numeric) + room), number_dtype)
     M = full[:, :len(numeric)]
     stats = _Stats(len(numeric))
     at = 0
-    for i in range(len(batches)):
-        batch, batches[i] = batches[i], None
-        _copy_rows(M[at:at + batch.num_rows], [_numbers(c) for c in batch.columns], stats)
+    for batch in batches if numeric else ():
+        # by name: a reader asked for column "a" may also return "a.b" (a nested path's prefix)
+        _copy_rows(M[at:at + batch.num_rows], [_numbers(batch.column(n)) for n in numeric], stats)
         at += batch.num_rows
         del batch
+    if numeric and at != n_rows:
+        raise DataError(f"{path}: damaged file ({at} rows of numbers where its header says {n_rows})")
     pa.default_memory_pool().release_unused()
     table = _matrix_table(path, names, M, numeric, others, parquet, stats)
     table.integral = integral

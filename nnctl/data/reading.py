@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from nnctl.data.arrow import from_arrow
+from nnctl.data.arrow import from_arrow, from_parquet
 from nnctl.data.blocks import PARALLEL_FROM, read_numeric_blocks
 from nnctl.data.table import Table
 from nnctl.data.textformat import (
@@ -281,27 +281,27 @@ def _read_parquet(path: Path, dtype=np.float64, exact=(), room: bool = False) ->
     digest: list[str] = []  # the file's sha256, on a thread while the file is read and converted
     hasher = threading.Thread(target=lambda: digest.append(file_fingerprint(path)), daemon=True)
     hasher.start()
-    try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
+    try:
         with pq.ParquetFile(path) as pf:  # (pq.read_table imports pandas when it is installed)
             metadata = pf.metadata
+            names = [str(n) for n in pf.schema_arrow.names]
             strings = [f.name for f in pf.schema_arrow
                        if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
-        # string columns read as dictionaries (codes into the distinct values, as nnctl keeps text),
-        # not as one string per row that would be dictionary-encoded next
-        with pq.ParquetFile(path, metadata=metadata, read_dictionary=strings) as pf:
-            tb = pf.read(use_pandas_metadata=False)
     except Exception as exc:  # ArrowInvalid, OSError: not a Parquet file, damaged
         raise DataError(f"{path}: cannot read as Parquet ({_arrow_message(exc)})") from None
-    names = [str(n) for n in tb.column_names]
     if len(set(names)) != len(names):
         raise DataError(f"{path}: duplicate column names")
     exact = {names[k] if isinstance(k, int) and -len(names) <= k < len(names) else k for k in exact}
-    holder = [tb]
-    del tb
-    table = from_arrow(holder, path, dtype, exact, parquet=True, encoded=set(strings), room=room)
+    try:
+        # string columns read as dictionaries (codes into the distinct values, as nnctl keeps text),
+        # not as one string per row that would be dictionary-encoded next; the numbers in batches
+        with pq.ParquetFile(path, metadata=metadata, read_dictionary=strings) as pf:
+            table = from_parquet(pf, path, dtype, exact, encoded=set(strings), room=room)
+    except (pa.ArrowException, OSError) as exc:  # damaged pages, a truncated file
+        raise DataError(f"{path}: cannot read as Parquet ({_arrow_message(exc)})") from None
     hasher.join()
     table.fingerprint = digest[0] if digest else file_fingerprint(path)
     for c in table.columns.values():
