@@ -310,3 +310,75 @@ def test_a_damaged_parquet_file_is_a_data_error_naming_it(tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(DataError, match=r"t\.parquet"):
         read_table(path, dtype=np.float32)
+
+
+def _patch_footer(path: Path, old: bytes, new: bytes, which: int = 0) -> None:
+    """Replace the `which`-th occurrence of `old` in the Parquet footer (thrift) by `new`."""
+    import struct
+
+    data = bytearray(path.read_bytes())
+    start = len(data) - 8 - struct.unpack("<I", data[-8:-4])[0]
+    hits = [i for i in range(start, len(data)) if data[i:i + len(old)] == old]
+    if len(hits) <= which:
+        pytest.skip("this pyarrow writes its footer differently: the damage cannot be made here")
+    data[hits[which]:hits[which] + len(old)] = new
+    path.write_bytes(bytes(data))
+
+
+def _set_row_count(path: Path, rows: int, claimed: int) -> None:
+    """Make the footer's FileMetaData.num_rows say `claimed` (an i64, zigzag varint) instead of `rows`."""
+    import pyarrow.parquet as pq
+
+    def varint(v: int) -> bytes:
+        z, out = (v << 1) ^ (v >> 63), b""
+        while True:
+            out += bytes([(z & 0x7F) | (0x80 if z > 0x7F else 0)])
+            z >>= 7
+            if not z:
+                return out
+
+    original = path.read_bytes()
+    for which in range(8):  # the first field-header + value that, patched, changes num_rows
+        path.write_bytes(original)
+        _patch_footer(path, b"\x16" + varint(rows), b"\x16" + varint(claimed), which)
+        try:
+            if pq.ParquetFile(path).metadata.num_rows == claimed:
+                return
+        except Exception:  # noqa: BLE001 - that occurrence was another field
+            pass
+    pytest.skip("the footer's row count could not be found")
+
+
+@pytest.mark.parametrize("damage", ["name not utf-8", "negative row count", "row count too high", "short column"])
+def test_a_parquet_footer_that_disagrees_with_its_data_is_a_data_error(tmp_path, damage):
+    """Footers that lie: `nnctl train` exits 2 with one message naming the file; never a traceback, and
+    never a model trained on columns of different lengths (the streamed reader trusts the footer's
+    row count to size the matrix, so it checks every column against it)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tests.test_cli import run
+
+    path = tmp_path / "d.parquet"
+    n = 60
+    table = pa.table({"f": np.arange(n, dtype=float), "g": np.arange(n, dtype=float) ** 2,
+                      "c": pa.array(["a", "b", "c"] * (n // 3))})
+    if damage == "name not utf-8":
+        pq.write_table(table, path)
+        data = bytearray(path.read_bytes())
+        data[data.rindex(b"f\x15")] = 0xFF  # the last column chunk's path_in_schema "f"
+        path.write_bytes(bytes(data))
+    elif damage == "negative row count":
+        pq.write_table(table, path)
+        _set_row_count(path, n, -n)
+    elif damage == "row count too high":  # text only: nothing streamed to count
+        pq.write_table(table.select(["c"]).append_column("d", pa.array(["u", "v"] * (n // 2))), path)
+        _set_row_count(path, n, n + 1)
+    else:  # column "c" says it has -9 values in its second row group: it reads as 30 rows of 60
+        pq.write_table(table, path, row_group_size=30, compression="none")
+        _patch_footer(path, bytes.fromhex("19 18 01 63 15 00 16 3c"), bytes.fromhex("19 18 01 63 15 00 16 11"), 1)
+    cfg = tmp_path / "d.yaml"
+    cfg.write_text(f"name: d\ndata: {{source: {path}, target: c}}\ntrain: {{epochs: 2}}\n")
+    out = run("train", cfg, "--runs-dir", tmp_path / "runs", "-q")
+    assert out.exit_code == 2, (damage, out.stdout, out.stderr)
+    assert "Traceback" not in out.stderr and str(path) in out.stderr and len(out.stderr.strip().splitlines()) == 1

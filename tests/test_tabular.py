@@ -457,6 +457,11 @@ def test_init_says_when_the_config_it_writes_cannot_train(tmp_path):
     assert trained.exit_code == 2 and why in " ".join(trained.stderr.split())
     doc = json.loads(run("init", p, "--json").stdout)
     assert why in doc["train_problem"]
+    named = tmp_path / "first name: abbrev.csv"  # the header comment names the file: the note goes below it
+    named.write_bytes(p.read_bytes())
+    out = run("init", named, "-o", tmp_path / "named.yaml")
+    assert out.exit_code == 0 and "stops" in out.stderr
+    assert load_spec(tmp_path / "named.yaml").name == "first name: abbrev"
     good = tmp_path / "good.csv"
     good.write_text("x,y\n" + "".join(f"{(i * 7919) % 41 / 4},{'ab'[i % 2]}\n" for i in range(40)))
     out = run("init", good, "-o", tmp_path / "good.yaml")

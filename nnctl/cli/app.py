@@ -75,7 +75,8 @@ class _Option(TyperOption):
                 getattr(self.type, "name", "").upper(), "PATH" if is_path_option(self) else "TEXT")
         return {int: "N", float: "NUMBER", Path: "PATH"}.get(getattr(desc, "annotation", None), "TEXT")
 
-    def make_metavar(self, ctx, **_) -> str:  # Typer before 0.29 names an option's value from here
+    def make_metavar(self, ctx=None, **_) -> str:  # Typer before 0.29 names an option's value from here
+        # (older click releases call it without ctx)
         return self.display_type_rich(ctx) or "TEXT"
 
 

@@ -368,8 +368,8 @@ def init(
 
     problem = train_check(text, data_file)  # the config is written all the same: the user edits it
     if problem is not None:
-        head, _, rest = text.partition("name: ")
-        text = (head + "# As written, `nnctl train` stops here:\n"
+        head, _, rest = text.partition("\nname: ")  # above the config's first key (the header names files)
+        text = (head + "\n# As written, `nnctl train` stops here:\n"
                 + "".join(f"#   {line}\n" for line in problem.splitlines()) + "name: " + rest)
     to_file = output is not None and str(output) != "-"
     if to_file:

@@ -68,9 +68,14 @@ def from_parquet(pf, path: Path, number_dtype, exact=(), encoded: set = frozense
     integral = {f.name for f in schema if f.name in numeric and _is_integer(f.type)}
     rest = [n for n in names if n not in set(numeric)]
     n_rows = pf.metadata.num_rows
+    if n_rows < 0:
+        raise DataError(f"{path}: damaged file (its footer says {n_rows} rows)")
     rest_tb = pf.read(columns=rest, use_pandas_metadata=False) if rest else None
     others = {n: rest_tb.column(n) for n in rest}
     del rest_tb
+    for n, c in others.items():  # the footer's row count against the data (the numbers are counted as copied)
+        if len(c) != n_rows:
+            raise DataError(f"{path}: damaged file (column {n!r} holds {len(c)} rows where its footer says {n_rows})")
     room = room and _no_nulls(pf.metadata, numeric)
     batches = pf.iter_batches(batch_size=batch_rows, columns=numeric, use_threads=True, use_pandas_metadata=False)
     return _assemble(path, names, numeric, integral, others, n_rows, batches, number_dtype, exact, True,
@@ -116,7 +121,7 @@ def _assemble(path: Path, names: list[str], numeric: list[str], integral: set, o
         at += batch.num_rows
         del batch
     if numeric and at != n_rows:
-        raise DataError(f"{path}: damaged file ({at} rows of numbers where its header says {n_rows})")
+        raise DataError(f"{path}: damaged file ({at} rows of numbers where its footer says {n_rows})")
     pa.default_memory_pool().release_unused()
     table = _matrix_table(path, names, M, numeric, others, parquet, stats)
     table.integral = integral

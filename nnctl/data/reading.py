@@ -300,7 +300,10 @@ def _read_parquet(path: Path, dtype=np.float64, exact=(), room: bool = False) ->
         # not as one string per row that would be dictionary-encoded next; the numbers in batches
         with pq.ParquetFile(path, metadata=metadata, read_dictionary=strings) as pf:
             table = from_parquet(pf, path, dtype, exact, encoded=set(strings), room=room)
-    except (pa.ArrowException, OSError) as exc:  # damaged pages, a truncated file
+    except DataError:  # (a ValueError too) said by from_parquet itself
+        raise
+    except (pa.ArrowException, OSError, ValueError) as exc:  # damaged pages, a truncated file, a footer
+        # whose names are not UTF-8 (UnicodeDecodeError is a ValueError)
         raise DataError(f"{path}: cannot read as Parquet ({_arrow_message(exc)})") from None
     hasher.join()
     table.fingerprint = digest[0] if digest else file_fingerprint(path)
