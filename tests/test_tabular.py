@@ -400,6 +400,30 @@ def test_no_val_part_means_no_val_metrics_not_nan(tmp_path):
     assert "val_loss" not in summary["final"] and summary["best"]["epoch"] >= 1
 
 
+def test_predict_on_parquet_repeats_integer_columns_as_integers(tmp_path):
+    """predict repeats each input row; a Parquet file holds numbers, not text, so its integer
+    columns (an id to join the predictions back on) are written as integers, not 1001.0."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(0)
+    n = 60
+    t = pa.table({"key": pa.array(np.arange(1001, 1001 + n) * 7 % 997 + 100_000),
+                  "x": rng.standard_normal(n), "k": pa.array([None if i == 3 else i % 4 for i in range(n)], pa.int16()),
+                  "y": pa.array(["a", "b"] * (n // 2))})
+    pq.write_table(t, tmp_path / "d.parquet")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"name: c\ndata: {{source: {tmp_path / 'd.parquet'}, target: y, id: key, missing: impute}}\n"
+                   "train: {epochs: 2}\n")
+    run_dir = run("train", cfg, "--runs-dir", tmp_path / "runs", "-q").stdout.strip().splitlines()[-1]
+    out = run("predict", run_dir, tmp_path / "d.parquet", "-o", tmp_path / "p.csv")
+    assert out.exit_code == 0, out.stderr
+    rows = list(csv.DictReader(open(tmp_path / "p.csv")))
+    assert [r["key"] for r in rows] == [str(v) for v in t.column("key").to_pylist()]
+    assert [r["k"] for r in rows][:5] == ["0", "1", "2", "", "0"]
+    assert float(rows[0]["x"]) == t.column("x")[0].as_py()
+
+
 def test_arrow_types_become_numbers_dates_and_codes_with_nulls(tmp_path):
     import datetime as dt
 
