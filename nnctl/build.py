@@ -189,6 +189,7 @@ def prepare(spec: Spec, rows=None, min_class_rows: int = 2) -> Prepared:
     X, Y, y = ({part: d[part] for part in ("train", "val", "test")} for d in (X, Y, y))
     ds.n_features = ds.X.shape[1]
     ds.X = None  # the raw features are not needed once split and transformed: free them for training
+    ds.fingerprint = str(ds.fingerprint)  # a data file's sha256, hashed on a thread meanwhile: waited for here
     return Prepared(spec, ds, split, pre, model, X, Y, y, rngs, target, weights)
 
 

@@ -266,9 +266,9 @@ def _test_split(loaded: LoadedRun, part: str = "test", hint: str = "; evaluate o
         raise DataError(f"cannot re-create the training data of {loaded.run.path}: {exc}{hint}") from None
     notes = []
     fingerprint = str(split.get("fingerprint", ""))
-    if fingerprint and fingerprint != ds.fingerprint:
+    if fingerprint and fingerprint != str(ds.fingerprint):
         notes.append(f"the data at {d.source} changed since training (fingerprint {fingerprint[:12]} -> "
-                     f"{ds.fingerprint[:12]}): the test rows may differ from the ones held out")
+                     f"{str(ds.fingerprint)[:12]}): the test rows may differ from the ones held out")
     rows = split[part]
     if len(rows) and int(rows.max()) >= len(ds.y):
         raise DataError(f"{d.source}: has {len(ds.y)} rows now, but the run's {part} split refers to row "

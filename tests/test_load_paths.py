@@ -382,3 +382,63 @@ def test_a_parquet_footer_that_disagrees_with_its_data_is_a_data_error(tmp_path,
     out = run("train", cfg, "--runs-dir", tmp_path / "runs", "-q")
     assert out.exit_code == 2, (damage, out.stdout, out.stderr)
     assert "Traceback" not in out.stderr and str(path) in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet", "big_csv"])
+def test_reading_does_not_wait_for_the_fingerprint_and_runs_record_the_files_sha256(tmp_path, monkeypatch, kind):
+    """The file's sha256 is hashed on a thread that reading does not wait for (it would take the
+    cores Arrow parses on); the run's split.npz still holds exactly the file's sha256."""
+    import hashlib
+    import threading
+    import time
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from nnctl.build import prepare
+    from nnctl.data import reading
+
+    rng = np.random.default_rng(0)
+    n = 20_000 if kind == "big_csv" else 300
+    x = rng.standard_normal((n, 3))
+    y = (x[:, 0] > 0).astype(int)
+    path = tmp_path / ("d.parquet" if kind == "parquet" else "d.csv")
+    if kind == "parquet":
+        pq.write_table(pa.table({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "y": y}), path)
+    else:
+        path.write_text("a,b,c,y\n" + "".join(f"{a:.6g},{b:.6g},{c:.6g},{t}\n" for (a, b, c), t in zip(x, y)))
+    if kind == "big_csv":
+        monkeypatch.setattr(reading, "PARALLEL_FROM", 1)  # the block reader
+    release = threading.Event()
+    real = reading.file_fingerprint
+
+    def slow(p):
+        release.wait(10)
+        return real(p)
+
+    monkeypatch.setattr(reading, "file_fingerprint", slow)
+    t0 = time.perf_counter()
+    table = reading.read_table(path, dtype=np.float32)
+    assert time.perf_counter() - t0 < 5  # it did not wait for the hash (held back 10 s)
+    assert table.matrix is not None and table.fingerprint.value is None
+    release.set()
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert str(table.fingerprint) == sha and table.fingerprint == sha
+    p = prepare(load_spec(data={"data": {"source": str(path), "target": "y"}, "train": {"epochs": 1}}))
+    assert p.dataset.fingerprint == sha and isinstance(p.dataset.fingerprint, str)
+
+
+def test_a_data_file_gone_before_its_fingerprint_is_a_data_error(tmp_path, monkeypatch):
+    from nnctl.data import reading
+    from nnctl.errors import DataError
+
+    path = tmp_path / "d.csv"
+    path.write_text("a,y\n" + "".join(f"{i * 0.37 % 1:.3f},{i % 2}\n" for i in range(50)))
+
+    def fails(p):
+        raise FileNotFoundError(2, "No such file or directory")
+
+    monkeypatch.setattr(reading, "file_fingerprint", fails)
+    table = reading.read_table(path)
+    with pytest.raises(DataError, match=r"d\.csv: cannot read \(No such file or directory\)"):
+        str(table.fingerprint)

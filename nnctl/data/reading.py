@@ -66,6 +66,44 @@ def file_fingerprint(path: Path) -> str:
     return h.hexdigest()
 
 
+class PendingDigest:
+    """A file's sha256 (its fingerprint), computed on a thread started once the file has been
+    parsed; `str()` waits for it. Started earlier, beside Arrow's parse, the hash took the cores
+    the parse runs on; started after it, it runs beside the single-threaded work that follows (the
+    conversion, encoding, the preprocessing fit, the model), and `prepare` resolves it before
+    anything is written. If the
+    thread could not read the file, `str()` reads it again, and a DataError says why it cannot."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.value: str | None = None
+        self.thread = threading.Thread(target=self._hash, daemon=True)
+        self.thread.start()
+
+    def _hash(self) -> None:
+        try:
+            self.value = file_fingerprint(self.path)
+        except OSError:
+            pass
+
+    def __str__(self) -> str:
+        if self.value is None:
+            self.thread.join()
+            if self.value is None:
+                try:
+                    self.value = file_fingerprint(self.path)
+                except OSError as exc:  # gone or unreadable since it was read
+                    raise DataError(f"{self.path}: cannot read ({exc.strerror or exc}); was it moved or "
+                                    f"changed while nnctl read it?") from None
+        return self.value
+
+    def __eq__(self, other) -> bool:  # by value, like the str it stands for
+        return str(self) == str(other) if isinstance(other, (str, PendingDigest)) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+
 def read_table(path: Path, delimiter: str = "auto", decimal: str = ".", header: bool = True,
                na_values: Any = "auto", text: bool = False, dtype=np.float64, exact=(), room: bool = False) -> Table:
     """Read a data file into a Table. DataError names the file, line and column of any problem.
@@ -171,10 +209,6 @@ def _read_text(path: Path, names: list[str], delimiter: str, decimal: str, heade
 
     nulls = [] if text else (AUTO_NA if na_values == "auto" else list(na_values))
 
-    digest: list[str] = []  # the file's sha256, computed on a thread while Arrow parses
-    hasher = threading.Thread(target=lambda: digest.append(file_fingerprint(path)), daemon=True)
-    if not text:
-        hasher.start()
     arrow_delim = UNIT_SEP if delimiter == WHITESPACE else delimiter
     read_options = pacsv.ReadOptions(column_names=names, skip_rows=lead + header, use_threads=True)
 
@@ -207,8 +241,7 @@ def _read_text(path: Path, names: list[str], delimiter: str, decimal: str, heade
                 and path.stat().st_size >= PARALLEL_FROM:  # a large numeric file: block by block, lean
             table = read_numeric_blocks(path, names, lead + header, parsing(False), convert(types), dtype, exact)
             if table is not None:
-                hasher.join()
-                table.fingerprint = digest[0] if digest else file_fingerprint(path)
+                table.fingerprint = PendingDigest(path)  # the file's sha256, on a thread (see PendingDigest)
                 return table
     for _ in range(2 * len(names) + 4):
         src = source(path, delimiter)
@@ -245,9 +278,9 @@ def _read_text(path: Path, names: list[str], delimiter: str, decimal: str, heade
         return Table(path, {n: c.to_pylist() for n, c in zip(names, tb.columns)}, tb.num_rows, "")
     holder = [tb]
     del tb
+    digest = PendingDigest(path)  # the file's sha256, on a thread beside the conversion (see PendingDigest)
     table = from_arrow(holder, path, dtype, exact, na=frozenset(n.strip() for n in nulls if n.strip()), room=room)
-    hasher.join()
-    table.fingerprint = digest[0] if digest else file_fingerprint(path)
+    table.fingerprint = digest
     table._reader = (delimiter, header)
     for c in table.columns.values():
         if c.kind == "binary":
@@ -280,9 +313,6 @@ def _arrow_message(exc: Exception) -> str:
 
 
 def _read_parquet(path: Path, dtype=np.float64, exact=(), room: bool = False) -> Table:
-    digest: list[str] = []  # the file's sha256, on a thread while the file is read and converted
-    hasher = threading.Thread(target=lambda: digest.append(file_fingerprint(path)), daemon=True)
-    hasher.start()
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -307,8 +337,7 @@ def _read_parquet(path: Path, dtype=np.float64, exact=(), room: bool = False) ->
     except (pa.ArrowException, OSError, ValueError) as exc:  # damaged pages, a truncated file, a footer
         # whose names are not UTF-8 (UnicodeDecodeError is a ValueError)
         raise DataError(f"{path}: cannot read as Parquet ({_arrow_message(exc)})") from None
-    hasher.join()
-    table.fingerprint = digest[0] if digest else file_fingerprint(path)
+    table.fingerprint = PendingDigest(path)  # the file's sha256, on a thread (see PendingDigest)
     for c in table.columns.values():
         if c.kind == "binary":
             raise DataError(f"{path}, column {c.name!r}: binary values; nnctl reads numbers, strings and dates")

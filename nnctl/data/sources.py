@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -39,7 +39,7 @@ class Dataset:
     feature_names: list[str]
     class_names: list[str] | None  # classification: name of class k (output unit k)
     source: str  # what the config's data.source says
-    fingerprint: str  # sha256 of the file, or of the generated arrays
+    fingerprint: Any  # sha256 of the file (str(), see reading.PendingDigest), or of the generated arrays
     columns: list[dict] = field(default_factory=list)  # the input encoding (columns.ColumnEncoder.to_json)
     target_name: str | None = None
     n_features: int = 0  # X's width, kept when training frees X

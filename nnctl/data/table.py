@@ -114,7 +114,7 @@ class Table:
     path: Path
     columns: dict[str, RawColumn]
     n_rows: int
-    fingerprint: str
+    fingerprint: Any  # the file's sha256: a str, or reading.PendingDigest (str() waits for it)
     parquet: bool = False
     row_ids: np.ndarray | None = None  # after dropping rows: original row number of each row
     _lines: dict[int, int] = field(default_factory=dict, repr=False)
