@@ -13,7 +13,8 @@ loaders round after round, and reports the load's wall time (imports excluded) a
 peak RSS (VmHWM, interpreter and imports included):
 
 - nnctl: what `nnctl train` does before splitting: read, type the columns, encode every row
-  (one-hot, float32 for an all-numeric file as float32 training does);
+  (one-hot, float32 for an all-numeric file as float32 training does); its config is read before
+  the timed part, as `nnctl train` reads it before the data;
 - pandas: `pandas.read_csv(path)` with default options;
 - pyarrow (Parquet): `pyarrow.parquet.read_table(path)` plus conversion to NumPy (numeric columns
   `to_numpy()`, string columns dictionary-encoded to integer codes).
@@ -61,12 +62,13 @@ def cpu_seconds():  # this process, all its threads
 
 if kind == "nnctl":
     import numpy as np
-    from benchmarks.csv_memory import nnctl_load
+    from benchmarks.csv_memory import load_spec_for, nnctl_load
     from nnctl.data.reading import read_table
     import pyarrow.compute, pyarrow.csv, pyarrow.parquet  # imports outside the timed part, as for the others
     import nnctl.config.load, nnctl.data.roles, nnctl.data.columns
+    spec = load_spec_for(__import__("pathlib").Path(path))  # the config, read before the data as train does
     c0, t0 = cpu_seconds(), time.perf_counter()
-    ds = nnctl_load(__import__("pathlib").Path(path), np.float32)
+    ds = nnctl_load(__import__("pathlib").Path(path), np.float32, spec)
     shape = list(ds.X.shape)
 elif kind == "pandas":
     import pandas as pd
