@@ -392,31 +392,20 @@ def test_reading_does_not_wait_for_the_fingerprint_and_runs_record_the_files_sha
     import threading
     import time
 
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     from nnctl.build import prepare
     from nnctl.data import reading
 
-    rng = np.random.default_rng(0)
-    n = 20_000 if kind == "big_csv" else 300
-    x = rng.standard_normal((n, 3))
-    y = (x[:, 0] > 0).astype(int)
-    path = tmp_path / ("d.parquet" if kind == "parquet" else "d.csv")
-    if kind == "parquet":
-        pq.write_table(pa.table({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "y": y}), path)
-    else:
-        path.write_text("a,b,c,y\n" + "".join(f"{a:.6g},{b:.6g},{c:.6g},{t}\n" for (a, b, c), t in zip(x, y)))
+    path = _small_file(tmp_path, kind)
     if kind == "big_csv":
         monkeypatch.setattr(reading, "PARALLEL_FROM", 1)  # the block reader
     release = threading.Event()
-    real = reading.file_fingerprint
+    real = reading.PendingDigest._hash
 
-    def slow(p):
+    def held_back(self):
         release.wait(10)
-        return real(p)
+        real(self)
 
-    monkeypatch.setattr(reading, "file_fingerprint", slow)
+    monkeypatch.setattr(reading.PendingDigest, "_hash", held_back)
     t0 = time.perf_counter()
     table = reading.read_table(path, dtype=np.float32)
     assert time.perf_counter() - t0 < 5  # it did not wait for the hash (held back 10 s)
@@ -428,17 +417,70 @@ def test_reading_does_not_wait_for_the_fingerprint_and_runs_record_the_files_sha
     assert p.dataset.fingerprint == sha and isinstance(p.dataset.fingerprint, str)
 
 
-def test_a_data_file_gone_before_its_fingerprint_is_a_data_error(tmp_path, monkeypatch):
+def _small_file(tmp_path, kind: str) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(0)
+    n = 20_000 if kind == "big_csv" else 300
+    x = rng.standard_normal((n, 3))
+    y = (x[:, 0] > 0).astype(int)
+    path = tmp_path / ("d.parquet" if kind == "parquet" else "d.csv")
+    if kind == "parquet":
+        pq.write_table(pa.table({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "y": y}), path)
+    else:
+        path.write_text("a,b,c,y\n" + "".join(f"{a:.6g},{b:.6g},{c:.6g},{t}\n" for (a, b, c), t in zip(x, y)))
+    return path
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet", "big_csv"])
+@pytest.mark.parametrize("then", ["replaced", "removed"])
+def test_the_fingerprint_is_of_the_bytes_parsed_even_if_the_file_changes_before_it_is_hashed(
+        tmp_path, monkeypatch, kind, then):
+    """The hash starts after the parse, but from a handle opened before it: a file replaced (or
+    removed) in between is not what the fingerprint describes; the bytes trained on are."""
+    import hashlib
+    import os
+
+    import pyarrow.csv as pacsv
+
+    from nnctl.data import blocks, reading
+
+    path = _small_file(tmp_path, kind)
+    parsed = hashlib.sha256(path.read_bytes()).hexdigest()
+    other = tmp_path / "other"
+    other.write_bytes(path.read_bytes() + b"\n")
+
+    def change():
+        if then == "replaced":
+            os.replace(other, path)
+        else:
+            path.unlink()
+
+    def after(fn):
+        def wrapped(*args, **kwargs):
+            out = fn(*args, **kwargs)
+            change()
+            return out
+        return wrapped
+
+    if kind == "big_csv":
+        monkeypatch.setattr(reading, "PARALLEL_FROM", 1)
+        monkeypatch.setattr(reading, "read_numeric_blocks", after(blocks.read_numeric_blocks))
+    elif kind == "csv":
+        monkeypatch.setattr(pacsv, "read_csv", after(pacsv.read_csv))
+    else:
+        monkeypatch.setattr(reading, "_parquet_table", after(reading._parquet_table))
+    table = reading.read_table(path, dtype=np.float32)
+    assert str(table.fingerprint) == parsed
+
+
+def test_a_fingerprint_pickles_as_its_sha256(tmp_path):
+    import hashlib
+    import pickle
+
     from nnctl.data import reading
-    from nnctl.errors import DataError
 
-    path = tmp_path / "d.csv"
-    path.write_text("a,y\n" + "".join(f"{i * 0.37 % 1:.3f},{i % 2}\n" for i in range(50)))
-
-    def fails(p):
-        raise FileNotFoundError(2, "No such file or directory")
-
-    monkeypatch.setattr(reading, "file_fingerprint", fails)
+    path = _small_file(tmp_path, "csv")
     table = reading.read_table(path)
-    with pytest.raises(DataError, match=r"d\.csv: cannot read \(No such file or directory\)"):
-        str(table.fingerprint)
+    assert pickle.loads(pickle.dumps(table.fingerprint)) == hashlib.sha256(path.read_bytes()).hexdigest()

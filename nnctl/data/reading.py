@@ -67,41 +67,69 @@ def file_fingerprint(path: Path) -> str:
 
 
 class PendingDigest:
-    """A file's sha256 (its fingerprint), computed on a thread started once the file has been
-    parsed; `str()` waits for it. Started earlier, beside Arrow's parse, the hash took the cores
-    the parse runs on; started after it, it runs beside the single-threaded work that follows (the
-    conversion, encoding, the preprocessing fit, the model), and `prepare` resolves it before
-    anything is written. If the
-    thread could not read the file, `str()` reads it again, and a DataError says why it cannot."""
+    """A file's sha256 (its fingerprint), hashed on a thread once the file has been parsed; `str()`
+    waits for it. The file is opened when reading begins, so the bytes hashed are the ones parsed
+    even if the path is replaced or removed meanwhile; the hashing starts after the parse (`start`),
+    because beside Arrow's parse it took the cores the parse runs on, and after it, it runs beside
+    the single-threaded work that follows (the conversion, encoding, the preprocessing fit, the
+    model). `prepare` resolves it before anything is written. Pickled as the str it stands for."""
 
     def __init__(self, path: Path):
         self.path = path
         self.value: str | None = None
-        self.thread = threading.Thread(target=self._hash, daemon=True)
-        self.thread.start()
+        self.error: OSError | None = None
+        self.thread: threading.Thread | None = None
+        try:
+            self.file = open(path, "rb")  # noqa: SIM115 - closed by _hash, or by close()
+        except OSError as exc:
+            self.file, self.error = None, exc
+
+    def start(self) -> PendingDigest:
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._hash, daemon=True)
+            self.thread.start()
+        return self
+
+    def close(self) -> None:
+        """Reading failed: no hash will be asked for."""
+        if self.thread is None and self.file is not None:
+            self.file.close()
+            self.file = None
 
     def _hash(self) -> None:
+        if self.file is None:
+            return
         try:
-            self.value = file_fingerprint(self.path)
-        except OSError:
-            pass
+            h = hashlib.sha256()
+            for chunk in iter(lambda: self.file.read(1 << 20), b""):
+                h.update(chunk)
+            self.value = h.hexdigest()
+        except OSError as exc:
+            self.error = exc
+        finally:
+            self.file.close()
 
     def __str__(self) -> str:
         if self.value is None:
-            self.thread.join()
+            self.start().join()
             if self.value is None:
-                try:
-                    self.value = file_fingerprint(self.path)
-                except OSError as exc:  # gone or unreadable since it was read
-                    raise DataError(f"{self.path}: cannot read ({exc.strerror or exc}); was it moved or "
-                                    f"changed while nnctl read it?") from None
+                exc = self.error
+                raise DataError(f"{self.path}: cannot read ({getattr(exc, 'strerror', None) or exc}); was it "
+                                f"moved or changed while nnctl read it?")
         return self.value
+
+    def join(self) -> None:
+        if self.thread is not None:
+            self.thread.join()
 
     def __eq__(self, other) -> bool:  # by value, like the str it stands for
         return str(self) == str(other) if isinstance(other, (str, PendingDigest)) else NotImplemented
 
     def __hash__(self) -> int:
         return hash(str(self))
+
+    def __reduce__(self):
+        return str, (str(self),)
 
 
 def read_table(path: Path, delimiter: str = "auto", decimal: str = ".", header: bool = True,
@@ -204,6 +232,18 @@ def _read_any(path: Path, delimiter, decimal, header, na_values, text, dtype, ex
 
 def _read_text(path: Path, names: list[str], delimiter: str, decimal: str, header: bool, na_values,
                text: bool = False, dtype=np.float64, exact=(), lead: int = 0, room: bool = False) -> Table:
+    digest = PendingDigest(path) if not text else None  # opened now, hashed once parsed
+    try:
+        return _parse_text(path, names, delimiter, decimal, header, na_values, text, dtype, exact, lead, room,
+                           digest)
+    except BaseException:
+        if digest is not None:
+            digest.close()
+        raise
+
+
+def _parse_text(path: Path, names: list[str], delimiter: str, decimal: str, header: bool, na_values,
+                text: bool, dtype, exact, lead: int, room: bool, digest: PendingDigest | None) -> Table:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -241,7 +281,7 @@ def _read_text(path: Path, names: list[str], delimiter: str, decimal: str, heade
                 and path.stat().st_size >= PARALLEL_FROM:  # a large numeric file: block by block, lean
             table = read_numeric_blocks(path, names, lead + header, parsing(False), convert(types), dtype, exact)
             if table is not None:
-                table.fingerprint = PendingDigest(path)  # the file's sha256, on a thread (see PendingDigest)
+                table.fingerprint = digest.start()  # the file's sha256, on a thread (see PendingDigest)
                 return table
     for _ in range(2 * len(names) + 4):
         src = source(path, delimiter)
@@ -278,7 +318,7 @@ def _read_text(path: Path, names: list[str], delimiter: str, decimal: str, heade
         return Table(path, {n: c.to_pylist() for n, c in zip(names, tb.columns)}, tb.num_rows, "")
     holder = [tb]
     del tb
-    digest = PendingDigest(path)  # the file's sha256, on a thread beside the conversion (see PendingDigest)
+    digest.start()  # the file's sha256, on a thread beside the conversion (see PendingDigest)
     table = from_arrow(holder, path, dtype, exact, na=frozenset(n.strip() for n in nulls if n.strip()), room=room)
     table.fingerprint = digest
     table._reader = (delimiter, header)
@@ -313,6 +353,17 @@ def _arrow_message(exc: Exception) -> str:
 
 
 def _read_parquet(path: Path, dtype=np.float64, exact=(), room: bool = False) -> Table:
+    digest = PendingDigest(path)  # opened now, hashed once read
+    try:
+        table = _parquet_table(path, dtype, exact, room)
+    except BaseException:
+        digest.close()
+        raise
+    table.fingerprint = digest.start()  # the file's sha256, on a thread (see PendingDigest)
+    return table
+
+
+def _parquet_table(path: Path, dtype, exact, room: bool) -> Table:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -337,7 +388,6 @@ def _read_parquet(path: Path, dtype=np.float64, exact=(), room: bool = False) ->
     except (pa.ArrowException, OSError, ValueError) as exc:  # damaged pages, a truncated file, a footer
         # whose names are not UTF-8 (UnicodeDecodeError is a ValueError)
         raise DataError(f"{path}: cannot read as Parquet ({_arrow_message(exc)})") from None
-    table.fingerprint = PendingDigest(path)  # the file's sha256, on a thread (see PendingDigest)
     for c in table.columns.values():
         if c.kind == "binary":
             raise DataError(f"{path}, column {c.name!r}: binary values; nnctl reads numbers, strings and dates")
