@@ -57,15 +57,6 @@ def require_regular_file(path: Path) -> None:
         raise DataError(f"{path}: not a regular file (a pipe or a device?); data files are CSV-like text or Parquet")
 
 
-def file_fingerprint(path: Path) -> str:
-    """sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 class PendingDigest:
     """A file's sha256 (its fingerprint), hashed on a thread once the file has been parsed; `str()`
     waits for it. The file is opened when reading begins, so the bytes hashed are the ones parsed
