@@ -163,11 +163,12 @@ def coarse_columns(table: Table) -> list[str]:
 def _read_any(path: Path, delimiter, decimal, header, na_values, text, dtype, exact, room=False) -> Table:
     if is_parquet(path):
         table = _read_parquet(path, dtype, exact, room)
-        if text:  # integer columns (an id, a year) as integers: 1001, not 1001.0
+        if text:  # each cell as text; integer columns (an id, a year) as integers: 1001, not 1001.0
             for name, c in table.columns.items():
-                whole = name in table.integral
-                table.columns[name] = [("" if np.isnan(c.values[i]) else str(int(c.values[i]))) if whole else c.cell(i)
-                                       for i in range(table.n_rows)]
+                if name in table.integral:
+                    table.columns[name] = ["" if np.isnan(v) else str(int(v)) for v in c.values]
+                else:
+                    table.columns[name] = [c.cell(i) for i in range(table.n_rows)]
         return table
     head = sample(path)
     lines = text_lines(head, path)

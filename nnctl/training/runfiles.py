@@ -54,7 +54,7 @@ def new_summary(prepared: Prepared, run: RunDir, command: list[str] | None) -> d
 def write_setup_files(run: RunDir, prepared: Prepared) -> None:
     """split.npz and preprocess.npz: what eval and predict need besides the weights."""
     ds = prepared.dataset
-    run.write_npz(RunDir.SPLIT, {**prepared.split, "fingerprint": np.array(str(ds.fingerprint)),
+    run.write_npz(RunDir.SPLIT, {**prepared.split, "fingerprint": np.array(ds.fingerprint),
                                  "source": np.array(ds.source), "n_rows": np.array(len(ds.y))})
     arrays = dict(prepared.pre.arrays())  # the fitted transform, class names and input encoding (no pickles)
     arrays["task"] = np.array(ds.task)

@@ -195,7 +195,7 @@ def resume_run(path: Path, on_start: Callable[[dict], None] | None = None,
 def _check_same_data(run: RunDir, prepared: Prepared) -> None:
     """Refuse to resume on data that differs from what the run started with."""
     split = read_split(run)
-    old, now = str(split.get("fingerprint", "")), str(prepared.dataset.fingerprint)
+    old, now = str(split.get("fingerprint", "")), prepared.dataset.fingerprint  # (prepare made it a str)
     if old != now:
         raise RunDirError(f"{run.path}: the data ({prepared.spec.data.source}) changed since the run started "
                           f"(fingerprint {old[:12]} -> {now[:12]}); resume refused")
